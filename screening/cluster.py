@@ -1,0 +1,78 @@
+"""Start (or connect to) the Dask scheduler a run uses.
+
+Every scheduler choice ends in a ``distributed.Client``, so the pipeline has one
+code path: futures streamed with ``as_completed``. ``threads`` and ``processes``
+start an embedded local cluster (nothing for the user to start); ``distributed``
+connects to a running scheduler; ``slurm`` starts ``dask_jobqueue.SLURMCluster``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from screening.config import ComputeConfig
+
+
+class SchedulerError(RuntimeError):
+    """The configured scheduler cannot be started or reached."""
+
+
+def _local_cluster(compute: ComputeConfig, workers: int):
+    from distributed import LocalCluster
+
+    processes = compute.scheduler == "processes"
+    return LocalCluster(
+        n_workers=workers if processes else 1,
+        threads_per_worker=1 if processes else workers,
+        processes=processes,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs="error",
+    )
+
+
+def _slurm_cluster(compute: ComputeConfig):
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise SchedulerError(
+            "compute.scheduler is slurm but dask-jobqueue is not installed; "
+            "pip install 'screening[slurm]'"
+        ) from None
+    slurm = compute.slurm
+    if slurm is None:
+        raise SchedulerError("compute.scheduler is slurm but compute.slurm is not set (queue, cores, memory...)")
+    cluster = SLURMCluster(
+        queue=slurm.queue, account=slurm.account, cores=slurm.cores,
+        memory=slurm.memory, walltime=slurm.walltime,
+    )
+    cluster.scale(jobs=slurm.jobs)
+    return cluster
+
+
+@contextmanager
+def dask_client(compute: ComputeConfig, *, workers: int | None = None, address: str | None = None):
+    """Yield a ``distributed.Client`` for the configured scheduler; close what was started."""
+    from distributed import Client
+
+    address = address or compute.address
+    workers = workers or compute.workers
+    cluster = None
+    try:
+        if address:
+            client = Client(address, timeout="20s")
+        else:
+            if compute.scheduler == "distributed":
+                raise SchedulerError(
+                    "compute.scheduler is distributed but no address: set compute.address or --scheduler"
+                )
+            cluster = _slurm_cluster(compute) if compute.scheduler == "slurm" else _local_cluster(compute, workers)
+            client = Client(cluster)
+    except OSError as exc:
+        raise SchedulerError(f"cannot reach Dask scheduler {address}: {exc}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,37 @@
+"""Typed run configuration, built once from YAML and passed down.
+
+Every default lives in these models, in physical units (µm, days). Sections
+are split by concept: :mod:`.segmentation` (field measurement and field QC),
+:mod:`.scoring` (statistics) and :mod:`.compute` (schedulers); this module
+holds the run-level model and the YAML loader.
+"""
+
+from screening.config.compute import ComputeConfig, SlurmConfig
+from screening.config.errors import ConfigError
+from screening.config.run import (
+    ChannelsConfig,
+    PatternFormat,
+    PlateConfig,
+    RunConfig,
+    config_hash,
+    load_config,
+    parse_config,
+)
+from screening.config.scoring import ScoringConfig
+from screening.config.segmentation import FieldQCConfig, SegmentationConfig
+
+__all__ = [
+    "ChannelsConfig",
+    "ComputeConfig",
+    "ConfigError",
+    "FieldQCConfig",
+    "PatternFormat",
+    "PlateConfig",
+    "RunConfig",
+    "ScoringConfig",
+    "SegmentationConfig",
+    "SlurmConfig",
+    "config_hash",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,37 @@
+"""Where the field tasks run: threads, processes, a Dask cluster or SLURM."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SlurmConfig(BaseModel):
+    """Arguments for ``dask_jobqueue.SLURMCluster`` (needs the ``slurm`` extra)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str | None = None
+    account: str | None = None
+    cores: int = Field(8, ge=1, description="cores per SLURM job")
+    memory: str = Field("16GB", description="memory per SLURM job")
+    walltime: str = "04:00:00"
+    jobs: int = Field(4, ge=1, description="number of SLURM jobs to start")
+
+
+class ComputeConfig(BaseModel):
+    """Scheduler and failure tolerance of a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduler: Literal["threads", "processes", "distributed", "slurm"] = "threads"
+    workers: int = Field(2, ge=1, description="worker threads or processes")
+    address: str | None = Field(None, description="tcp://HOST:PORT of a running Dask scheduler")
+    max_failed_fraction: float = Field(
+        0.05, ge=0, le=1, description="above this fraction of failed fields the run exits 3"
+    )
+    batch_size: int = Field(
+        256, ge=1, description="fields in flight at once; keeps the client's graph small"
+    )
+    slurm: SlurmConfig | None = None

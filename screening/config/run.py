@@ -1,0 +1,168 @@
+"""The run-level config model (DESIGN.md) and its YAML loader."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from screening.config.compute import ComputeConfig
+from screening.config.errors import ConfigError, describe_validation_error
+from screening.config.scoring import ScoringConfig
+from screening.config.segmentation import FieldQCConfig, SegmentationConfig
+
+KNOWN_FORMATS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChannelsConfig(_Strict):
+    """Channel role -> channel token as it appears in file names (``w1``, ``ch2``, ``C01``)."""
+
+    reporter: str = Field(description="motor-neuron reporter, soma and neurites (e.g. HB9::GFP)")
+    nuclei: str | None = Field(None, description="nuclear stain; optional")
+    neurites: str | None = Field(None, description="neurite marker; defaults to the reporter")
+
+    @property
+    def neurite_token(self) -> str:
+        return self.neurites or self.reporter
+
+    def tokens(self) -> dict[str, str]:
+        """Role -> token for every configured role (neurites resolved to reporter when unset)."""
+        roles = {"reporter": self.reporter, "neurites": self.neurite_token}
+        if self.nuclei:
+            roles["nuclei"] = self.nuclei
+        return roles
+
+
+class PatternFormat(_Strict):
+    """A generic layout: a regular expression on the path relative to the plate folder.
+
+    Named groups ``well``, ``site`` and ``channel`` are required; ``plate`` and
+    ``timepoint`` are optional.
+    """
+
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_groups(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        missing = {"well", "site", "channel"} - set(compiled.groupindex)
+        if missing:
+            raise ValueError(f"pattern lacks named group(s) {sorted(missing)}; use (?P<well>...)")
+        return value
+
+
+class PlateConfig(_Strict):
+    """One plate: where its images are and which layout they follow."""
+
+    id: str
+    path: Path
+    format: str | PatternFormat = "imagexpress"
+    layout: Path = Field(description="plate map CSV: well, patient, compound, concentration_um, role")
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value):
+        if isinstance(value, str) and value.lower() not in KNOWN_FORMATS:
+            raise ValueError(f"unknown format {value!r}; use one of {KNOWN_FORMATS} or {{pattern: REGEX}}")
+        return value.lower() if isinstance(value, str) else value
+
+
+class RunConfig(_Strict):
+    """A whole screen: plates, channels, timepoints and how to measure and score them."""
+
+    name: str
+    output: Path | None = Field(None, description="run folder; default runs/<name> beside the config")
+    pixel_size_um: float | None = Field(None, gt=0, description="µm per pixel; optional if the TIFFs carry it")
+    channels: ChannelsConfig
+    timepoints: dict[int, float] | None = Field(
+        None, description="timepoint index in paths -> day; default: a single timepoint at day 0"
+    )
+    plates: list[PlateConfig] = Field(min_length=1)
+    segmentation: SegmentationConfig = SegmentationConfig()
+    qc: FieldQCConfig = FieldQCConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    compute: ComputeConfig = ComputeConfig()
+
+    @model_validator(mode="after")
+    def _unique_plates(self):
+        ids = [p.id for p in self.plates]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"plate id(s) used twice: {dupes}")
+        return self
+
+    def day_of(self, timepoint: int) -> float | None:
+        """Day of a timepoint index, or None when the config gives it none."""
+        if self.timepoints is None:
+            return 0.0 if timepoint == 1 else None
+        return self.timepoints.get(timepoint)
+
+    def measurement_hash(self) -> str:
+        """Hash of everything that changes a field's measurements (resume key)."""
+        return config_hash(
+            {
+                "segmentation": self.segmentation.model_dump(mode="json"),
+                "qc": self.qc.model_dump(mode="json"),
+                "channels": self.channels.model_dump(mode="json"),
+                "pixel_size_um": self.pixel_size_um,
+            }
+        )
+
+
+def config_hash(data) -> str:
+    """Stable short hash of JSON-able data (sorted keys)."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resolve_paths(config: RunConfig, base: Path) -> RunConfig:
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p)
+
+    plates = [
+        plate.model_copy(update={"path": resolve(plate.path), "layout": resolve(plate.layout)})
+        for plate in config.plates
+    ]
+    output = resolve(config.output) if config.output else base / "runs" / config.name
+    return config.model_copy(update={"plates": plates, "output": output})
+
+
+def parse_config(data: dict, *, base_dir: Path, source: str = "<config>") -> RunConfig:
+    """Build a :class:`RunConfig` from a mapping; relative paths resolve against ``base_dir``.
+
+    Raises
+    ------
+    ConfigError
+        One line per problem, each naming the dotted key.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the file must hold a YAML mapping (key: value lines)"])
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, describe_validation_error(RunConfig, exc)) from None
+    return _resolve_paths(config, base_dir)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML run config; relative paths resolve against the config file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, ["config file not found; check the path"])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}".replace("\n", " ")]) from None
+    return parse_config(data, base_dir=path.resolve().parent, source=str(path))

@@ -1,0 +1,1 @@
+"""Input and output at the edges: image discovery, plate maps, TIFF reading, atomic writes."""

@@ -1,0 +1,172 @@
+"""A whole screen's inputs: every plate's image index joined with its plate map.
+
+This is where the config meets the files. :func:`load_screen` discovers every
+plate, reads every plate map and checks that they agree; it collects every problem
+instead of stopping at the first, so ``screening validate`` can list them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from screening.config import RunConfig
+from screening.io.discovery import INDEX_COLUMNS, discover_plate
+from screening.io.platemap import PlateMapError, read_plate_map
+
+FIELD_KEYS = ["plate", "well", "site", "timepoint"]
+
+
+@dataclass
+class Screen:
+    """Inputs of a run.
+
+    Attributes
+    ----------
+    index : DataFrame
+        One row per image file: ``plate, well, site, channel, timepoint, day, path``.
+    plate_map : DataFrame
+        ``plate, well, patient, compound, concentration_um, role``.
+    errors : list of str
+        Problems that stop a run (missing folders, plate-map errors, unmapped wells...).
+    warnings : list of str
+        Problems a run survives: the affected fields fail and are reported.
+    pixel_size_um : dict
+        Plate id -> µm per pixel where the layout's metadata gave one.
+    """
+
+    index: pd.DataFrame
+    plate_map: pd.DataFrame
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pixel_size_um: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        return self.errors + self.warnings
+
+
+def _well_list(wells, limit: int = 8) -> str:
+    wells = sorted(wells)
+    shown = ", ".join(wells[:limit])
+    return shown + (f" and {len(wells) - limit} more" if len(wells) > limit else "")
+
+
+def _check_map_vs_images(plate_id: str, layout: Path, pmap: pd.DataFrame, index: pd.DataFrame) -> list[str]:
+    imaged = set(index["well"])
+    mapped = set(pmap["well"])
+    needed = set(pmap.loc[pmap["role"] != "empty", "well"])
+    problems = []
+    if imaged - mapped:
+        problems.append(
+            f"plate {plate_id}: imaged well(s) {_well_list(imaged - mapped)} not in plate map {layout}; add them"
+        )
+    if needed - imaged:
+        problems.append(
+            f"plate {plate_id}: mapped well(s) {_well_list(needed - imaged)} have no images; "
+            f"check the plate folder or mark them role=empty in {layout}"
+        )
+    return problems
+
+
+def _check_completeness(plate_id: str, index: pd.DataFrame, channels: list[str]) -> list[str]:
+    """Fields missing a channel, and wells missing a site or timepoint that others have."""
+    problems = []
+    present = index[index["channel"].isin(channels)]
+    fields = present.groupby(FIELD_KEYS[1:])["channel"].agg(set)
+    for key, chans in fields.items():
+        for channel in sorted(set(channels) - chans):
+            well, site, tp = key
+            problems.append(
+                f"plate {plate_id}: well {well} site {site} timepoint {tp}: no file for channel {channel}"
+            )
+    sites, timepoints = set(present["site"]), set(present["timepoint"])
+    for well, group in present.groupby("well"):
+        for missing, what in ((sites - set(group["site"]), "site"), (timepoints - set(group["timepoint"]), "timepoint")):
+            if missing:
+                problems.append(f"plate {plate_id}: well {well} has no {what}(s) {sorted(missing)} that other wells have")
+    unknown = sorted(set(index["channel"]) - set(channels))
+    if index.empty:
+        problems.append(f"plate {plate_id}: no images found; check plates[].path and plates[].format")
+    elif present.empty:
+        problems.append(
+            f"plate {plate_id}: none of the configured channels {channels} in file names (found {unknown}); "
+            "fix channels: in the config"
+        )
+    return problems
+
+
+def load_screen(config: RunConfig) -> Screen:
+    """Discover every plate, read every plate map and check they agree."""
+    indexes, maps, errors, warnings, pixel_sizes = [], [], [], [], {}
+    channels = sorted(set(config.channels.tokens().values()))
+    for plate in config.plates:
+        try:
+            pmap = read_plate_map(plate.layout)
+            maps.append(pmap.assign(plate=plate.id))
+        except PlateMapError as exc:
+            errors.extend(exc.problems)
+            pmap = None
+        try:
+            found = discover_plate(plate.id, plate.path, plate.format)
+        except (FileNotFoundError, ValueError) as exc:
+            errors.append(str(exc))
+            continue
+        warnings.extend(found.problems)
+        if found.pixel_size_um:
+            pixel_sizes[plate.id] = found.pixel_size_um
+        indexes.append(found.index)
+        if pmap is not None:
+            errors.extend(_check_map_vs_images(plate.id, plate.layout, pmap, found.index))
+        warnings.extend(_check_completeness(plate.id, found.index, channels))
+    index = pd.concat(indexes, ignore_index=True) if indexes else pd.DataFrame(columns=INDEX_COLUMNS)
+    index["day"] = index["timepoint"].map(lambda t: config.day_of(int(t))).astype(float)
+    no_day = sorted(set(index.loc[index["day"].isna(), "timepoint"]))
+    if no_day:
+        errors.append(f"timepoint(s) {no_day} found in the files have no day; add them to timepoints: in the config")
+    plate_map = (
+        pd.concat(maps, ignore_index=True)[["plate", "well", "patient", "compound", "concentration_um", "role"]]
+        if maps
+        else pd.DataFrame(columns=["plate", "well", "patient", "compound", "concentration_um", "role"])
+    )
+    errors.extend(_check_vehicles(plate_map, config.scoring.baseline_role))
+    return Screen(index[INDEX_COLUMNS[:5] + ["day", "path"]], plate_map, errors, warnings, pixel_sizes)
+
+
+def _check_vehicles(plate_map: pd.DataFrame, baseline_role: str) -> list[str]:
+    live = plate_map[plate_map["role"] != "empty"]
+    with_vehicle = set(live.loc[live["role"] == baseline_role, "patient"])
+    return [
+        f"patient {p}: no {baseline_role} wells in any plate map; every patient needs its own {baseline_role} wells"
+        for p in sorted(set(live["patient"]) - with_vehicle)
+    ]
+
+
+def field_table(screen: Screen, config: RunConfig) -> pd.DataFrame:
+    """One row per field (plate, well, site, timepoint) with a path column per channel role.
+
+    Columns ``path_reporter``, ``path_neurites`` and (with a nuclear channel)
+    ``path_nuclei`` hold the file for that role, or None when it is missing: the
+    field then fails with the missing file named, instead of stopping the run.
+    The plate-map columns are joined on.
+    """
+    tokens = config.channels.tokens()
+    keys = screen.index.groupby(FIELD_KEYS, sort=True).agg(day=("day", "first")).reset_index()
+    lookup = screen.index.set_index(FIELD_KEYS + ["channel"])["path"]
+    lookup = lookup[~lookup.index.duplicated()]
+    for role, token in tokens.items():
+        idx = pd.MultiIndex.from_frame(keys[FIELD_KEYS].assign(channel=token))
+        keys[f"path_{role}"] = lookup.reindex(idx).to_numpy()
+        keys[f"path_{role}"] = keys[f"path_{role}"].where(keys[f"path_{role}"].notna(), None)
+    fields = keys.merge(screen.plate_map, on=["plate", "well"], how="left")
+    return fields.sort_values(FIELD_KEYS, kind="stable").reset_index(drop=True)
+
+
+def field_paths(row) -> dict[str, str | None]:
+    """Role -> file path of one field row of :func:`field_table`."""
+    return {k[5:]: v for k, v in row.items() if k.startswith("path_")}
+
+
+__all__ = ["FIELD_KEYS", "Screen", "field_paths", "field_table", "load_screen"]

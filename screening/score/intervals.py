@@ -1,0 +1,139 @@
+"""Deaths and neurons at risk per site and interval, from each site's own series.
+
+A well × site imaged at successive timepoints is one series of motor-neuron
+counts. Between two consecutive timepoints of the scored window the drop in
+count is the number of deaths and the count at the start is the number at risk.
+An interval enters only when the site is usable (``qc_pass``, ``status == 'ok'``,
+not ``flagged``) at *both* of its ends, so a defocused or flagged field is never
+read as deaths, and two well totals built from different fields are never
+differenced.
+
+Rising counts
+-------------
+Net counts rise when neurons mature into reporter-positive cells or enter the
+field. A rise is not a negative death: the interval is scored with zero deaths,
+the rise is kept in the ``rise`` column, and the next interval starts from the
+higher count (the newcomers join the risk set late, which is delayed entry and
+keeps the proportional-hazards likelihood valid). Deaths hidden by newcomers in
+the same interval cannot be seen, so a large rise biases that well's hazard
+down; :func:`rise_flags` flags wells whose rise exceeds a fraction of those at
+risk, and the scoring stage names them in the patient's ``note``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SITE_KEYS = ["plate", "well", "site"]
+MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
+
+
+def usable_mask(fields: pd.DataFrame) -> pd.Series:
+    """Fields whose counts may be used: measured, passed QC, not flagged.
+
+    Parameters
+    ----------
+    fields : DataFrame
+        With ``qc_pass`` and ``status``; ``flagged`` optional (default False).
+
+    Returns
+    -------
+    Series of bool, aligned with ``fields``.
+    """
+    flagged = fields["flagged"].fillna(False).astype(bool) if "flagged" in fields else False
+    status_ok = fields["status"].eq("ok") if "status" in fields else True
+    counted = fields["n_neurons"].notna()
+    return status_ok & fields["qc_pass"].fillna(False).astype(bool) & ~flagged & counted
+
+
+def in_window(days: pd.Series, window_days: tuple[float, float] | None) -> pd.Series:
+    """Boolean mask of days inside the closed window (all True without one)."""
+    if window_days is None:
+        return pd.Series(True, index=days.index)
+    first, last = window_days
+    return (days >= first) & (days <= last)
+
+
+def site_intervals(
+    fields: pd.DataFrame, *, window_days: tuple[float, float] | None = None
+) -> pd.DataFrame:
+    """One row per site and pair of consecutive timepoints usable at both ends.
+
+    Parameters
+    ----------
+    fields : DataFrame
+        One row per plate × well × site × timepoint with ``day``, ``n_neurons``,
+        ``qc_pass``, ``status`` (``flagged`` optional) and the plate-map columns
+        ``patient, compound, concentration_um, role``.
+    window_days : (float, float), optional
+        First and last day scored (days); default all timepoints.
+
+    Returns
+    -------
+    DataFrame
+        ``plate, well, site`` and the plate-map columns, ``interval`` (index of
+        the interval's first timepoint among the window's timepoints of that
+        plate), ``day_start``, ``day_end`` (days), ``at_risk`` (count at the
+        start), ``deaths`` (drop in count, >= 0) and ``rise`` (increase, >= 0).
+        Intervals with nobody at risk are left out.
+    """
+    columns = SITE_KEYS + MAP_COLUMNS + [
+        "interval", "day_start", "day_end", "at_risk", "deaths", "rise",
+    ]
+    data = fields[in_window(fields["day"], window_days)].copy()
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    data["_usable"] = usable_mask(data).to_numpy()
+    # Interval index from the plate's own ordered timepoints, so a missing
+    # site-timepoint row cannot shift the interval another site is in.
+    days = data.groupby(["plate", "timepoint"], observed=True)["day"].first().reset_index()
+    days = days.sort_values(["plate", "timepoint"])
+    days["_tindex"] = days.groupby("plate", observed=True).cumcount()
+    data = data.merge(days[["plate", "timepoint", "_tindex"]], on=["plate", "timepoint"])
+    data = data.sort_values(SITE_KEYS + ["_tindex"])
+
+    nxt = data.groupby(SITE_KEYS, observed=True, sort=False)[["_tindex", "day", "n_neurons", "_usable"]].shift(-1)
+    keep = (
+        data["_usable"].to_numpy()
+        & nxt["_usable"].eq(True).to_numpy()
+        & (nxt["_tindex"].to_numpy() == data["_tindex"].to_numpy() + 1)
+    )
+    start = data[keep]
+    end = nxt[keep]
+    at_risk = np.round(start["n_neurons"].to_numpy(float))
+    later = np.round(end["n_neurons"].to_numpy(float))
+    out = start[SITE_KEYS + MAP_COLUMNS].copy()
+    out["interval"] = start["_tindex"].to_numpy().astype(int)
+    out["day_start"] = start["day"].to_numpy(float)
+    out["day_end"] = end["day"].to_numpy(float)
+    out["at_risk"] = at_risk
+    out["deaths"] = np.clip(at_risk - later, 0, None)
+    out["rise"] = np.clip(later - at_risk, 0, None)
+    out = out[out["at_risk"] > 0]
+    return out[columns].reset_index(drop=True)
+
+
+def rise_flags(intervals: pd.DataFrame, *, max_rise_fraction: float) -> pd.DataFrame:
+    """Wells whose summed counts rise by more than a fraction of those at risk.
+
+    Parameters
+    ----------
+    intervals : DataFrame
+        From :func:`site_intervals`.
+    max_rise_fraction : float
+        A well is flagged when, in any interval, the rise summed over its sites
+        exceeds this fraction of the neurons at risk in those sites.
+
+    Returns
+    -------
+    DataFrame
+        One row per flagged well: ``plate, well, patient, interval,
+        rise_fraction`` (the largest over intervals).
+    """
+    keys = ["plate", "well", "patient", "interval"]
+    per = intervals.groupby(keys, observed=True)[["rise", "at_risk"]].sum().reset_index()
+    per["rise_fraction"] = per["rise"] / per["at_risk"]
+    per = per.sort_values("rise_fraction", ascending=False).drop_duplicates(["plate", "well"])
+    flagged = per[per["rise_fraction"] > max_rise_fraction]
+    return flagged[keys + ["rise_fraction"]].reset_index(drop=True)

@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny screens written to tmp_path, the shared real-data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def write_tiny_plate(root: Path, *, wells=("A01", "A02", "B01", "B02"), sites=(1, 2), timepoints=(1, 2),
+                     channels=(1, 2), shape=(32, 32), name="P1") -> list[Path]:
+    """An ImageXpress-style plate of small random uint16 images."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for t in timepoints:
+        folder = root / f"TimePoint_{t}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for well in wells:
+            for s in sites:
+                for c in channels:
+                    path = folder / f"{name}_{well}_s{s}_w{c}.TIF"
+                    tifffile.imwrite(path, rng.integers(0, 4000, shape, dtype=np.uint16))
+                    paths.append(path)
+    return paths
+
+
+LAYOUT = """well,patient,compound,concentration_um,role
+A01,pt1,DMSO,0,vehicle
+A02,pt1,riluzole,10,treatment
+B01,pt2,DMSO,0,vehicle
+B02,pt2,riluzole,10,treatment
+"""
+
+
+@pytest.fixture
+def tiny_screen(tmp_path) -> Path:
+    """A two-patient, four-well, two-site, two-timepoint plate with a config; returns the config path."""
+    plate = tmp_path / "data" / "P1"
+    write_tiny_plate(plate)
+    (plate / "layout.csv").write_text(LAYOUT)
+    config = {
+        "name": "tiny",
+        "pixel_size_um": 0.65,
+        "channels": {"reporter": "w1", "nuclei": "w2"},
+        "timepoints": {1: 0, 2: 7},
+        "plates": [{"id": "P1", "path": "data/P1", "format": "imagexpress", "layout": "data/P1/layout.csv"}],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
