@@ -8,6 +8,7 @@ connects to a running scheduler; ``slurm`` starts ``dask_jobqueue.SLURMCluster``
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 from screening.config import ComputeConfig
@@ -21,13 +22,15 @@ def _local_cluster(compute: ComputeConfig, workers: int):
     from distributed import LocalCluster
 
     processes = compute.scheduler == "processes"
+    # An in-process cluster rejects a tcp host; worker processes listen on loopback only.
+    network = {"host": "127.0.0.1"} if processes else {}
     return LocalCluster(
         n_workers=workers if processes else 1,
         threads_per_worker=1 if processes else workers,
         processes=processes,
-        host="127.0.0.1",
         dashboard_address=None,
-        silence_logs="error",
+        silence_logs=logging.ERROR,
+        **network,
     )
 
 

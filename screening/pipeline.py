@@ -30,6 +30,7 @@ from screening.cluster import SchedulerError, dask_client
 from screening.config import RunConfig
 from screening.flags import flagged_mask, read_flags
 from screening.io.atomic import write_atomic, write_text_atomic
+from screening.io.pixelsize import pixel_size_conflict
 from screening.io.screen import FIELD_KEYS, field_paths, field_table, load_screen
 from screening.progress import FieldProgress
 from screening.shards import field_key, read_shards, write_shard
@@ -67,7 +68,10 @@ class RunResult:
 
 
 def resolve_pixel_size(config: RunConfig, found: dict[str, float], plate: str) -> float:
-    """µm per pixel of a plate: the config's value, else the one the files carry."""
+    """µm per pixel of a plate: the config's value, else the one the files carry (> 1 % apart: error)."""
+    conflict = pixel_size_conflict(config.pixel_size_um, found.get(plate), plate=plate, source="its files")
+    if conflict:
+        raise InputError(conflict)
     if config.pixel_size_um is not None:
         return config.pixel_size_um
     if plate in found:
@@ -281,7 +285,7 @@ def _score_tables(fields, wells, config, run_dir, log) -> list[Path]:
     result = score_screen(fields, wells, config.scoring)
     for warning in result.warnings:
         (log or Console(stderr=True)).print(f"warning: {warning}", soft_wrap=True)
-    return list(write_scores(result, run_dir))
+    return list(write_scores(result, run_dir).values())
 
 
 def report_run(run_dir, *, missing_ok: bool = False) -> Path | None:

@@ -22,11 +22,30 @@ class SegmentationConfig(BaseModel):
     )
     min_soma_area_um2: float = Field(60.0, ge=0, description="smaller reporter blobs are debris")
     reporter_positive_ratio: float = Field(
-        2.0, gt=0, description="soma reporter signal / reporter-negative level to count as a neuron"
+        2.2,
+        gt=1,
+        description="a neuron's reporter level is at least this × the reporter-negative cells' level",
     )
     neurite_width_um: float = Field(2.0, gt=0, description="typical neurite width (ridge scale)")
     min_neurite_length_um: float = Field(
         10.0, ge=0, description="skeleton pieces shorter than this are dropped as noise"
+    )
+    neurite_max_width_um: float = Field(
+        6.0,
+        gt=0,
+        description="brighter structures wider than this (cell bodies, flat cells) are not neurites",
+    )
+    neurite_ridge_snr: float = Field(
+        8.0,
+        gt=0,
+        description="a neurite must somewhere reach this ridge strength, in multiples of its noise; "
+        "it may fall to half of it in between",
+    )
+    neurite_contrast_snr: float = Field(
+        4.0,
+        ge=0,
+        description="a neurite must somewhere stand this far above its surroundings, in multiples "
+        "of the pixel noise (faint processes of flat cells do not)",
     )
 
 
@@ -35,6 +54,13 @@ class FieldQCConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_focus: float = Field(0.1, description="fields with a focus score below this fail")
-    max_saturated_fraction: float = Field(0.01, ge=0, le=1)
-    max_debris_fraction: float = Field(0.05, ge=0, le=1)
+    min_focus: float = Field(
+        0.14, ge=0, le=1, description="fields with a focus score (0..1, fine/mid band energy) below this fail"
+    )
+    max_saturated_fraction: float = Field(0.01, ge=0, le=1, description="of the field's pixels")
+    max_debris_fraction: float = Field(
+        0.05, ge=0, le=1, description="area of saturated debris and dead-cell fragments / field area"
+    )
+    min_foreground_fraction: float = Field(
+        0.001, ge=0, le=1, description="below this fraction of pixels above background the field is empty"
+    )

@@ -14,6 +14,7 @@ import pandas as pd
 
 from screening.config import RunConfig
 from screening.io.discovery import INDEX_COLUMNS, discover_plate
+from screening.io.pixelsize import pixel_size_conflict, pixel_size_from_tiff
 from screening.io.platemap import PlateMapError, read_plate_map
 
 FIELD_KEYS = ["plate", "well", "site", "timepoint"]
@@ -34,7 +35,7 @@ class Screen:
     warnings : list of str
         Problems a run survives: the affected fields fail and are reported.
     pixel_size_um : dict
-        Plate id -> µm per pixel where the layout's metadata gave one.
+        Plate id -> µm per pixel where the files carry one (layout metadata, else the first TIFF's tags).
     """
 
     index: pd.DataFrame
@@ -115,8 +116,10 @@ def load_screen(config: RunConfig) -> Screen:
             errors.append(str(exc))
             continue
         warnings.extend(found.problems)
-        if found.pixel_size_um:
-            pixel_sizes[plate.id] = found.pixel_size_um
+        pixel_um, problem = files_pixel_size(config, plate.id, found)
+        if pixel_um:
+            pixel_sizes[plate.id] = pixel_um
+        errors.extend([problem] if problem else [])
         indexes.append(found.index)
         if pmap is not None:
             errors.extend(_check_map_vs_images(plate.id, plate.layout, pmap, found.index))
@@ -133,6 +136,19 @@ def load_screen(config: RunConfig) -> Screen:
     )
     errors.extend(_check_vehicles(plate_map, config.scoring.baseline_role))
     return Screen(index[INDEX_COLUMNS[:5] + ["day", "path"]], plate_map, errors, warnings, pixel_sizes)
+
+
+def files_pixel_size(config: RunConfig, plate_id: str, found) -> tuple[float | None, str | None]:
+    """µm per pixel the plate's files carry (layout metadata, else the first TIFF's tags), and an
+    error when it is unknown everywhere or disagrees with the config's ``pixel_size_um`` by > 1 %."""
+    pixel_um, source = found.pixel_size_um, f"the {plate_id} metadata"
+    if pixel_um is None and len(found.index):
+        source = found.index["path"].iloc[0]
+        pixel_um = pixel_size_from_tiff(source)
+    if pixel_um is None and config.pixel_size_um is None:
+        return None, (f"plate {plate_id}: pixel size unknown (the files carry none); "
+                      "set pixel_size_um in the config (µm per pixel, e.g. 0.65 for 20x)")
+    return pixel_um, pixel_size_conflict(config.pixel_size_um, pixel_um, plate=plate_id, source=source)
 
 
 def _check_vehicles(plate_map: pd.DataFrame, baseline_role: str) -> list[str]:

@@ -13,12 +13,13 @@ as dead neurons).
   the plate, laid out on the plate grid and decomposed by Tukey's median polish
   into row and column effects; residuals over 1.4826 MAD are B-scores (Brideau
   et al. 2003). ``edge_effect`` is the median of edge vehicle wells minus the
-  median of interior ones; ``position_effect`` is the largest absolute row or
+  median of interior ones (at least three of each); ``position_effect`` is the largest absolute row or
   column effect among rows and columns holding at least three vehicle wells
   (fewer cannot tell a row effect from one odd well).
 
-A plate × patient passes when Z' >= ``min_z_prime`` (skipped, with a note, when
-the plate has no positive control), vehicle survival >= ``min_vehicle_survival``
+A plate × patient passes when |SSMD| >= ``min_ssmd`` and Z' >= ``min_z_prime``
+(each gate optional; skipped, with a note, when the plate has no positive
+control), vehicle survival >= ``min_vehicle_survival``
 and both position figures are within ``max_position_effect``.
 """
 
@@ -82,20 +83,25 @@ def median_polish(table: np.ndarray, *, max_iter: int = 10, tol: float = 1e-6):
     resid = np.array(table, float)
     rows = np.zeros(resid.shape[0])
     cols = np.zeros(resid.shape[1])
+    # Rows and columns without any cell have no effect and stay out of the medians.
+    has_row = np.isfinite(resid).any(axis=1)
+    has_col = np.isfinite(resid).any(axis=0)
     overall = 0.0
+    if not has_row.any():
+        return overall, rows, cols, resid
     with np.errstate(all="ignore"), _quiet():
         for _ in range(max_iter):
             r = np.nan_to_num(np.nanmedian(resid, axis=1))
             resid -= r[:, None]
             rows += r
-            shift = np.median(cols)
-            cols -= shift
+            shift = np.median(cols[has_col])
+            cols[has_col] -= shift
             overall += shift
             c = np.nan_to_num(np.nanmedian(resid, axis=0))
             resid -= c[None, :]
             cols += c
-            shift = np.median(rows)
-            rows -= shift
+            shift = np.median(rows[has_row])
+            rows[has_row] -= shift
             overall += shift
             if np.nanmax(np.abs(np.concatenate([r, c])), initial=0) < tol:
                 break
@@ -176,6 +182,24 @@ def plate_shape(wells) -> tuple[int, int]:
     return int(need_r), int(need_c)
 
 
+def edge_wells(table: pd.DataFrame) -> pd.Series:
+    """True for wells in the outer ring of their plate (plate size from all its wells).
+
+    Parameters
+    ----------
+    table : DataFrame
+        With ``plate`` and ``well`` columns (any number of rows per well).
+    """
+    out = pd.Series(False, index=table.index)
+    for plate, g in table.groupby("plate", observed=True):
+        names = g["well"].unique()
+        n_rows, n_cols = plate_shape(names)
+        pos = {w: well_position(w) for w in names}
+        edge = {w: r >= 0 and (r in (0, n_rows - 1) or c in (0, n_cols - 1)) for w, (r, c) in pos.items()}
+        out[g.index] = g["well"].map(edge).to_numpy(bool)
+    return out
+
+
 def position_effects(vehicle: pd.DataFrame, *, shape: tuple[int, int] | None = None) -> dict:
     """Row/column/edge effects of normalized vehicle survival on one plate.
 
@@ -215,12 +239,15 @@ def position_effects(vehicle: pd.DataFrame, *, shape: tuple[int, int] | None = N
     effects = np.concatenate([rows[counted_rows], cols[counted_cols]])
     if len(effects):
         out["position_effect"] = float(np.max(np.abs(effects)))
-    scores = b_scores(resid)
+    # With one vehicle well in a row or column its residual is 0 by construction;
+    # B-scores mean something only where both hold two or more wells.
+    dense = (np.isfinite(grid).sum(axis=1)[:, None] >= 2) & (np.isfinite(grid).sum(axis=0)[None, :] >= 2)
+    scores = b_scores(np.where(dense, resid, np.nan))
     if np.isfinite(scores).any():
         out["max_abs_bscore"] = float(np.nanmax(np.abs(scores)))
     n_rows, n_cols = grid.shape
     edge = (pos[:, 0] == 0) | (pos[:, 1] == 0) | (pos[:, 0] == n_rows - 1) | (pos[:, 1] == n_cols - 1)
-    if edge.sum() >= 2 and (~edge).sum() >= 2:
+    if edge.sum() >= 3 and (~edge).sum() >= 3:
         vals = v["_norm"].to_numpy()
         out["edge_effect"] = float(np.median(vals[edge]) - np.median(vals[~edge]))
     return out
@@ -232,9 +259,10 @@ def plate_qc(
     baseline_role: str = "vehicle",
     positive_control: str | None = None,
     window_days: tuple[float, float] | None = None,
-    min_z_prime: float = 0.0,
+    min_z_prime: float | None = None,
+    min_ssmd: float | None = 1.0,
     min_vehicle_survival: float = 0.3,
-    max_position_effect: float = 0.25,
+    max_position_effect: float = 0.5,
 ) -> pd.DataFrame:
     """QC table per plate × patient (:data:`PLATE_QC_COLUMNS` first).
 
@@ -267,8 +295,11 @@ def plate_qc(
                 notes.append("no positive control on this plate: Z' and SSMD not computed")
             elif len(pc) < 2 or len(veh) < 2:
                 notes.append("fewer than two usable control wells: Z' and SSMD not computed")
-            if np.isfinite(zp) and zp < min_z_prime:
+            if min_z_prime is not None and np.isfinite(zp) and zp < min_z_prime:
                 notes.append(f"Z' {zp:.2f} < {min_z_prime}")
+                ok = False
+            if min_ssmd is not None and np.isfinite(beta) and abs(beta) < min_ssmd:
+                notes.append(f"|SSMD| {abs(beta):.2f} < {min_ssmd}")
                 ok = False
             if np.isfinite(veh_end) and veh_end < min_vehicle_survival:
                 notes.append(f"vehicle survival {veh_end:.2f} < {min_vehicle_survival}")

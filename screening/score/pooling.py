@@ -151,7 +151,9 @@ def pool_screen(
         ok = use["hr_ci_high"].notna()
         responders = (use.loc[ok, "hr_ci_high"] < 1).mean() if ok.any() else np.nan
         note = ""
-        if fit["n_patients"] == 0:
+        if fit["n_patients"] == 0 and g["log_hr"].notna().any():
+            note = "every patient with an estimate is left out of pooling (plate QC failed)"
+        elif fit["n_patients"] == 0:
             note = "no patient with an estimate"
         elif fit["n_patients"] == 1:
             note = "one patient only: no between-patient variance"

@@ -82,6 +82,7 @@ def fit_patient(
     *,
     baseline_role: str = "vehicle",
     se_correction: str = "cr2",
+    adjust_edge: bool = True,
     alpha: float = 0.05,
 ) -> tuple[pd.DataFrame, dict]:
     """Hazard ratio of every compound × concentration of one patient vs its vehicle.
@@ -94,6 +95,10 @@ def fit_patient(
         Plate-map role of the reference wells.
     se_correction : {"cr2", "cr1"}
         Small-sample correction of the well-clustered standard errors.
+    adjust_edge : bool
+        With an ``edge`` column (outer-ring wells), add it as a covariate: edge
+        wells dry faster and die sooner; with randomized layouts this is noise
+        the model can remove rather than a bias.
     alpha : float
         1 - confidence level of the intervals.
 
@@ -171,8 +176,9 @@ def fit_patient(
     multi_plate = data["plate"].nunique() > 1
     data["_stratum"] = (data["plate"].astype(str) + "|" if multi_plate else "") + data["interval"].astype(str)
     data["_arm_index"] = data["_arm"].map({k: j for j, k in enumerate(usable_arms)}).fillna(-1).astype(int)
+    data["_edge"] = data["edge"].astype(float) if adjust_edge and "edge" in data else 0.0
     grouped = (
-        data.groupby(["well_id", "_stratum", "_arm_index"], observed=True)[["at_risk", "deaths"]]
+        data.groupby(["well_id", "_stratum", "_arm_index", "_edge"], observed=True)[["at_risk", "deaths"]]
         .sum()
         .reset_index()
     )
@@ -192,6 +198,9 @@ def fit_patient(
     strata = pd.get_dummies(grouped["_stratum"], dtype=float)
     arm_dummies = np.column_stack([(grouped["_arm_index"] == j).to_numpy(float) for j in present])
     exog = np.column_stack([strata.to_numpy(), arm_dummies])
+    edge = grouped["_edge"].to_numpy(float)
+    if np.ptp(edge) > 0:
+        exog = np.column_stack([exog, edge])
     arm_cols = np.arange(strata.shape[1], exog.shape[1])
     n = grouped["at_risk"].to_numpy(float)
     d = grouped["deaths"].to_numpy(float)
@@ -253,12 +262,15 @@ def fit_survival(
     *,
     baseline_role: str = "vehicle",
     se_correction: str = "cr2",
+    adjust_edge: bool = True,
     alpha: float = 0.05,
 ) -> tuple[pd.DataFrame, dict]:
     """:func:`fit_patient` for every patient; returns the stacked table and covariances by patient."""
     tables, covs = [], {}
     for patient, rows in intervals.groupby("patient", observed=True, sort=True):
-        table, cov = fit_patient(rows, baseline_role=baseline_role, se_correction=se_correction, alpha=alpha)
+        table, cov = fit_patient(
+            rows, baseline_role=baseline_role, se_correction=se_correction, adjust_edge=adjust_edge, alpha=alpha
+        )
         tables.append(table)
         covs[patient] = cov
     if not tables:

@@ -50,7 +50,7 @@ def estimate_background(image: np.ndarray, *, radius_um: float, pixel_size_um: f
     radius_px = max(radius_um / pixel_size_um, 1.0)
     factor = max(int(radius_px // _RADIUS_DOWNSAMPLED_PX), 1)
     small = _block_mean(image, factor)
-    r = max(int(round(radius_px / factor)), 1)
+    r = max(round(radius_px / factor), 1)
     size = 2 * r + 1
     opened = ndi.grey_opening(small, size=(size, size), mode="nearest")
     smooth = ndi.gaussian_filter(opened, sigma=r / 2, mode="nearest")

@@ -71,7 +71,9 @@ class Design:
 class Culture:
     """Cell density, spatial pattern, survival and neurite growth. Lengths in µm, times in days."""
 
-    neurons_per_mm2: float = 270.0  # ~30 motor neurons in a 512x512 px field at 0.65 µm
+    # Placed cells before nuclei overlap thinning; ~25 motor neurons per 512x512 px field at
+    # 0.65 µm (0.11 mm²) remain at day 0.
+    neurons_per_mm2: float = 330.0
     other_cells_per_neuron: float = 1.2  # reporter-negative cells (progenitors, other neurons)
     density_sd_well: float = 0.12  # lognormal sd of plating density between wells
     density_sd_field: float = 0.2  # ... and between fields of a well
@@ -92,8 +94,8 @@ class Culture:
     primary_length_um: float = 55.0  # median final length of a primary neurite
     length_sd: float = 0.45  # lognormal sd of neurite lengths
     branches_per_100um: float = 0.8
-    neurite_step_um: float = 6.0  # random-walk step of the neurite model
-    neurite_turn_sd: float = 0.22  # rad per step: how much neurites meander
+    neurite_step_um: float = 8.0  # random-walk step of the neurite model
+    neurite_turn_sd: float = 0.25  # rad per step: how much neurites meander
     growth_at_day0: float = 0.35  # fraction of the final arbor reach already grown at day 0
     growth_tau_days: float = 2.5
     saturated_debris_per_field: float = 0.15  # mean bright saturated particles per field image
@@ -107,17 +109,17 @@ class Imaging:
     pixel_size_um: float = 0.65  # 20x objective on an ImageXpress, 2x2-binned sCMOS
     sites: int = 4
     days: tuple[float, ...] = (0, 2, 4, 7, 10, 14)
-    margin_um: float = 50.0  # cells are simulated this far outside the field
+    margin_um: float = 35.0  # cells are simulated this far outside the field
     stage_shift_um: float = 3.0  # sd per axis of the stage repositioning between timepoints
     defocus_fraction: float = 0.01  # field-timepoints badly out of focus (at least one if > 0)
     defocus_blur_px: tuple[float, float] = (4.0, 7.0)
     psf_sigma_px: float = 0.9
     focus_drift_px: float = 1.0  # extra blur reached at the end of a plate's acquisition
     offset_adu: float = 100.0
-    gain_adu_per_e: float = 0.25
-    read_noise_adu: float = 1.5
-    reporter_background_adu: float = 60.0
-    nuclei_background_adu: float = 25.0
+    gain_adu_per_e: float = 0.1
+    read_noise_adu: float = 1.0
+    reporter_background_adu: float = 40.0
+    nuclei_background_adu: float = 15.0
     soma_adu: float = 1400.0  # median reporter brightness of a motor-neuron soma
     soma_sd: float = 0.35  # lognormal sd of reporter expression
     negative_cell_adu: float = 90.0  # reporter-negative cells: dim autofluorescence
@@ -138,9 +140,9 @@ class Preset:
 
 
 PATIENTS = (
-    Patient("C9ORF72-1", 0.50),
-    Patient("SOD1-A4V", 0.42),
-    Patient("TARDBP-M337V", 0.56),
+    Patient("C9ORF72-1", 0.56),
+    Patient("SOD1-A4V", 0.48),
+    Patient("TARDBP-M337V", 0.62),
 )
 
 KENPAULLONE = Compound("kenpaullone", (5.0,), hr_max=0.25, neurite_factor_max=1.2, ec50_um=0.5)
@@ -173,7 +175,7 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(
         "demo",
         "1 plate, 2 patients, vehicle + kenpaullone + 2 compounds, 3 wells each, 1 site, "
-        "5 timepoints, 256x256 px fields: small enough to commit",
+        "4 timepoints, 256x256 px fields: small enough to commit",
         Design(
             patients=PATIENTS[:2],
             compounds=(
@@ -185,8 +187,8 @@ PRESETS: dict[str, Preset] = {
             vehicle_wells=3,
             patients_per_plate=2,
         ),
-        Culture(neurons_per_mm2=330.0),
-        Imaging(field_shape=(256, 256), sites=1, days=(0, 2, 4, 7, 14), defocus_fraction=0.005),
+        Culture(neurons_per_mm2=400.0),
+        Imaging(field_shape=(256, 256), sites=1, days=(0, 3, 7, 14), defocus_fraction=0.005),
     ),
     "small": Preset(
         "small",

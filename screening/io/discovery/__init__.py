@@ -100,4 +100,4 @@ def tiff_files(root: Path):
 
 
 # Import layouts last so their @register calls run (one module per vendor).
-from screening.io.discovery import imagexpress, pattern  # noqa: E402,F401
+from screening.io.discovery import cellvoyager, imagexpress, incucyte, operetta, pattern  # noqa: E402,F401

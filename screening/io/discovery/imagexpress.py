@@ -3,7 +3,8 @@
 ``<plate>/TimePoint_<t>/<name>_<WELL>_s<site>_w<channel>[<UUID>].TIF``; a plate
 without ``TimePoint_`` folders is one timepoint. MetaXpress leaves out ``_s<site>``
 when a well has one site and ``_w<channel>`` when there is one wavelength; both
-then default to 1. ``_thumb`` previews are ignored.
+then default to 1. ``_thumb`` previews are ignored. When the plate folder holds
+the ``.HTD`` plate description, images it lists without a file are reported.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from screening.io.discovery import DiscoveredPlate, register, tiff_files
+from screening.io.discovery.htd import htd_problems
 
 FILE_NAME = re.compile(
     r"^(?P<name>.*?)_(?P<well>[A-Za-z]{1,2}\d{1,2})"
@@ -50,4 +52,6 @@ def parse_imagexpress(root: Path) -> DiscoveredPlate:
                 "path": str(path),
             }
         )
-    return DiscoveredPlate(pd.DataFrame(rows, columns=["well", "site", "channel", "timepoint", "path"]))
+    index = pd.DataFrame(rows, columns=["well", "site", "channel", "timepoint", "path"])
+    # The .HTD (when MetaXpress left one) says what was acquired, so absent files can be named.
+    return DiscoveredPlate(index, problems=htd_problems(root, index))

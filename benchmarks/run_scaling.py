@@ -1,0 +1,166 @@
+"""Run-stage speed and memory: graph overhead, 1 -> 2 worker scaling, flat memory as plates grow.
+
+Usage::
+
+    python benchmarks/run_scaling.py [--preset small] [--seed 0] [--out benchmarks/out/run_scaling]
+
+Prints markdown tables (quoted in the README):
+
+1. fields/s of a plain Python loop over ``tasks.measure_field_files`` against the
+   Dask run (``screening.pipeline.measure_screen``) with 1 and 2 workers on the same
+   simulated plate: graph overhead = 1-worker time / loop time - 1; scaling
+   efficiency = (1-worker time) / (2 x 2-worker time).
+2. peak memory (RSS) of the client process and of each worker when the plate grows
+   from 96 to 384 wells x 9 sites. The large plates reuse one simulated field per
+   channel under many file names (hard links), so the figure isolates the run's own
+   bookkeeping: memory that grew with the plate would show here.
+3. projected wall time of a real screen from the measured per-field figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from screening.config import load_config
+from screening.io.screen import field_paths
+from screening.pipeline import measure_screen, plan_fields
+from screening.simulate import simulate_screen
+from screening.tasks import measure_field_files
+
+
+def _time_loop(config) -> tuple[float, int]:
+    fields = plan_fields(config)
+    t0 = time.perf_counter()
+    for rec in fields.to_dict("records"):
+        measure_field_files(field_paths(rec), config, rec["pixel_size_um"])
+    return time.perf_counter() - t0, len(fields)
+
+
+def _time_dask(config, run_dir: Path, workers: int, scheduler: str) -> float:
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config = config.model_copy(update={"compute": config.compute.model_copy(update={"scheduler": scheduler})})
+    t0 = time.perf_counter()
+    measure_screen(config, run_dir, workers=workers, force=True)
+    return time.perf_counter() - t0
+
+
+def speed_table(config_path: Path, out: Path) -> tuple[str, float]:
+    config = load_config(config_path)
+    measure_field_files(field_paths(plan_fields(config).iloc[0].to_dict()), config, config.pixel_size_um)  # warm up
+    loop_s, n = _time_loop(config)
+    rows = [("plain loop (1 core)", loop_s)]
+    for scheduler in ("threads", "processes"):
+        for workers in (1, 2):
+            rows.append((f"dask {scheduler}, {workers} worker(s)", _time_dask(config, out / "runs" / scheduler, workers, scheduler)))
+    lines = ["| how | wall s | fields/s | s/field |", "|---|---|---|---|"]
+    lines += [f"| {name} | {s:.1f} | {n / s:.2f} | {s / n:.3f} |" for name, s in rows]
+    t = dict(rows)
+    for sched in ("threads", "processes"):
+        one, two = t[f"dask {sched}, 1 worker(s)"], t[f"dask {sched}, 2 worker(s)"]
+        lines.append(
+            f"\n{sched}: graph overhead vs loop {100 * (one / loop_s - 1):+.1f} %, "
+            f"scaling efficiency 1->2 workers {100 * one / (2 * two):.0f} %"
+        )
+    return f"{n} fields of {config_path}\n\n" + "\n".join(lines), loop_s / n
+
+
+def _big_plate(src_config: Path, dst: Path, n_wells: int, n_sites: int) -> Path:
+    """A plate of n_wells x n_sites fields, every field a hard link of the source's first field."""
+    config = yaml.safe_load(src_config.read_text())
+    plate = config["plates"][0]
+    src_plate = (src_config.parent / plate["path"]).resolve()
+    first = sorted(src_plate.rglob("*_s1_w1.TIF"))[0]
+    sources = {c: first.with_name(first.name.replace("_w1.TIF", f"_w{c}.TIF")) for c in (1, 2)}
+    shutil.rmtree(dst, ignore_errors=True)
+    folder = dst / "plate" / "TimePoint_1"
+    folder.mkdir(parents=True)
+    rows = [f"{r}{c:02d}" for r in "ABCDEFGHIJKLMNOP" for c in range(1, 25)][:n_wells]
+    layout = []
+    for i, well in enumerate(rows):
+        role = "vehicle" if i % 4 == 0 else "treatment"
+        layout.append((well, f"pt{i % 3 + 1}", "DMSO" if role == "vehicle" else f"c{i % 7}", 0 if role == "vehicle" else 1, role))
+        for s in range(1, n_sites + 1):
+            for c, source in sources.items():
+                os.link(source, folder / f"big_{well}_s{s}_w{c}.TIF")
+    pd.DataFrame(layout, columns=["well", "patient", "compound", "concentration_um", "role"]).to_csv(
+        dst / "plate" / "layout.csv", index=False
+    )
+    config.update(
+        timepoints={1: 0}, output=str(dst / "run"),
+        plates=[{"id": "BIG", "path": "plate", "format": "imagexpress", "layout": "plate/layout.csv"}],
+        compute={"scheduler": "processes", "workers": 2},
+    )
+    path = dst / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+_WORKER_PEAK = """
+import json, resource, sys
+from distributed import LocalCluster, Client
+from screening.config import load_config
+from screening.pipeline import measure_screen
+config = load_config(sys.argv[1])
+with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+    measure_screen(config, config.output, address=cluster.scheduler_address, force=True)
+    peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(json.dumps({"client_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "workers_kib": list(peaks.values())}))
+"""
+
+
+def memory_table(config_path: Path, out: Path) -> str:
+    lines = ["| plate | fields | client peak RSS MiB | worker peak RSS MiB (max) |", "|---|---|---|---|"]
+    for n_wells, n_sites in ((96, 9), (384, 9)):
+        big = _big_plate(config_path, out / f"plate{n_wells}", n_wells, n_sites)
+        res = subprocess.run([sys.executable, "-c", _WORKER_PEAK, str(big)], capture_output=True, text=True, check=True)
+        peaks = json.loads(res.stdout.strip().splitlines()[-1])
+        lines.append(
+            f"| {n_wells} wells x {n_sites} sites | {n_wells * n_sites} | {peaks['client_kib'] / 1024:.0f} | "
+            f"{max(peaks['workers_kib']) / 1024:.0f} |"
+        )
+        shutil.rmtree(out / f"plate{n_wells}", ignore_errors=True)
+    return "\n".join(lines)
+
+
+def projection(seconds_per_field_1024: float) -> str:
+    """Wall time of 3 lines x 384 wells x 9 sites x 6 timepoints of two-channel 2048² fields."""
+    fields = 3 * 384 * 9 * 6
+    per_field_2048 = 4 * seconds_per_field_1024  # cost scales with pixels
+    ws = fields * per_field_2048 / 16 / 3600
+    cluster = fields * per_field_2048 / (10 * 32) / 3600
+    return (
+        f"{fields} two-channel 2048² fields at {per_field_2048:.2f} s/field/core (4x the measured 1024² figure): "
+        f"{ws:.1f} h on a 16-core workstation, {cluster:.2f} h on 10 nodes x 32 cores"
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/run_scaling"))
+    parser.add_argument("--s-per-1024-field", type=float, default=None,
+                        help="per-field figure from benchmarks/segment_speed.py for the projection")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    config_path = simulate_screen(args.out / "screen", preset=args.preset, seed=args.seed)
+    table, s_per_field = speed_table(config_path, args.out)
+    print("## Run-stage speed\n\n" + table + "\n")
+    print("## Memory as the plate grows\n\n" + memory_table(config_path, args.out) + "\n")
+    if args.s_per_1024_field:
+        print("## Projection\n\n" + projection(args.s_per_1024_field))
+
+
+if __name__ == "__main__":
+    main()

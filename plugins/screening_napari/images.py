@@ -1,0 +1,265 @@
+"""Lazy image and overlay stacks of one well: (site, timepoint, y, x) dask arrays.
+
+Nothing is read when a well is selected: each field is one dask chunk built from
+a delayed read, so napari reads (and segments) only the field on screen. The
+overlays are the library's own output (:func:`screening.measure.field.measure_field`
+with ``return_images=True``), computed once per field and configuration and
+kept in a small cache shared by the label and skeleton layers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+
+from screening.config import RunConfig
+from screening.io.screen import field_paths
+from screening.io.tiff import check_tiff, read_image
+
+#: Overlay image key of ``measure_field(...).images`` -> layer name.
+OVERLAYS = {"soma_labels": "soma labels", "nuclei_labels": "nuclei labels", "neurite_skeleton": "neurite skeleton"}
+#: Channel role -> colormap of its image layer.
+CHANNEL_COLORMAPS = {"reporter": "green", "nuclei": "blue", "neurites": "yellow"}
+
+
+class _LRU:
+    """A tiny thread-safe least-recently-used cache (napari may slice off the main thread)."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = compute()
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return value
+
+    def peek(self, key, default=None):
+        """The cached value (marked recently used), or ``default``; never computes."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return default
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_IMAGES = _LRU(64)
+_SEGMENTATIONS = _LRU(16)
+#: Last problem met while reading or segmenting a field, for the widget's status line.
+ERRORS: dict[tuple, str] = {}
+
+
+def clear_caches() -> None:
+    """Forget cached images and segmentations (e.g. after files changed on disk)."""
+    _IMAGES.clear()
+    _SEGMENTATIONS.clear()
+    ERRORS.clear()
+
+
+def cached_image(path: str) -> np.ndarray:
+    """:func:`screening.io.tiff.read_image`, cached by path."""
+    return _IMAGES.get(path, lambda: read_image(path))
+
+
+def segmentation_key(paths: dict[str, str | None], config: RunConfig, pixel_size_um: float) -> tuple:
+    """Cache key of one field's segmentation: its files, the measurement config and the pixel size."""
+    return (tuple(sorted(paths.items())), config.measurement_hash(), float(pixel_size_um))
+
+
+def cached_segmentation(paths: dict[str, str | None], config: RunConfig, *, pixel_size_um: float) -> dict | None:
+    """The cached :func:`segment_field` result of a field, or None when not computed yet."""
+    return _SEGMENTATIONS.peek(segmentation_key(paths, config, pixel_size_um))
+
+
+def segment_field(paths: dict[str, str | None], config: RunConfig, *, pixel_size_um: float) -> dict[str, np.ndarray]:
+    """The library's overlay images of one field, cached per field and measurement config.
+
+    Parameters
+    ----------
+    paths : dict
+        Channel role -> file path of one field (``path_<role>`` columns of ``fields.parquet``).
+    config : RunConfig
+        Its segmentation, QC and channels sections decide the result.
+    pixel_size_um : float
+        µm per pixel of the field.
+
+    Returns
+    -------
+    dict
+        ``measure_field(..., return_images=True).images``: ``soma_labels``,
+        ``nuclei_labels`` (with a nuclear channel) and ``neurite_skeleton`` (y, x)
+        arrays; empty when the field could not be read or measured (the reason
+        is kept in :data:`ERRORS`). Never raises.
+    """
+    from screening.measure.field import measure_field
+    from screening.tasks import read_field
+
+    def compute():
+        try:
+            if not all(paths.values()):
+                read_field(paths, config.channels.tokens())  # raises, naming the missing channel
+            images = {role: cached_image(p) for role, p in paths.items()}
+            result = measure_field(images, config, pixel_size_um=pixel_size_um, return_images=True)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget; a bad field never stops browsing
+            ERRORS[("segmentation", *sorted(paths.items()))] = f"{type(exc).__name__}: {exc}"
+            return {}
+        if not result.images and result.row.get("qc_reason"):
+            ERRORS[("segmentation", *sorted(paths.items()))] = str(result.row["qc_reason"])
+        return dict(result.images or {})
+
+    return _SEGMENTATIONS.get(segmentation_key(paths, config, pixel_size_um), compute)
+
+
+def _fit(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Crop or zero-pad a 2-D image to ``shape`` (fields of one well normally agree)."""
+    if image.shape == tuple(shape):
+        return image
+    out = np.zeros(shape, image.dtype)
+    h, w = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
+    out[:h, :w] = image[:h, :w]
+    return out
+
+
+def _safe(key: tuple, make: Callable[[], np.ndarray], shape, dtype) -> np.ndarray:
+    """Run ``make``; on failure record the problem and return zeros, so one bad field never stops browsing."""
+    try:
+        return _fit(np.asarray(make()).astype(dtype, copy=False), shape)
+    except Exception as exc:  # noqa: BLE001 - shown in the widget, never raised into napari's slicer
+        ERRORS[key] = f"{type(exc).__name__}: {exc}"
+        return np.zeros(shape, dtype)
+
+
+def field_grid(fields: pd.DataFrame) -> tuple[list[int], list[int], dict[tuple[int, int], dict]]:
+    """Sites, timepoints and (site, timepoint) -> field row of one well's fields table."""
+    sites = sorted(int(s) for s in fields["site"].unique())
+    timepoints = sorted(int(t) for t in fields["timepoint"].unique())
+    rows = {(int(r["site"]), int(r["timepoint"])): r for r in fields.to_dict("records")}
+    return sites, timepoints, rows
+
+
+def field_shape(fields: pd.DataFrame, role: str = "reporter") -> tuple[tuple[int, int], np.dtype]:
+    """(y, x) shape and dtype of a well's fields from one TIFF header (no pixels decoded)."""
+    for path in fields.get(f"path_{role}", pd.Series(dtype=object)).dropna():
+        header = check_tiff(path)
+        if header.shape is not None:
+            return tuple(header.shape[-2:]), np.dtype(header.dtype)
+    raise FileNotFoundError(f"no readable {role} image among this well's {len(fields)} fields")
+
+
+def _stack(fields: pd.DataFrame, block: Callable[[dict], np.ndarray], shape, dtype) -> da.Array:
+    """(site, timepoint, y, x) dask array with one delayed chunk per field (zeros where none)."""
+    sites, timepoints, rows = field_grid(fields)
+    planes = []
+    for s in sites:
+        row_planes = []
+        for t in timepoints:
+            rec = rows.get((s, t))
+            if rec is None:
+                row_planes.append(da.zeros(shape, dtype=dtype))
+            else:
+                delayed = dask.delayed(block, pure=False)(rec)
+                row_planes.append(da.from_delayed(delayed, shape=shape, dtype=dtype))
+        planes.append(da.stack(row_planes))
+    return da.stack(planes)
+
+
+def channel_stack(fields: pd.DataFrame, role: str, shape, dtype) -> da.Array:
+    """Lazy (site, timepoint, y, x) stack of one channel role of a well."""
+
+    def block(rec):
+        path = rec.get(f"path_{role}")
+        key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], role)
+        if not path:
+            ERRORS[key] = f"no {role} file for this field"
+            return np.zeros(shape, dtype)
+        return _safe(key, lambda: cached_image(path), shape, dtype)
+
+    return _stack(fields, block, shape, dtype)
+
+
+def overlay_stacks(
+    fields: pd.DataFrame,
+    config: RunConfig,
+    shape,
+    *,
+    request: Callable[[dict, RunConfig, float], None] | None = None,
+) -> dict[str, da.Array]:
+    """Lazy (site, timepoint, y, x) stacks of each overlay in :data:`OVERLAYS`.
+
+    Soma and nuclei labels are int32 label images; the skeleton is uint8 (1 on
+    the skeleton). All three come from one cached :func:`segment_field` call per field.
+
+    Parameters
+    ----------
+    request : callable, optional
+        Background mode: a field not segmented yet shows zeros and
+        ``request(paths, config, pixel_size_um)`` is called, whose job is to run
+        :func:`segment_field` elsewhere and refresh the layers when it is done.
+        Without it, reading a field segments it on the spot.
+    """
+    dtypes = {"soma_labels": np.int32, "nuclei_labels": np.int32, "neurite_skeleton": np.uint8}
+
+    def make(name):
+        def block(rec):
+            key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], "segmentation")
+            paths = field_paths(rec)
+            px = float(rec["pixel_size_um"])
+
+            def get():
+                if request is None:
+                    images = segment_field(paths, config, pixel_size_um=px)
+                else:
+                    images = cached_segmentation(paths, config, pixel_size_um=px)
+                    if images is None:
+                        request(paths, config, px)
+                        images = {}
+                if images.get(name) is None:
+                    return np.zeros(shape, dtypes[name])
+                return images[name]
+
+            return _safe(key, get, shape, dtypes[name])
+
+        return block
+
+    return {name: _stack(fields, make(name), shape, dtypes[name]) for name in OVERLAYS}
+
+
+def contrast_limits(image: np.ndarray, percentiles=(0.5, 99.8)) -> tuple[float, float]:
+    """Display range from low and high percentiles of one image (never an empty range)."""
+    lo, hi = (float(v) for v in np.percentile(image, percentiles))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+__all__ = [
+    "CHANNEL_COLORMAPS",
+    "ERRORS",
+    "OVERLAYS",
+    "cached_image",
+    "cached_segmentation",
+    "channel_stack",
+    "clear_caches",
+    "contrast_limits",
+    "field_grid",
+    "field_shape",
+    "overlay_stacks",
+    "segment_field",
+    "segmentation_key",
+]

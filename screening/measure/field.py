@@ -1,0 +1,248 @@
+"""One field's channels -> one row of measurements: the function the pipeline calls per field."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from screening.config.run import RunConfig
+from screening.measure.neurites import measure_neurites
+from screening.measure.qc import field_qc, focus_score, foreground_mask
+from screening.segment.background import estimate_background
+from screening.segment.nuclei import segment_nuclei
+from screening.segment.somata import count_motor_neurons, saturated_mask
+
+ROLES = ("reporter", "nuclei", "neurites")
+# Smallest field worth measuring: a couple of somata across (at 0.65 µm/px, 32 px ≈ 21 µm).
+_MIN_SIDE_PX = 32
+
+
+@dataclass(frozen=True)
+class FieldMeasurement:
+    """What :func:`measure_field` returns.
+
+    Attributes
+    ----------
+    row : dict
+        Flat scalars: ``n_neurons`` (int), ``neurite_length_um``,
+        ``neurite_length_per_neuron_um``, ``n_nuclei`` (NaN without a nuclear
+        channel), ``qc_pass`` (bool), ``qc_reason`` (str, "" when passed),
+        ``focus_score``, ``saturated_fraction``, ``debris_fraction``,
+        ``foreground_fraction``, ``n_fragments``, ``reporter_negative_level``,
+        ``reporter_threshold``, ``neurite_unassigned_um``.
+    images : dict of ndarray or None
+        With ``return_images``: ``soma_labels``, ``nuclei_labels`` (when there
+        is a nuclear channel) and ``neurite_skeleton`` (bool).
+    """
+
+    row: dict
+    images: dict[str, np.ndarray] | None = None
+
+
+def _empty_row(has_nuclei: bool) -> dict:
+    return {
+        "n_neurons": 0,
+        "neurite_length_um": 0.0,
+        "neurite_length_per_neuron_um": float("nan"),
+        "n_nuclei": 0.0 if has_nuclei else float("nan"),
+        "qc_pass": False,
+        "qc_reason": "",
+        "focus_score": float("nan"),
+        "saturated_fraction": float("nan"),
+        "debris_fraction": float("nan"),
+        "foreground_fraction": float("nan"),
+        "n_fragments": 0,
+        "reporter_negative_level": float("nan"),
+        "reporter_threshold": float("nan"),
+        "neurite_unassigned_um": 0.0,
+    }
+
+
+def check_channels(channels: dict, pixel_size_um) -> str:
+    """Why these channels cannot be measured ("" when they can).
+
+    Checks the roles, that every channel is a finite, numeric, 2-D array of
+    at least 32 × 32 pixels with the same shape as the reporter, and the
+    pixel size.
+    """
+    if not isinstance(channels, dict) or "reporter" not in channels:
+        return "no reporter channel"
+    unknown = set(channels) - set(ROLES)
+    if unknown:
+        return f"unknown channel role(s) {sorted(unknown)}; use {ROLES}"
+    if not (isinstance(pixel_size_um, int | float) and math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        return f"pixel size must be a positive number of µm, got {pixel_size_um!r}"
+    shape = None
+    for role in ROLES:
+        if role not in channels or channels[role] is None:
+            continue
+        image = np.asarray(channels[role])
+        if image.dtype.kind not in "uifb":
+            return f"{role} image has non-numeric dtype {image.dtype}"
+        if image.ndim != 2:
+            return f"{role} image is {image.ndim}-D with shape {image.shape}; expected one 2-D plane"
+        if min(image.shape) < _MIN_SIDE_PX:
+            return f"{role} image shape {image.shape} is too small (under {_MIN_SIDE_PX} px a side)"
+        if shape is not None and image.shape != shape:
+            return f"{role} image shape {image.shape} differs from reporter shape {shape}"
+        shape = image.shape
+        if image.dtype.kind == "f":
+            bad = int(np.count_nonzero(~np.isfinite(image)))
+            if bad:
+                return f"{role} image has {bad} NaN or infinite pixels"
+    return ""
+
+
+def measure_field(
+    channels: dict[str, np.ndarray],
+    config: RunConfig,
+    *,
+    pixel_size_um: float,
+    return_images: bool = False,
+) -> FieldMeasurement:
+    """Measure one field: motor neurons, neurite length, nuclei and field QC.
+
+    Parameters
+    ----------
+    channels : dict of str to (M, N) array
+        Role -> image: ``"reporter"`` (required), ``"nuclei"`` (optional),
+        ``"neurites"`` (optional; may be the reporter array itself; defaults
+        to the reporter).
+    config : RunConfig
+        Uses ``config.segmentation`` (sizes in µm) and ``config.qc``.
+    pixel_size_um : float
+        Pixel size, µm.
+    return_images : bool
+        Also return the label and skeleton images (for display).
+
+    Returns
+    -------
+    FieldMeasurement
+        ``.row`` (flat scalars, see :class:`FieldMeasurement`) and ``.images``.
+        Bad input (missing reporter, wrong dimensions or shapes, NaN pixels,
+        an all-black, constant or all-saturated image) gives a row with
+        ``qc_pass`` False and the reason in ``qc_reason``; never an exception.
+    """
+    has_nuclei = isinstance(channels, dict) and channels.get("nuclei") is not None
+    problem = check_channels(channels, pixel_size_um)
+    if problem:
+        row = _empty_row(has_nuclei)
+        row["qc_reason"] = problem
+        return FieldMeasurement(row, {} if return_images else None)
+    try:
+        return _measure(channels, config, float(pixel_size_um), return_images)
+    except Exception as exc:  # noqa: BLE001 -- a plate must not stop on one field; say what happened
+        row = _empty_row(has_nuclei)
+        row["qc_reason"] = f"measurement failed: {type(exc).__name__}: {exc}"
+        return FieldMeasurement(row, {} if return_images else None)
+
+
+def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: bool) -> FieldMeasurement:
+    seg, qc_config = config.segmentation, config.qc
+    reporter = np.asarray(channels["reporter"])
+    nuclei = channels.get("nuclei")
+    nuclei = None if nuclei is None else np.asarray(nuclei)
+    neurites = channels.get("neurites")
+    neurites = reporter if neurites is None else np.asarray(neurites)
+    row = _empty_row(nuclei is not None)
+
+    present = [im for im in (reporter, nuclei) if im is not None]
+    saturated = np.zeros(reporter.shape, bool)
+    for image in present:
+        saturated |= saturated_mask(image)
+    # Foreground fraction on every other pixel: a fraction needs no more.
+    foreground = max(
+        float(foreground_mask(im[::2, ::2], pixel_size_um=2 * pixel_size_um).mean()) for im in present
+    )
+    # Mean over channels: a field is sharp when its stains are.
+    scores = [focus_score(im, pixel_size_um=pixel_size_um, exclude=saturated) for im in present]
+    scores = [s for s in scores if np.isfinite(s)]
+    focus = float(np.mean(scores)) if scores else float("nan")
+    sat_fraction = float(saturated.mean())
+
+    images: dict[str, np.ndarray] = {}
+    failures: list[str] = []
+    if foreground >= qc_config.min_foreground_fraction and sat_fraction < 0.5:
+        nuclei_labels = None
+        if nuclei is not None:
+            nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=seg)
+        count = count_motor_neurons(
+            reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels
+        )
+        if _same_image(neurites, reporter):
+            background = count.reporter_background
+        else:
+            background = estimate_background(
+                neurites, radius_um=seg.background_radius_um, pixel_size_um=pixel_size_um
+            )
+        try:
+            neurite = measure_neurites(
+                neurites, count.soma_labels, pixel_size_um=pixel_size_um, params=seg, background=background
+            )
+            length = float(neurite.total_length_um)
+        except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason
+            neurite, length = None, float("nan")
+            failures.append(f"neurite measurement failed: {type(exc).__name__}: {exc}")
+        debris = _debris_fraction(saturated, count, pixel_size_um, seg)
+        row.update(
+            n_neurons=int(count.n),
+            neurite_length_um=length,
+            neurite_length_per_neuron_um=length / count.n if count.n else float("nan"),
+            n_nuclei=float(nuclei_labels.max()) if nuclei_labels is not None else float("nan"),
+            n_fragments=int(count.n_fragments),
+            reporter_negative_level=float(count.negative_level),
+            reporter_threshold=float(count.threshold),
+            neurite_unassigned_um=float(getattr(neurite, "unassigned_length_um", float("nan"))),
+        )
+        if return_images:
+            images["soma_labels"] = count.soma_labels
+            if nuclei_labels is not None:
+                images["nuclei_labels"] = nuclei_labels
+            images["neurite_skeleton"] = (
+                np.asarray(neurite.skeleton, bool) if neurite is not None else np.zeros(reporter.shape, bool)
+            )
+    else:
+        debris = sat_fraction
+    row.update(field_qc(
+        focus=focus,
+        saturated_fraction=sat_fraction,
+        debris_fraction=debris,
+        foreground_fraction=foreground,
+        config=qc_config,
+    ))
+    if failures:
+        row["qc_pass"] = False
+        row["qc_reason"] = "; ".join([r for r in (row["qc_reason"], *failures) if r])
+    return FieldMeasurement(row, images if return_images else None)
+
+
+def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same pixels in the same layout (the neurite role defaults to the reporter)."""
+    return a is b or (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def _debris_fraction(saturated, count, pixel_size_um, seg) -> float:
+    """Area of saturated particles and small bright reporter blobs (dead-cell
+    fragments), as a fraction of the field.
+
+    Blobs above the positivity threshold but smaller than
+    ``min_soma_area_um2`` and not part of a counted soma are debris.
+    """
+    bright = (count.reporter_smooth > max(count.threshold, 1e-6)) & (count.soma_labels == 0)
+    labels, n = ndi.label(bright)
+    if n:
+        area = np.bincount(labels.ravel())
+        small = area < seg.min_soma_area_um2 / pixel_size_um**2
+        small[0] = False
+        bright = small[labels]
+    grow = 2 * max(round(1.0 / pixel_size_um), 1) + 1
+    debris = bright | ndi.maximum_filter(saturated, size=grow)
+    return float(debris.mean())

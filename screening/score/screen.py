@@ -1,0 +1,227 @@
+"""The scoring stage end to end: fields and wells in, scores, ranking and plate QC out."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from screening.config.scoring import ScoringConfig
+from screening.score.dose import dose_response
+from screening.score.intervals import rise_flags, site_intervals
+from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
+from screening.score.plate_qc import edge_wells, plate_qc
+from screening.score.pooling import RANKING_COLUMNS, bh_qvalues, pool_screen, rank_candidates
+from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
+
+SCORES_COLUMNS = [
+    "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
+    "p_value", "q_value", "neurite_ratio", "rank",
+]
+FIELD_COLUMNS = [
+    "plate", "well", "site", "timepoint", "day", "n_neurons", "qc_pass", "status",
+    "patient", "compound", "concentration_um", "role",
+]
+
+
+@dataclass
+class ScoreResult:
+    """Tables of one scoring run (DESIGN.md columns first in each)."""
+
+    scores: pd.DataFrame
+    ranking: pd.DataFrame
+    plate_qc: pd.DataFrame
+    dose_response: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def _with_positive_control(fields: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
+    if config.positive_control is None:
+        return fields
+    fields = fields.copy()
+    pc = fields["compound"].eq(config.positive_control) & ~is_vehicle(fields["role"], config.baseline_role)
+    fields.loc[pc, "role"] = "positive_control"
+    return fields
+
+
+def _arms(fields: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
+    """Every patient × compound × concentration of the plate map except vehicle and empty."""
+    keep = ~is_vehicle(fields["role"], config.baseline_role) & fields["role"].ne("empty")
+    return (
+        fields[keep].groupby(["patient", "compound", "concentration_um"], observed=True, dropna=False)
+        .agg(role=("role", "first"))
+        .reset_index()
+    )
+
+
+def _append(notes: pd.Series, mask, text: str) -> pd.Series:
+    notes = notes.copy()
+    notes[mask] = (notes[mask] + "; " + text).str.strip("; ")
+    return notes
+
+
+def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfig | None = None) -> ScoreResult:
+    """Score a screen: plate QC, per-patient survival and neurites, pooled ranking, FDR.
+
+    Parameters
+    ----------
+    fields : DataFrame
+        One row per plate × well × site × timepoint (``fields.parquet`` joined
+        with the plate map and ``flagged`` from ``qc_flags.csv``); needs
+        :data:`FIELD_COLUMNS`.
+    wells : DataFrame
+        ``wells.parquet`` (per well × timepoint sums over usable fields).
+    config : ScoringConfig, optional
+
+    Returns
+    -------
+    ScoreResult
+        ``scores`` (per patient × compound × concentration), ``ranking``
+        (pooled), ``plate_qc``, ``dose_response`` and ``warnings`` (one line
+        per problem, naming patient, plate or compound).
+
+    Raises
+    ------
+    ValueError
+        When ``fields`` lacks a required column (a contract error, not bad data).
+    """
+    config = config or ScoringConfig()
+    missing = [c for c in FIELD_COLUMNS if c not in fields]
+    if missing:
+        raise ValueError(f"fields table lacks column(s) {missing}; expected {FIELD_COLUMNS}")
+    alpha = 1 - config.confidence
+    warnings: list[str] = []
+    fields = _with_positive_control(fields, config)
+    wells = _with_positive_control(wells, config) if len(wells) else wells
+
+    qc = plate_qc(
+        fields, baseline_role=config.baseline_role, positive_control=config.positive_control,
+        window_days=config.window_days, min_z_prime=config.min_z_prime, min_ssmd=config.min_ssmd,
+        min_vehicle_survival=config.min_vehicle_survival, max_position_effect=config.max_position_effect,
+    )
+    for _, row in qc.iterrows():
+        if not row["pass"]:
+            warnings.append(f"plate {row['plate']} patient {row['patient']} failed QC: {row['note']}")
+        elif row["note"]:
+            warnings.append(f"plate {row['plate']} patient {row['patient']}: {row['note']}")
+
+    intervals = site_intervals(fields, window_days=config.window_days)
+    edge = edge_wells(fields[["plate", "well"]].drop_duplicates())
+    edge_of = dict(zip(zip(fields.loc[edge.index, "plate"], fields.loc[edge.index, "well"]), edge))
+    intervals["edge"] = [edge_of.get(k, False) for k in zip(intervals["plate"], intervals["well"])]
+    # Failed plate × patient pairs leave the fit when configured; a patient with
+    # no passing plate is still scored on everything but kept out of pooling.
+    excluded_patients: set = set()
+    if config.exclude_failed_plates and len(qc):
+        passing = set(zip(qc.loc[qc["pass"], "plate"], qc.loc[qc["pass"], "patient"]))
+        pair = pd.Series(list(zip(intervals["plate"], intervals["patient"])), index=intervals.index)
+        ok = pair.isin(passing)
+        for patient, rows in intervals.groupby("patient", observed=True):
+            if not ok[rows.index].any():
+                excluded_patients.add(patient)
+                ok[rows.index] = True
+        intervals = intervals[ok]
+
+    survival, covariances = fit_survival(
+        intervals, baseline_role=config.baseline_role, se_correction=config.se_correction,
+        adjust_edge=config.adjust_edge, alpha=alpha,
+    )
+    arms = _arms(fields, config)
+    scores = arms.merge(survival.drop(columns=["role"]), on=["patient", "compound", "concentration_um"], how="left")
+    scores["note"] = scores["note"].fillna("no usable intervals (no neurons at risk or no usable fields)")
+    for col in ("n_wells", "n_vehicle_wells"):
+        scores[col] = scores[col].fillna(0).astype(int)
+
+    flags = rise_flags(intervals, max_rise_fraction=config.max_rise_fraction)
+    well_arm = intervals.drop_duplicates(["plate", "well"])[["plate", "well", "compound", "concentration_um"]]
+    flags = flags.merge(well_arm, on=["plate", "well"], how="left")
+    counts = flags.groupby(["patient", "compound", "concentration_um"], observed=True, dropna=False).size()
+    scores["rise_wells"] = [
+        int(counts.get((p, c, d), 0)) for p, c, d in zip(scores["patient"], scores["compound"], scores["concentration_um"])
+    ]
+    scores["note"] = _append(
+        scores["note"], scores["rise_wells"] > 0,
+        f"neuron counts rose by > {config.max_rise_fraction:.0%} in some wells (hidden deaths bias HR down)",
+    )
+    for patient, g in flags.groupby("patient", observed=True):
+        wells_list = ", ".join(f"{p}:{w}" for p, w in zip(g["plate"][:5], g["well"][:5]))
+        wells_list += ", ..." if len(g) > 5 else ""
+        warnings.append(
+            f"patient {patient}: counts rose by > {config.max_rise_fraction:.0%} of those at risk in "
+            f"{len(g)} well(s) ({wells_list}); deaths there are undercounted"
+        )
+
+    if len(wells):
+        neurites = neurite_ratios(wells, baseline_role=config.baseline_role, window_days=config.window_days, alpha=alpha)
+        scores = scores.merge(neurites, on=["patient", "compound", "concentration_um"], how="left")
+    else:
+        for col in NEURITE_COLUMNS:
+            scores[col] = np.nan if col != "neurite_note" else "no wells table"
+    scores["neurite_note"] = scores["neurite_note"].fillna("")
+
+    scores["pooled"] = scores["log_hr"].notna() & ~scores["patient"].isin(excluded_patients)
+    scores["note"] = _append(
+        scores["note"], scores["patient"].isin(excluded_patients),
+        "every plate of this patient failed QC: left out of pooling",
+    )
+    treatment = scores["role"].eq("treatment")
+    scores["q_value"] = np.nan
+    scores["rank"] = np.nan
+    for patient, g in scores.groupby("patient", observed=True):
+        cand = treatment[g.index]
+        scores.loc[g.index[cand.to_numpy()], "q_value"] = bh_qvalues(g.loc[cand, "p_value"])
+        scores.loc[g.index, "rank"] = rank_candidates(g, cand)
+
+    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha)
+    doses = dose_response(scores, ranking, covariances, alpha=alpha)
+
+    for _, row in scores[scores["log_hr"].isna()].iterrows():
+        warnings.append(f"patient {row['patient']} {row['compound']} {row['concentration_um']} µM: {row['note']}")
+    if not fields["role"].eq("positive_control").any():
+        warnings.append("no positive-control wells in the screen: Z' and SSMD not computed")
+    warnings = list(dict.fromkeys(warnings))
+
+    extra = [c for c in scores.columns if c not in SCORES_COLUMNS]
+    scores = scores[SCORES_COLUMNS + extra].sort_values(["patient", "compound", "concentration_um"], ignore_index=True)
+    ranking = ranking.sort_values(["rank", "compound", "concentration_um"], na_position="last", ignore_index=True)
+    return ScoreResult(scores=scores, ranking=ranking, plate_qc=qc, dose_response=doses, warnings=warnings)
+
+
+def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
+    """Write next to the target and rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            table.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
+    """Write ``scores.csv``, ``ranking.csv``, ``plate_qc.csv`` and ``dose_response.csv``.
+
+    Returns
+    -------
+    dict
+        Table name -> path written.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in (
+        ("scores", result.scores), ("ranking", result.ranking),
+        ("plate_qc", result.plate_qc), ("dose_response", result.dose_response),
+    ):
+        path = run_dir / f"{name}.csv"
+        _write_csv_atomic(table, path)
+        paths[name] = path
+    return paths
+
+
+__all__ = ["RANKING_COLUMNS", "SCORES_COLUMNS", "SURVIVAL_COLUMNS", "ScoreResult", "score_screen", "write_scores"]

@@ -1,0 +1,228 @@
+"""Neurite mask: thin bright ridges of the neurite channel, without somata or flat cells.
+
+A neurite is a line a few µm wide at most that is brighter than what lies on either
+side of it. Three cheap measures, all at scales given in µm, decide it:
+
+- **ridge strength**: the most negative eigenvalue of the Hessian of the image smoothed
+  at half the neurite width, less the other eigenvalue's magnitude (lines, not blobs);
+- **contrast**: the image minus its grey opening with a window of ``neurite_max_width_um``
+  (a white top-hat), i.e. how far the line stands above its surroundings, next to the
+  brightness of the wide structure it sits on (opening minus background);
+- **width**: the ridge strength one octave coarser relative to the fine one; a line
+  thinner than the fine scale loses half its (scale-normalised) strength there, the tail
+  of a spindle-shaped cell does not.
+
+Pixels of weak ridges that are not part of a wider structure form candidate pieces; a
+piece is kept when it contains a seed: a strong, high-contrast, thin stretch standing well
+above any cell body under it. Faint processes of flat cells never seed, texture inside
+cell bodies never passes the body test, and a neurite that crosses a cell keeps its
+crossing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from screening.config.segmentation import SegmentationConfig
+
+# Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
+_LOW_RIDGE_FRACTION = 0.5
+# A seed stands above the wide structure under it by this factor (1.5x the body's own
+# brightness), elsewhere a neurite pixel by at least 0.3x: texture inside somata and flat
+# cells is only a small ripple on the body.
+_SEED_BODY_RATIO = 1.5
+_BODY_RATIO = 0.3
+# Scale-normalised ridge strength at twice the scale over that at the ridge scale: ~0.5
+# for a line much thinner than the scale, ≥ 1 for structures as wide as the coarse scale
+# (finite differences on the half-resolution grid read ~8 % lower than at full resolution).
+_MAX_SEED_SCALE_RATIO = 0.9
+# MAD -> standard deviation of a normal distribution.
+_MAD_TO_SD = 1.4826
+
+
+def hessian_eigenvalues(smoothed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues of the Hessian of an already smoothed image, by finite differences.
+
+    Parameters
+    ----------
+    smoothed : (M, N) float array
+        Image smoothed at the scale of interest (px).
+
+    Returns
+    -------
+    low, high : (M, N) float32 arrays
+        ``low <= high``; ``low`` is strongly negative across a bright line. Border pixels
+        are 0.
+
+    Notes
+    -----
+    Central differences on the smoothed image cost a fraction of Gaussian derivative
+    filters (three extra full-size convolutions) and agree with them once the smoothing
+    sigma is above ~1 px.
+    """
+    g = np.asarray(smoothed, dtype=np.float32)
+    hrr = np.zeros_like(g)
+    hcc = np.zeros_like(g)
+    hrc = np.zeros_like(g)
+    hrr[1:-1] = g[2:] - 2 * g[1:-1] + g[:-2]
+    hcc[:, 1:-1] = g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2]
+    hrc[1:-1, 1:-1] = 0.25 * (g[2:, 2:] - g[2:, :-2] - g[:-2, 2:] + g[:-2, :-2])
+    half_trace = 0.5 * (hrr + hcc)
+    root = np.sqrt((0.5 * (hrr - hcc)) ** 2 + hrc**2)
+    return half_trace - root, half_trace + root
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    """Standard deviation from the median absolute deviation (every 4th pixel: fast)."""
+    sample = values[::4, ::4].ravel() if values.ndim == 2 else values.ravel()
+    return float(_MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
+
+
+def _odd(size_px: float) -> int:
+    return max(round(size_px) | 1, 3)
+
+
+def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
+    """Grey opening with a square window of about ``size_px``, computed at half resolution.
+
+    The erosion's minimum over 2 x 2 blocks followed by the minimum over ``size / 2``
+    blocks covers the same window; the opening is smooth at this scale, so nearest
+    upsampling back loses nothing that matters, at a quarter of the cost.
+    """
+    if size_px < 6:
+        k = _odd(size_px)
+        return ndi.maximum_filter(ndi.minimum_filter(image, k), k)
+    rows, cols = image.shape
+    padded = np.pad(image, ((0, rows % 2), (0, cols % 2)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2)
+    k = _odd(size_px / 2)
+    small = ndi.maximum_filter(ndi.minimum_filter(blocks.min(axis=(1, 3)), k), k)
+    return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:rows, :cols]
+
+
+def _clean_image(image: np.ndarray) -> np.ndarray:
+    """Float32 copy with non-finite pixels set to the median of the finite ones."""
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise ValueError(f"neurite image must be 2-D (rows, columns), got shape {arr.shape}")
+    if arr.dtype.kind not in "uifb":
+        raise ValueError(f"neurite image must be numeric, got dtype {arr.dtype}")
+    out = arr.astype(np.float32)
+    finite = np.isfinite(out)
+    if not finite.all():
+        out[~finite] = np.median(out[finite]) if finite.any() else 0.0
+    return out
+
+
+def neurite_mask(
+    image: np.ndarray,
+    *,
+    soma_mask: np.ndarray | None = None,
+    pixel_size_um: float,
+    params: SegmentationConfig | None = None,
+    background: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """Mask of the neurites in one channel of a field, somata excluded.
+
+    Parameters
+    ----------
+    image : (M, N) array
+        Neurite channel (reporter or a neurite marker), any numeric dtype; NaN pixels are
+        treated as background.
+    soma_mask : (M, N) bool array, optional
+        Somata to exclude (e.g. ``soma_labels > 0``).
+    pixel_size_um : float
+        Pixel size, µm.
+    params : SegmentationConfig, optional
+        Uses ``neurite_width_um``, ``neurite_max_width_um``, ``neurite_ridge_snr``,
+        ``neurite_contrast_snr``. Defaults if omitted.
+    background : (M, N) array or float, optional
+        Smooth background of ``image`` (e.g. from
+        :func:`screening.segment.background.estimate_background`) when the caller has it;
+        it only judges how bright the cell body under a ridge is. Default: the image
+        median, enough for fields whose background varies by less than a neurite's
+        contrast.
+
+    Returns
+    -------
+    mask : (M, N) bool array
+        Neurite pixels, a few px wide along each neurite; never inside ``soma_mask``.
+
+    Notes
+    -----
+    See the module docstring. Noise levels are estimated from the image itself (median
+    absolute deviations), so thresholds are signal-to-noise ratios and the same defaults
+    serve 8-bit and 16-bit images. Cost: two Gaussian filters, one at full and one at half
+    resolution, two separable min/max filters and a labelling: ~60 ms for 1024² px.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).normal(100, 3, (64, 64))
+    >>> img[32, 8:56] += 60
+    >>> m = neurite_mask(img, pixel_size_um=0.65)
+    >>> bool(m[32, 10:54].all()) and not m[:20].any()
+    True
+    """
+    params = params if params is not None else SegmentationConfig()
+    if not pixel_size_um > 0:
+        raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
+    im = _clean_image(image)
+    if soma_mask is not None and np.shape(soma_mask) != im.shape:
+        raise ValueError(f"soma_mask shape {np.shape(soma_mask)} differs from image shape {im.shape}")
+    if min(im.shape) < 8:
+        return np.zeros(im.shape, dtype=bool)
+
+    sigma = 0.5 * params.neurite_width_um / pixel_size_um
+    smooth = ndi.gaussian_filter(im, sigma, mode="nearest")
+    low, high = hessian_eigenvalues(smooth)
+    ridge = np.maximum(-low - np.abs(high), 0)
+    ridge_noise = _robust_sd(low)
+
+    # Pixel noise from the residual of the smoothing; white noise keeps
+    # sqrt(1 - 3 / (4 pi sigma^2)) of its sd there.
+    pixel_noise = _robust_sd(im - smooth) / np.sqrt(max(1 - 3 / (4 * np.pi * sigma**2), 0.1))
+    # Contrast: white top-hat against the wide structure (cell body) under the pixel.
+    window = params.neurite_max_width_um / pixel_size_um
+    opened = _opening(smooth, window)
+    contrast = smooth - opened
+    if background is None:
+        background = float(np.median(im[::4, ::4]))
+    body = np.maximum(opened - background, 0)
+
+    if ridge_noise <= 0 or pixel_noise <= 0:
+        # A constant or noiseless (synthetic) image: fall back to a tiny absolute floor.
+        scale = max(float(np.abs(im).max()), 1.0) * 1e-3
+        ridge_noise = ridge_noise if ridge_noise > 0 else scale * 1e-2
+        pixel_noise = pixel_noise if pixel_noise > 0 else scale
+
+    high_ridge = params.neurite_ridge_snr * ridge_noise
+    weak = (ridge > _LOW_RIDGE_FRACTION * high_ridge) & (contrast > _BODY_RATIO * body)
+    if soma_mask is not None:
+        weak &= ~np.asarray(soma_mask, dtype=bool)
+    labels, n = ndi.label(weak, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return weak
+
+    seed = (
+        weak
+        & (ridge > high_ridge)
+        & (contrast > params.neurite_contrast_snr * pixel_noise)
+        & (contrast > _SEED_BODY_RATIO * body)
+    )
+    rows, cols = np.nonzero(seed)
+    # Width test only where it matters (seed candidates), on a half-resolution copy of
+    # the smoothed image: one octave coarser for a quarter of the cost.
+    coarse = ndi.gaussian_filter(smooth[::2, ::2], np.sqrt(3.0) * sigma / 2, mode="nearest")
+    coarse_low, _ = hessian_eigenvalues(coarse)
+    # Full-resolution pixel (r, c) sits at (r / 2, c / 2) on the coarse grid; interpolate,
+    # since the nearest coarse pixel can be off the ridge line by a pixel.
+    at_coarse = ndi.map_coordinates(coarse_low, [rows / 2.0, cols / 2.0], order=1, mode="nearest")
+    # Normalised strengths: (2 sigma)^2 * (d2/4 per coarse px^2) / (sigma^2 * d2) = ratio.
+    ratio = np.maximum(-at_coarse, 0) / np.maximum(-low[rows, cols], 1e-12)
+    thin = ratio < _MAX_SEED_SCALE_RATIO
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[labels[rows[thin], cols[thin]]] = True
+    keep[0] = False
+    return keep[labels]

@@ -1,0 +1,383 @@
+"""Motor neurons: reporter-positive somata, counted with or without a nuclear stain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.feature import peak_local_max
+from skimage.filters import threshold_otsu
+from skimage.measure import regionprops
+from skimage.segmentation import watershed
+
+from screening.config.segmentation import SegmentationConfig
+from screening.segment.background import estimate_background
+from screening.segment.nuclei import noise_sigma, segment_nuclei
+
+_LEVEL_PERCENTILE = 20  # a nucleus's reporter level: most of it must lie under a soma
+_MIN_POSITIVE_SNR = 6.0  # a positive soma is at least this many pixel-noise σ above background
+_PYKNOTIC_AREA = 0.5  # × nominal nucleus disc: condensed nuclei of dead cells are smaller
+_PYKNOTIC_BRIGHTNESS = 1.3  # ... or somewhat small and brighter than this × the median nucleus
+
+
+@dataclass(frozen=True)
+class MotorNeuronCount:
+    """Result of :func:`count_motor_neurons`; unpacks as ``n, soma_labels``.
+
+    Attributes
+    ----------
+    n : int
+        Motor neurons whose centre lies inside the image.
+    soma_labels : (M, N) int32 array
+        One label per counted motor neuron (its soma, neurites cut off).
+    nuclei_labels : (M, N) int32 array or None
+        All nuclei found (with a nuclear channel).
+    n_candidates : int
+        Nuclei (or reporter blobs) examined.
+    negative_level : float
+        Reporter level of the reporter-negative population (illumination-corrected ADU).
+    threshold : float
+        Reporter level above which a candidate counted as positive.
+    n_fragments : int
+        Candidates rejected as fragments of dead neurons.
+    reporter_background : (M, N) float32 array or None
+        Smooth background of the reporter (reused for the neurite mask).
+    reporter_smooth : (M, N) float32 array or None
+        Background-subtracted, flat-field-corrected, smoothed reporter.
+    """
+
+    n: int
+    soma_labels: np.ndarray
+    nuclei_labels: np.ndarray | None
+    n_candidates: int
+    negative_level: float
+    threshold: float
+    n_fragments: int
+    reporter_background: np.ndarray | None = field(default=None, repr=False)
+    reporter_smooth: np.ndarray | None = field(default=None, repr=False)
+
+    def __iter__(self):
+        return iter((self.n, self.soma_labels))
+
+
+def reporter_signal(
+    reporter: np.ndarray,
+    *,
+    pixel_size_um: float,
+    params: SegmentationConfig,
+    background: np.ndarray | None = None,
+    sigma: float | None = None,
+) -> np.ndarray:
+    """Background-subtracted reporter divided by the relative illumination (flat field).
+
+    Vignetting multiplies cells and background alike, so dividing by the
+    background's shape makes a cell's level comparable across the field.
+    ``background`` (from :func:`estimate_background`) and ``sigma`` (pixel
+    noise) are computed when not given.
+    """
+    reporter = np.asarray(reporter, dtype=np.float32)
+    if background is None:
+        background = estimate_background(
+            reporter, radius_um=params.background_radius_um, pixel_size_um=pixel_size_um
+        )
+    level = float(np.median(background[::8, ::8]))
+    sigma = noise_sigma(reporter) if sigma is None else sigma
+    signal = reporter - background
+    if level > 10 * max(sigma, 1e-6):
+        signal /= np.clip(background / level, 0.3, 3.0)
+    return signal
+
+
+def soma_bodies(signal: np.ndarray, *, pixel_size_um: float, params: SegmentationConfig) -> np.ndarray:
+    """Reporter with everything thinner than half a soma removed (grey opening).
+
+    A square of about half a soma diameter fits inside a soma but not inside a
+    neurite (even a bundle) or a fragment of a dead cell, so the opening keeps
+    somata at their level and takes neurites and fragments away.
+    """
+    d_px = params.soma_diameter_um / pixel_size_um
+    # A square of side 0.45 d (about the area of the disc of diameter 0.5 d)
+    # is separable: four 1-D passes instead of a 2-D footprint.
+    side = max(round(0.45 * d_px), 2)
+    return ndi.grey_opening(signal, size=(side, side))
+
+
+def negative_level(values: np.ndarray, ratio: float, floor: float) -> float:
+    """Typical reporter level of the reporter-negative candidates.
+
+    Starts from the 20th percentile and iterates: the negatives are the
+    values below ``ratio`` × level, the level is their median. Values under
+    ``floor`` (noise) always count as negative.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return floor / ratio
+    level = max(float(np.percentile(values, 20)), floor / ratio)
+    for _ in range(10):
+        negatives = values[values < ratio * level]
+        if negatives.size == 0:
+            break
+        new = max(float(np.median(negatives)), floor / ratio)
+        if np.isclose(new, level):
+            break
+        level = new
+    return level
+
+
+def _label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -> np.ndarray:
+    """``q``-th percentile of ``values`` within each label 1..n (NaN for absent labels)."""
+    flat = labels.ravel()
+    on = flat > 0
+    lab = flat[on]
+    val = values.ravel()[on]
+    order = np.lexsort((val, lab))
+    lab, val = lab[order], val[order]
+    starts = np.searchsorted(lab, np.arange(1, n + 2))
+    counts = np.diff(starts)
+    out = np.full(n, np.nan)
+    has = counts > 0
+    pos = starts[:-1] + np.floor((counts - 1) * q / 100).astype(int)
+    out[has] = val[pos[has]]
+    return out
+
+
+def positivity_threshold(
+    values: np.ndarray, negative: float, ratio: float, floor: float, *, max_ratio: float | None = None
+) -> float:
+    """Reporter level above which a candidate is a motor neuron.
+
+    Otsu's threshold on log levels falls in the gap between a field's
+    negative and positive populations; it is kept between ``ratio`` and
+    ``2 * ratio`` times the negative level, so a field without neurons (one
+    population, which Otsu would cut in half) stays at ``ratio`` × negative.
+    ``max_ratio`` changes the upper bound (``inf``: no upper bound).
+    """
+    low, high = ratio * negative, (max_ratio or 2 * ratio) * negative
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    threshold = low
+    if values.size >= 8:
+        logs = np.log(np.maximum(values, max(floor, 1e-6) / 10))
+        if np.ptp(logs) > 0:
+            threshold = float(np.clip(np.exp(threshold_otsu(logs)), low, high))
+    return max(threshold, floor)
+
+
+def centre_inside(mask: np.ndarray, touches: tuple[bool, bool, bool, bool]) -> bool:
+    """Whether a border-cut object's full outline would have its centre inside the image.
+
+    For a disc cut by a border, the centre is inside exactly when the
+    object's depth into the image is at least half its widest chord
+    parallel to that border. ``mask`` is the object's bounding-box image
+    and ``touches`` says which borders (top, bottom, left, right) it meets.
+    """
+    rows = mask.sum(axis=1)  # chords parallel to the top and bottom borders
+    cols = mask.sum(axis=0)  # chords parallel to the left and right borders
+    depth_v, depth_h = mask.shape
+    top, bottom, left, right = touches
+    cut_v = (top or bottom) and depth_v < 0.5 * rows.max()
+    cut_h = (left or right) and depth_h < 0.5 * cols.max()
+    return not (cut_v or cut_h)
+
+
+def _keep_centred(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Drop from ``keep`` (bool per label, index 0 unused) the border objects centred outside."""
+    h, w = labels.shape
+    for obj in regionprops(labels):
+        r0, c0, r1, c1 = obj.bbox
+        touches = (r0 == 0, r1 == h, c0 == 0, c1 == w)
+        if keep[obj.label] and any(touches):
+            keep[obj.label] = centre_inside(obj.image, touches)
+    return keep
+
+
+def saturated_mask(image: np.ndarray) -> np.ndarray:
+    """Pixels at the camera's ceiling: the image maximum when a plateau of pixels shares it.
+
+    Works whatever the bit depth (a 12-bit camera in a 16-bit file clips at
+    4095): one pixel at the maximum is just the brightest pixel, a plateau of
+    several is clipping. Float images are not tested (returns all False).
+    """
+    image = np.asarray(image)
+    if image.size == 0 or not np.issubdtype(image.dtype, np.integer):
+        return np.zeros(image.shape, bool)
+    top = image.max()
+    mask = image == top
+    return mask if mask.sum() >= 4 and top > 0 else np.zeros(image.shape, bool)
+
+
+def count_motor_neurons(
+    reporter: np.ndarray,
+    nuclei: np.ndarray | None = None,
+    *,
+    pixel_size_um: float,
+    params: SegmentationConfig | None = None,
+    nuclei_labels: np.ndarray | None = None,
+) -> MotorNeuronCount:
+    """Count reporter-positive motor neurons in one field.
+
+    Parameters
+    ----------
+    reporter : (M, N) array
+        Motor-neuron reporter channel (e.g. HB9::GFP).
+    nuclei : (M, N) array, optional
+        Nuclear stain. With it, every nucleus is a candidate; without it,
+        somata are found in the reporter channel alone.
+    pixel_size_um : float
+        Pixel size, µm.
+    params : SegmentationConfig, optional
+        Uses ``soma_diameter_um``, ``nucleus_diameter_um``, ``min_soma_area_um2``,
+        ``reporter_positive_ratio`` and ``background_radius_um``.
+    nuclei_labels : (M, N) int array, optional
+        Nuclei already segmented (saves segmenting ``nuclei`` again).
+
+    Returns
+    -------
+    MotorNeuronCount
+        Unpacks as ``n, soma_labels``.
+
+    Notes
+    -----
+    With nuclei, a nucleus is a motor neuron when
+
+    - its reporter level exceeds the field's positivity threshold. The
+      level is the 20th percentile over the nucleus of the reporter after
+      background subtraction, flat-field correction and a grey opening that
+      removes neurites and fragments: most of the nucleus must lie under a
+      soma, so a reporter-negative nucleus that a neighbour's soma or a
+      neurite half covers stays negative. The threshold is Otsu's on the
+      field's log levels, kept between ``reporter_positive_ratio`` and twice
+      that × the median level of the reporter-negative population (found by
+      iterating on the lower values), and at least 6 pixel-noise σ;
+    - it is not condensed (pyknotic: under half a nominal nucleus and
+      brighter than the field's median nucleus, or under 0.7 and 1.3 ×
+      brighter) and not saturated debris.
+
+    Without nuclei, somata are maxima of the opened reporter, positive by
+    the same rule on their core level, and at least ``min_soma_area_um2``.
+    Objects cut by the border count when their centre is inside (depth ≥
+    half the widest chord).
+    """
+    params = params or SegmentationConfig()
+    reporter_raw = np.asarray(reporter)
+    sigma = noise_sigma(reporter_raw)
+    background = estimate_background(
+        reporter_raw, radius_um=params.background_radius_um, pixel_size_um=pixel_size_um
+    )
+    signal = reporter_signal(
+        reporter_raw, pixel_size_um=pixel_size_um, params=params, background=background, sigma=sigma
+    )
+    d_px = params.soma_diameter_um / pixel_size_um
+    smooth = ndi.gaussian_filter(signal, max(0.08 * d_px, 1.0), truncate=3.0)
+    del signal
+    bodies = soma_bodies(smooth, pixel_size_um=pixel_size_um, params=params)
+    saturated = saturated_mask(reporter_raw)
+    if nuclei is not None or nuclei_labels is not None:
+        if nuclei_labels is None:
+            nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=params)
+        if nuclei is not None:
+            saturated |= saturated_mask(nuclei)
+        result = _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params)
+    else:
+        result = _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params)
+    return replace(result, reporter_background=background, reporter_smooth=smooth)
+
+
+def _count_with_nuclei(smooth, bodies, sigma, nuclei, labels, saturated, pixel_size_um, params):
+    labels = np.asarray(labels, dtype=np.int32)
+    n_lab = int(labels.max())
+    if n_lab == 0:
+        return MotorNeuronCount(0, np.zeros(labels.shape, np.int32), labels, 0, 0.0, 0.0, 0)
+    area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
+    present = area > 0
+    level = _label_percentile(bodies, labels, n_lab, _LEVEL_PERCENTILE)
+    debris = np.bincount(labels.ravel(), weights=saturated.ravel(), minlength=n_lab + 1)[1:] > 0
+
+    # Condensed (pyknotic) nuclei: small (and bright); their cell is dead.
+    nominal = np.pi * (params.nucleus_diameter_um / pixel_size_um / 2) ** 2
+    pyknotic = np.zeros(n_lab, bool)
+    if nuclei is not None:
+        total = np.bincount(labels.ravel(), weights=np.asarray(nuclei, np.float64).ravel(), minlength=n_lab + 1)
+        brightness = total[1:] / np.maximum(area, 1)
+        typical = np.median(brightness[present & ~debris]) if (present & ~debris).any() else 0.0
+        # A live nucleus only partly segmented is small too, but not brighter.
+        pyknotic = ((area < _PYKNOTIC_AREA * nominal) & (brightness > 1.1 * typical)) | (
+            (area < 0.7 * nominal) & (brightness > _PYKNOTIC_BRIGHTNESS * typical)
+        )
+    candidate = present & ~pyknotic & ~debris
+
+    floor = _MIN_POSITIVE_SNR * sigma
+    ratio = params.reporter_positive_ratio
+    neg = negative_level(level[candidate], ratio, floor)
+    threshold = positivity_threshold(level[candidate], neg, ratio, floor)
+    positive = candidate & (level > threshold)
+    keep = _keep_centred(labels, np.concatenate([[False], positive]))
+    counted = np.flatnonzero(keep[1:]) + 1
+    somata = _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params)
+    return MotorNeuronCount(
+        int(counted.size), somata, labels, int(candidate.sum()), float(neg), float(threshold),
+        int((pyknotic & present).sum()),
+    )
+
+
+def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -> np.ndarray:
+    """Soma of each counted nucleus: its nucleus grown over the opened reporter
+    by at most 0.75 soma diameter (nearest nucleus wins, so a neighbour's cell
+    is not claimed), down to half the nucleus's own level."""
+    if counted.size == 0:
+        return np.zeros(labels.shape, np.int32)
+    lookup = np.zeros(int(labels.max()) + 1, np.int32)
+    lookup[counted] = np.arange(1, counted.size + 1)
+    markers = lookup[labels]
+    # Other nuclei compete for pixels, then are dropped.
+    markers[(labels > 0) & (markers == 0)] = counted.size + 1
+    # Nearest nucleus within reach (chessboard metric: fast, and the soma's
+    # own outline comes from the intensity cut below, not from this reach).
+    reach = 0.75 * params.soma_diameter_um / pixel_size_um
+    dist, (ir, ic) = ndi.distance_transform_cdt(markers == 0, metric="chessboard", return_indices=True)
+    grown = np.where(dist <= reach, markers[ir, ic], 0)
+    own_level = np.concatenate([[np.inf], level[counted - 1], [np.inf]])
+    inside = (bodies > 0.5 * own_level[grown]) | ((markers > 0) & (markers == grown))
+    return np.where(inside & (grown <= counted.size), grown, 0).astype(np.int32)
+
+
+def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> MotorNeuronCount:
+    d_px = params.soma_diameter_um / pixel_size_um
+    floor = _MIN_POSITIVE_SNR * sigma
+    empty = np.zeros(bodies.shape, np.int32)
+    # The opening leaves flat tops; smoothing gives each soma one maximum.
+    rounded = ndi.gaussian_filter(bodies, 0.15 * d_px)
+    peaks = peak_local_max(
+        rounded, min_distance=max(int(0.4 * d_px), 1), threshold_abs=max(floor, 1e-6), exclude_border=False
+    )
+    if len(peaks) == 0:
+        return MotorNeuronCount(0, empty, None, 0, 0.0, floor, 0)
+    # Seeded regions first, so each candidate's level is the 20th percentile
+    # of its own core (a disc of a quarter soma diameter round its peak).
+    markers = np.zeros(bodies.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    near = ndi.distance_transform_edt(markers == 0) < 0.25 * d_px
+    cores = watershed(-bodies, markers, mask=near)
+    n = len(peaks)
+    level = _label_percentile(bodies, cores, n, _LEVEL_PERCENTILE)
+    level = np.nan_to_num(level)
+    ratio = params.reporter_positive_ratio
+    neg = negative_level(level, ratio, floor)
+    # Without nuclei the candidates are mostly faint maxima (remains of
+    # neurites, noise); the gap to the somata is wide, so Otsu is not capped.
+    threshold = positivity_threshold(level, neg, ratio, floor, max_ratio=np.inf)
+    debris = np.bincount(cores.ravel(), weights=saturated.ravel(), minlength=n + 1)[1:] > 0
+    positive = (level > threshold) & ~debris
+    own_level = np.concatenate([[np.inf], np.where(positive, level, np.inf)])
+    near = ndi.distance_transform_edt(markers == 0) < 0.75 * d_px
+    regions = watershed(-bodies, markers, mask=near & (bodies > 0.5 * threshold))
+    regions = np.where(bodies > 0.5 * own_level[regions], regions, 0)
+    min_area = params.min_soma_area_um2 / pixel_size_um**2
+    area = np.bincount(regions.ravel(), minlength=n + 1)
+    keep = np.concatenate([[False], positive]) & (area >= min_area)
+    n_fragments = int((np.concatenate([[False], positive]) & (area < min_area)).sum())
+    keep = _keep_centred(regions, keep)
+    lookup = np.zeros(keep.size, np.int32)
+    lookup[keep] = np.arange(1, keep.sum() + 1)
+    return MotorNeuronCount(int(keep.sum()), lookup[regions], None, n, float(neg), float(threshold), n_fragments)

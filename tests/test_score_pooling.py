@@ -1,0 +1,69 @@
+"""Known answers for DerSimonian-Laird pooling, BH q-values, ranking and dose trends."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from screening.score.dose import gls_slope
+from screening.score.pooling import bh_qvalues, pool_patients, pool_screen
+
+
+def test_bh_matches_hand_computation():
+    # sorted p: 0.01, 0.03, 0.04, 0.2 -> p*m/k: 0.04, 0.06, 0.0533, 0.2 -> running min from the top.
+    q = bh_qvalues([0.04, 0.01, 0.2, 0.03, np.nan])
+    assert q[:4] == pytest.approx([4 * 0.04 / 3, 0.04, 0.2, 4 * 0.04 / 3])
+    assert np.isnan(q[4])
+
+
+def test_tau2_floored_at_zero_gives_fixed_effect_mean():
+    # Estimates closer together than their errors allow: the DL moment estimate is negative.
+    y = np.array([0.10, 0.11, 0.09])
+    se = np.array([0.2, 0.2, 0.4])
+    fit = pool_patients(y, se, [np.inf] * 3, method="dl")
+    w = 1 / se**2
+    assert fit["tau2"] == 0.0
+    assert fit["log_hr"] == pytest.approx(np.sum(w * y) / w.sum())
+    assert fit["se"] == pytest.approx(np.sqrt(1 / w.sum()))
+
+
+def test_heterogeneous_patients_give_positive_tau2_and_i2():
+    y = np.array([-1.0, 0.0, 1.0])
+    se = np.array([0.1, 0.1, 0.1])
+    fit = pool_patients(y, se, [np.inf] * 3, method="dl")
+    # w = 100 each: Q = 200, C = 300 - 30000 / 300 = 200, tau² = (Q - 2) / C, I² = (Q - 2) / Q.
+    assert fit["tau2"] == pytest.approx(198 / 200)
+    assert fit["i2"] == pytest.approx(198 / 200)
+    assert fit["log_hr"] == pytest.approx(0.0)
+
+
+def test_t_inflation_widens_patients_with_few_df():
+    y, se = np.array([-0.5, -0.4]), np.array([0.1, 0.1])
+    known = pool_patients(y, se, [np.inf, np.inf], method="dl_t_inflated")
+    few = pool_patients(y, se, [4.0, 4.0], method="dl_t_inflated")
+    assert few["se"] > known["se"]
+    assert few["p_value"] > known["p_value"]
+
+
+def test_pool_screen_excludes_controls_from_fdr_and_rank():
+    scores = pd.DataFrame({
+        "patient": ["a", "b", "a", "b", "a", "b"],
+        "compound": ["x", "x", "y", "y", "pc", "pc"],
+        "concentration_um": [1.0] * 6,
+        "role": ["treatment"] * 4 + ["positive_control"] * 2,
+        "log_hr": [-0.7, -0.6, 0.0, 0.1, -1.5, -1.4],
+        "se": [0.1] * 6, "df": [6.0] * 6,
+        "hr_ci_high": [0.6, 0.7, 1.3, 1.4, 0.3, 0.3],
+        "pooled": True,
+    })
+    ranking = pool_screen(scores).set_index("compound")
+    assert np.isnan(ranking.loc["pc", "rank"]) and np.isnan(ranking.loc["pc", "q_value"])
+    assert ranking.loc["x", "rank"] == 1 and ranking.loc["y", "rank"] == 2
+    assert ranking.loc["x", "responder_fraction"] == 1.0 and ranking.loc["y", "responder_fraction"] == 0.0
+    assert ranking.loc["x", "n_patients"] == 2
+    assert ranking.loc["x", "hazard_ratio"] == pytest.approx(np.exp(-0.65))
+
+
+def test_dose_slope_exact_on_a_line():
+    fit = gls_slope([-0.1, -0.3, -0.5], [-1, 0, 1], np.eye(3) * 0.01)
+    assert fit["slope"] == pytest.approx(-0.2)
+    assert fit["slope_se"] == pytest.approx(np.sqrt(0.01 / 2))

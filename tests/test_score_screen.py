@@ -1,0 +1,123 @@
+"""The scoring stage end to end on small hand-made screens, including bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from screening.aggregate import aggregate_wells
+from screening.config import ScoringConfig
+from screening.score import score_screen, write_scores
+from screening.score.screen import SCORES_COLUMNS
+from screening.score.pooling import RANKING_COLUMNS
+from screening.score.plate_qc import PLATE_QC_COLUMNS
+
+DAYS = (0.0, 2.0, 4.0, 7.0)
+
+
+def screen(arms, *, patients=("P1", "P2"), n0=400, seed=0):
+    """Fields of a screen; ``arms`` = [(compound, conc, role, hazard_ratio, n_wells)], vehicle hazard 0.1/day.
+
+    Counts follow the expected exponential decline with a little binomial noise.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p_index, patient in enumerate(patients):
+        k = 0
+        for compound, conc, role, hr, n_wells in arms:
+            for _ in range(n_wells):
+                well = f"{'BCDEFG'[k // 10]}{k % 10 + 2:02d}"
+                k += 1
+                for site in (1, 2):
+                    n = n0
+                    for t, day in enumerate(DAYS):
+                        if t:
+                            p_die = 1 - np.exp(-0.1 * hr * (day - DAYS[t - 1]))
+                            n -= rng.binomial(n, p_die)
+                        rows.append(dict(plate=f"PL{p_index}", well=well, site=site, timepoint=t + 1, day=day,
+                                         n_neurons=n, neurite_length_um=50.0 * n * (1.5 if compound == "grow" else 1),
+                                         n_nuclei=np.nan, qc_pass=True, status="ok", flagged=False,
+                                         patient=patient, compound=compound, concentration_um=conc, role=role))
+    return pd.DataFrame(rows)
+
+
+BASE = [("DMSO", 0.0, "vehicle", 1.0, 6), ("kp", 5.0, "positive_control", 0.3, 4),
+        ("half", 1.0, "treatment", 0.5, 4), ("half", 10.0, "treatment", 0.25, 4),
+        ("grow", 1.0, "treatment", 1.0, 4)]
+
+
+def run(fields, **config):
+    return score_screen(fields, aggregate_wells(fields), ScoringConfig(**config))
+
+
+def test_tables_have_design_columns_and_known_effects(tmp_path):
+    result = run(screen(BASE))
+    assert list(result.scores.columns[: len(SCORES_COLUMNS)]) == SCORES_COLUMNS
+    assert list(result.ranking.columns[: len(RANKING_COLUMNS)]) == RANKING_COLUMNS
+    assert list(result.plate_qc.columns[: len(PLATE_QC_COLUMNS)]) == PLATE_QC_COLUMNS
+    ranking = result.ranking.set_index(["compound", "concentration_um"])
+    assert ranking.loc[("half", 1.0), "hr_ci_low"] < 0.5 < ranking.loc[("half", 1.0), "hr_ci_high"]
+    assert ranking.loc[("half", 10.0), "rank"] == 1
+    assert np.isnan(ranking.loc[("kp", 5.0), "rank"])
+    assert ranking.loc[("half", 10.0), "n_patients"] == 2
+    scores = result.scores.set_index(["patient", "compound", "concentration_um"])
+    assert scores.loc[("P1", "grow", 1.0), "neurite_ratio"] == pytest.approx(1.5, rel=1e-6)
+    assert scores.loc[("P1", "half", 1.0), "neurite_ratio"] == pytest.approx(1.0, rel=1e-6)
+    dose = result.dose_response.set_index(["compound", "patient"])
+    assert dose.loc[("half", "pooled"), "slope"] == pytest.approx(np.log(0.5), abs=0.15)
+    paths = write_scores(result, tmp_path)
+    for name, columns in (("scores", SCORES_COLUMNS), ("ranking", RANKING_COLUMNS), ("plate_qc", PLATE_QC_COLUMNS)):
+        written = pd.read_csv(paths[name])
+        assert list(written.columns[: len(columns)]) == columns
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def no_infinities(result):
+    for table in (result.scores, result.ranking, result.plate_qc):
+        numbers = table.select_dtypes("number").to_numpy(float)
+        assert not np.isinf(numbers).any()
+
+
+def test_patient_without_vehicle_and_no_positive_control():
+    fields = screen(BASE)
+    fields = fields[~((fields["patient"] == "P2") & (fields["role"] == "vehicle"))]
+    fields = fields[fields["role"] != "positive_control"]
+    result = run(fields)
+    p2 = result.scores[result.scores["patient"] == "P2"]
+    assert p2["hazard_ratio"].isna().all()
+    assert p2["note"].str.contains("no vehicle wells").all()
+    assert result.plate_qc["z_prime"].isna().all()
+    assert any("positive" in w for w in result.warnings)
+    assert (result.ranking.loc[result.ranking["compound"] == "half", "n_patients"] == 1).all()
+    no_infinities(result)
+
+
+def test_one_well_compound_all_dead_and_zero_counts_at_day0():
+    arms = BASE + [("solo", 1.0, "treatment", 1.0, 1), ("poison", 1.0, "treatment", 1000.0, 3)]
+    fields = screen(arms)
+    empty = (fields["compound"] == "grow") & (fields["patient"] == "P1")
+    fields.loc[empty, "n_neurons"] = 0
+    result = run(fields)
+    scores = result.scores.set_index(["patient", "compound", "concentration_um"])
+    solo = scores.loc[("P1", "solo", 1.0)]
+    assert np.isfinite(solo["hazard_ratio"]) and np.isnan(solo["hr_ci_low"]) and "one well" in solo["note"]
+    poison = scores.loc[("P1", "poison", 1.0)]
+    assert np.isnan(poison["hazard_ratio"]) and "died" in poison["note"]
+    grow = scores.loc[("P1", "grow", 1.0)]
+    assert np.isnan(grow["hazard_ratio"]) and "no usable intervals" in grow["note"]
+    no_infinities(result)
+
+
+def test_failed_qc_fields_do_not_move_the_estimate():
+    fields = screen(BASE)
+    clean = run(fields).scores
+    broken = fields.copy()
+    hit = (broken["compound"] == "half") & (broken["site"] == 2) & (broken["timepoint"] == 3)
+    broken.loc[hit, "n_neurons"] = 0  # defocused: nothing detected
+    broken.loc[hit, "qc_pass"] = False
+    flagged = (broken["compound"] == "grow") & (broken["site"] == 1) & (broken["timepoint"] == 4)
+    broken.loc[flagged, "n_neurons"] = 0
+    broken.loc[flagged, "flagged"] = True
+    dirty = run(broken).scores
+    merged = clean.merge(dirty, on=["patient", "compound", "concentration_um"])
+    # Dropping a few intervals moves estimates a little; reading them as deaths would double the HR.
+    assert np.abs(np.log(merged["hazard_ratio_x"] / merged["hazard_ratio_y"])).max() < 0.15

@@ -1,0 +1,181 @@
+"""Neurite mask and skeleton lengths on small synthetic images with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.draw import disk, line
+
+from screening.config import SegmentationConfig
+from screening.measure.neurites import measure_neurites, neurite_skeleton_length
+from screening.segment.neurites import neurite_mask
+
+PX = 0.65  # µm
+
+
+def _field(shape=(160, 160), seed=0):
+    """Camera-like background: 100 ADU with Gaussian noise of sd 3."""
+    return np.random.default_rng(seed).normal(100.0, 3.0, shape)
+
+
+def _draw(image, r0, c0, r1, c1, amplitude=80.0):
+    """A 1-px line blurred to ~2 µm width, added to ``image``."""
+    canvas = np.zeros(image.shape)
+    rr, cc = line(r0, c0, r1, c1)
+    canvas[rr, cc] = 1.0
+    image += amplitude * 2.5 * ndi.gaussian_filter(canvas, 1.0)
+    return image
+
+
+# --- neurite_skeleton_length: known lengths -------------------------------------------
+
+
+def test_horizontal_line_length_in_um():
+    mask = np.zeros((20, 60), bool)
+    mask[10, 5:55] = True  # 50 pixel centres, 49 steps
+    assert neurite_skeleton_length(mask, pixel_size_um=1.0) == pytest.approx(49.0)
+
+
+def test_diagonal_line_is_not_over_counted():
+    mask = np.zeros((60, 60), bool)
+    idx = np.arange(5, 55)
+    mask[idx, idx] = True  # 49 diagonal steps of sqrt(2) px, 50 pixels
+    assert neurite_skeleton_length(mask, pixel_size_um=1.0) == pytest.approx(49 * np.sqrt(2), rel=1e-6)
+
+
+def test_length_scales_with_pixel_size():
+    mask = np.zeros((20, 60), bool)
+    mask[10, 5:55] = True
+    assert neurite_skeleton_length(mask, pixel_size_um=0.65) == pytest.approx(49 * 0.65)
+    assert neurite_skeleton_length(mask, pixel_size_um=2.0) == pytest.approx(98.0)
+
+
+def test_thick_line_measures_its_centre_line():
+    mask = np.zeros((30, 80), bool)
+    mask[13:18, 10:70] = True  # 5 px wide bar, 60 px long
+    # the skeleton of a bar stops ~half a width short of each end
+    assert 50 <= neurite_skeleton_length(mask, pixel_size_um=1.0) <= 60
+
+
+def test_pieces_shorter_than_min_length_are_dropped():
+    mask = np.zeros((40, 80), bool)
+    mask[10, 5:55] = True  # 49 µm
+    mask[30, 5:12] = True  # 6 µm
+    assert neurite_skeleton_length(mask, pixel_size_um=1.0) == pytest.approx(55.0)
+    assert neurite_skeleton_length(mask, pixel_size_um=1.0, min_length_um=10) == pytest.approx(49.0)
+
+
+def test_empty_mask_is_zero():
+    assert neurite_skeleton_length(np.zeros((30, 30), bool), pixel_size_um=0.65) == 0.0
+    one = np.zeros((30, 30), bool)
+    one[5, 5] = True
+    assert neurite_skeleton_length(one, pixel_size_um=0.65) == 0.0
+
+
+# --- neurite_mask ----------------------------------------------------------------------
+
+
+def test_mask_finds_a_line_and_not_the_noise():
+    img = _draw(_field(), 80, 20, 80, 140)
+    m = neurite_mask(img, pixel_size_um=PX)
+    assert m[80, 25:136].all()
+    assert not m[:60].any() and not m[100:].any()
+
+
+def test_mask_is_empty_on_noise_and_constant_images():
+    assert not neurite_mask(_field(), pixel_size_um=PX).any()
+    assert not neurite_mask(np.full((64, 64), 7, np.uint16), pixel_size_um=PX).any()
+    assert not neurite_mask(np.zeros((64, 64)), pixel_size_um=PX).any()
+
+
+def test_soma_pixels_are_excluded():
+    img = _draw(_field(), 80, 20, 80, 140)
+    rr, cc = disk((80, 80), 12, shape=img.shape)
+    img[rr, cc] += 400
+    soma = np.zeros(img.shape, bool)
+    soma[rr, cc] = True
+    m = neurite_mask(img, soma_mask=soma, pixel_size_um=PX)
+    assert not (m & soma).any()
+    assert m[80, 25:60].all() and m[80, 100:136].all()
+
+
+def test_wide_bright_cell_is_not_a_neurite():
+    img = _field()
+    rr, cc = disk((80, 80), 20, shape=img.shape)  # 26 µm cell body, no neurite
+    img[rr, cc] += 150
+    img = ndi.gaussian_filter(img, 1.0)
+    assert neurite_skeleton_length(neurite_mask(img, pixel_size_um=PX), pixel_size_um=PX) < 5
+
+
+def test_nan_pixels_do_not_crash_and_bad_shapes_are_named():
+    img = _draw(_field(), 80, 20, 80, 140)
+    img[0:10, 0:10] = np.nan
+    assert neurite_mask(img, pixel_size_um=PX)[80, 30:130].all()
+    with pytest.raises(ValueError, match="2-D"):
+        neurite_mask(np.zeros((4, 4, 4)), pixel_size_um=PX)
+    with pytest.raises(ValueError, match="soma_mask shape"):
+        neurite_mask(np.zeros((32, 32)), soma_mask=np.zeros((8, 8), bool), pixel_size_um=PX)
+
+
+# --- measure_neurites ------------------------------------------------------------------
+
+
+def test_measure_straight_neurite_length_in_um():
+    img = _draw(_field(), 80, 20, 80, 140)  # 120 px = 78 µm
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert res.total_length_um == pytest.approx(120 * PX, rel=0.08)
+    assert res.length_per_soma_um == {}
+    assert res.unassigned_length_um == pytest.approx(res.total_length_um)
+    assert res.skeleton.dtype == bool and res.skeleton.shape == img.shape
+
+
+def test_measure_diagonal_neurite_is_not_over_counted():
+    img = _draw(_field(), 20, 20, 140, 140)  # 120 * sqrt(2) px
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert res.total_length_um == pytest.approx(120 * np.sqrt(2) * PX, rel=0.08)
+
+
+def test_two_neurites_are_assigned_to_their_somata():
+    img = _field((160, 240))
+    labels = np.zeros(img.shape, np.int32)
+    for lab, (r, c0, c1) in enumerate([(50, 30, 200), (120, 30, 120)], start=1):
+        rr, cc = disk((r, c0), 10, shape=img.shape)
+        img[rr, cc] += 400
+        labels[rr, cc] = lab
+        _draw(img, r, c0 + 10, r, c1)
+    res = measure_neurites(img, labels, pixel_size_um=PX)
+    long_um, short_um = 160 * PX, 80 * PX
+    assert res.length_per_soma_um[1] == pytest.approx(long_um, rel=0.12)
+    assert res.length_per_soma_um[2] == pytest.approx(short_um, rel=0.12)
+    assert res.unassigned_length_um < 5
+    assert res.total_length_um == pytest.approx(sum(res.length_per_soma_um.values()) + res.unassigned_length_um)
+
+
+def test_piece_far_from_any_soma_stays_unassigned():
+    img = _field((160, 240))
+    labels = np.zeros(img.shape, np.int32)
+    rr, cc = disk((40, 30), 10, shape=img.shape)
+    img[rr, cc] += 400
+    labels[rr, cc] = 1
+    _draw(img, 120, 60, 120, 200)  # 140 px, touches no soma
+    res = measure_neurites(img, labels, pixel_size_um=PX)
+    assert res.length_per_soma_um == {1: 0.0}
+    assert res.unassigned_length_um == pytest.approx(140 * PX, rel=0.08)
+
+
+def test_short_pieces_are_dropped_by_min_length():
+    img = _draw(_field(), 40, 20, 40, 140)  # 78 µm
+    _draw(img, 110, 60, 110, 70)  # 6.5 µm
+    zeros = np.zeros(img.shape, np.int32)
+    kept = measure_neurites(img, zeros, pixel_size_um=PX, params=SegmentationConfig(min_neurite_length_um=10))
+    both = measure_neurites(img, zeros, pixel_size_um=PX, params=SegmentationConfig(min_neurite_length_um=0))
+    assert kept.total_length_um == pytest.approx(120 * PX, rel=0.08)
+    assert both.total_length_um - kept.total_length_um == pytest.approx(10 * PX, abs=3 * PX)
+    assert not kept.skeleton[100:].any()
+
+
+def test_empty_image_gives_zero():
+    res = measure_neurites(np.zeros((64, 64), np.uint16), np.zeros((64, 64), np.int32), pixel_size_um=PX)
+    assert res.total_length_um == 0.0 and res.unassigned_length_um == 0.0
+    assert not res.skeleton.any()

@@ -1,0 +1,85 @@
+"""Nuclei: touching discs split, debris dropped, dim and bright nuclei found; real images."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from screening.config.segmentation import SegmentationConfig
+from screening.segment.nuclei import noise_sigma, segment_nuclei
+
+PX = 0.65  # µm per pixel; the default 10 µm nucleus is ~15 px across
+DATA = Path(__file__).parents[2] / "shared" / "data"
+
+
+def _field(discs, shape=(128, 128), background=100.0, noise=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = np.zeros(shape)
+    for (r, c), radius, value in discs:
+        # Where discs overlap the brighter wins (nuclei do not add up).
+        image = np.maximum(image, value * (((yy - r) ** 2 + (xx - c) ** 2) <= radius**2))
+    image += background
+    from scipy import ndimage as ndi
+
+    image = ndi.gaussian_filter(image, 1.0)
+    return (image + rng.normal(0, noise, shape)).astype(np.float32)
+
+
+def test_single_disc_one_nucleus_of_the_right_size():
+    labels = segment_nuclei(_field([((64, 64), 7.5, 400)]), pixel_size_um=PX)
+    assert labels.dtype == np.int32 and labels.max() == 1
+    assert abs((labels == 1).sum() - np.pi * 7.5**2) < 0.25 * np.pi * 7.5**2
+
+
+def test_two_touching_discs_are_two_nuclei():
+    # Centres 14 px apart, radius 7.5: the discs overlap by 1 px.
+    labels = segment_nuclei(_field([((64, 57), 7.5, 400), ((64, 71), 7.5, 400)]), pixel_size_um=PX)
+    assert labels.max() == 2
+    assert labels[64, 55] != labels[64, 73] and labels[64, 55] > 0 and labels[64, 73] > 0
+
+
+def test_dim_nucleus_beside_bright_one_found():
+    labels = segment_nuclei(_field([((40, 40), 7, 3000), ((40, 62), 7, 60)]), pixel_size_um=PX)
+    assert labels.max() == 2
+
+
+def test_small_debris_and_empty_field():
+    # A 2 px speck is below a third of a nucleus's area: debris.
+    labels = segment_nuclei(_field([((64, 64), 2, 2000)]), pixel_size_um=PX)
+    assert labels.max() == 0
+    assert segment_nuclei(_field([]), pixel_size_um=PX).max() == 0
+
+
+def test_touching_pair_scales_with_pixel_size():
+    # The same pair at half the pixel size (twice as many px) is still two.
+    params = SegmentationConfig()
+    image = _field([((128, 114), 15, 400), ((128, 142), 15, 400)], shape=(256, 256))
+    assert segment_nuclei(image, pixel_size_um=PX / 2, params=params).max() == 2
+
+
+def test_noise_sigma_of_white_noise():
+    rng = np.random.default_rng(1)
+    assert noise_sigma(rng.normal(50, 4.0, (200, 200))) == pytest.approx(4.0, rel=0.05)
+
+
+def _f1(gt, pred):
+    g, p = gt.ravel().astype(np.int64), pred.ravel().astype(np.int64)
+    n_p = p.max() + 1
+    inter = np.bincount(g * n_p + p, minlength=(g.max() + 1) * n_p).reshape(-1, n_p)
+    union = inter.sum(1)[:, None] + inter.sum(0)[None, :] - inter
+    tp = int((inter[1:, 1:] / np.maximum(union[1:, 1:], 1) > 0.5).sum())
+    n_gt, n_pred = len(np.unique(gt)) - 1, len(np.unique(pred)) - 1
+    return 2 * tp / (n_gt + n_pred)
+
+
+@pytest.mark.skipif(not (DATA / "nuclei_hela").is_dir(), reason="shared real-data folder ../shared/data absent")
+def test_real_hela_frame_f1():
+    from PIL import (
+        Image,  # the HeLa TIFFs are LZW-compressed; Pillow reads them without imagecodecs
+    )
+
+    image = np.array(Image.open(DATA / "nuclei_hela" / "img" / "t52.tif"))
+    gt = np.array(Image.open(DATA / "nuclei_hela" / "gt" / "man_seg52.tif"))
+    pred = segment_nuclei(image, pixel_size_um=10 / 25.9)  # nominal size, see benchmarks/README.md
+    assert _f1(gt, pred) > 0.85

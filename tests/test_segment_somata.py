@@ -1,0 +1,116 @@
+"""Motor-neuron counting: reporter-positive somata only, fragments and negatives not counted,
+border somata counted by where their centre lies."""
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from screening.segment.somata import (
+    centre_inside,
+    count_motor_neurons,
+    negative_level,
+    positivity_threshold,
+    saturated_mask,
+)
+
+PX = 0.65  # µm per pixel: 15 µm soma ≈ 23 px, 10 µm nucleus ≈ 15 px
+
+
+def _disc(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0):
+    """Reporter and nuclear images (uint16) of discs: neurons (bright soma + nucleus),
+    reporter-negative cells (dim soma + nucleus), fragments of dead cells (small very bright
+    reporter blobs + a small bright condensed nucleus)."""
+    rng = np.random.default_rng(seed)
+    reporter = np.zeros(shape)
+    nuclei = np.zeros(shape)
+    for centre in neurons:
+        reporter = np.maximum(reporter, 1000.0 * _disc(shape, centre, 11))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+    for centre in negatives:
+        reporter = np.maximum(reporter, 60.0 * _disc(shape, centre, 9))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+    for r, c in fragments:
+        for dr, dc in ((-3, 0), (3, 2), (0, -4)):
+            reporter = np.maximum(reporter, 2500.0 * _disc(shape, (r + dr, c + dc), 2))
+        nuclei = np.maximum(nuclei, 1600.0 * _disc(shape, (r, c), 4))
+
+    def camera(image, background):
+        image = ndi.gaussian_filter(image, 1.0) + background
+        # Shot noise at 0.25 ADU per electron (as the simulator), read noise, offset.
+        electrons = rng.poisson(image / 0.25)
+        return np.clip(0.25 * electrons + rng.normal(100, 1.5, shape), 0, 65535).astype(np.uint16)
+
+    return camera(reporter, 60), camera(nuclei, 25)
+
+
+NEGATIVES = [(30, 30), (30, 170), (100, 100), (170, 30), (170, 170), (60, 130), (140, 60), (100, 30)]
+
+
+def test_reporter_negative_nuclei_not_counted():
+    reporter, nuclei = make_field(neurons=[(60, 60), (140, 140)], negatives=NEGATIVES)
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX)
+    n, somata = result  # unpacks as (n, soma_labels)
+    assert n == 2
+    assert result.nuclei_labels.max() == 10  # every nucleus was found, 8 of them negative
+    assert somata[60, 60] > 0 and somata[140, 140] > 0 and somata[60, 60] != somata[140, 140]
+    assert somata[100, 100] == 0  # a negative cell's soma is not a motor neuron's
+
+
+def test_fragment_of_dead_neuron_not_counted():
+    reporter, nuclei = make_field(neurons=[(60, 60)], negatives=NEGATIVES, fragments=[(140, 140)])
+    assert count_motor_neurons(reporter, nuclei, pixel_size_um=PX).n == 1
+    # Without the nuclear channel the fragments are too small to be a soma.
+    assert count_motor_neurons(reporter, pixel_size_um=PX).n == 1
+
+
+def test_border_soma_counted_when_centre_inside():
+    # Centre 4 px inside the top border: counted; centre 4 px outside the left border: not.
+    reporter, nuclei = make_field(neurons=[(4, 100), (100, -4), (100, 100)], negatives=NEGATIVES[:5])
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX)
+    assert result.n == 2
+    assert result.soma_labels[6, 100] > 0 and result.soma_labels[100, 2] == 0
+    assert count_motor_neurons(reporter, pixel_size_um=PX).n == 2
+
+
+def test_reporter_only_counts_somata():
+    reporter, _ = make_field(neurons=[(50, 50), (50, 150), (150, 100)], negatives=NEGATIVES[:4])
+    assert count_motor_neurons(reporter, pixel_size_um=PX).n == 3
+
+
+def test_no_cells_counts_zero():
+    reporter, nuclei = make_field()
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX)
+    assert result.n == 0 and result.soma_labels.max() == 0
+
+
+def test_centre_inside_rule_on_discs():
+    shape = (40, 40)
+    inside = _disc((60, 40), (24, 20), 10)[20:]  # centre 4 px inside the top border
+    outside = _disc((60, 40), (16, 20), 10)[20:]  # centre 4 px outside
+    assert inside.shape == shape
+    assert centre_inside(inside[:, 8:33], (True, False, False, False))
+    assert not centre_inside(outside[:, 8:33][: outside.any(axis=1).sum()], (True, False, False, False))
+
+
+def test_negative_level_and_threshold():
+    rng = np.random.default_rng(0)
+    negatives = 50 * np.exp(rng.normal(0, 0.3, 60))
+    positives = 1000 * np.exp(rng.normal(0, 0.3, 20))
+    values = np.concatenate([negatives, positives])
+    level = negative_level(values, 2.5, floor=1.0)
+    assert 40 < level < 60  # the negatives' median, untouched by the positives
+    threshold = positivity_threshold(values, level, 2.5, floor=1.0)
+    assert negatives.max() < threshold < positives.min()
+    # One population only (no neurons): the threshold stays at ratio × level.
+    assert positivity_threshold(negatives, level, 2.5, floor=1.0) == 2.5 * level
+
+
+def test_saturated_mask_needs_a_plateau():
+    image = np.arange(100, dtype=np.uint16).reshape(10, 10)
+    assert not saturated_mask(image).any()  # one brightest pixel is not clipping
+    image[:2, :3] = 4095  # a 12-bit camera's ceiling, six pixels
+    assert saturated_mask(image).sum() == 6

@@ -1,0 +1,278 @@
+"""The synthetic screen: determinism, files and config, and truth that agrees with the images."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage as ndi
+
+from screening.config import load_config
+from screening.simulate import (
+    PRESETS,
+    Compound,
+    Culture,
+    Design,
+    Imaging,
+    Patient,
+    Preset,
+    build_screen,
+    read_truth,
+    render_field,
+    sample_fields,
+    simulate_screen,
+    simulate_truth,
+)
+from screening.simulate.truth import clip_fraction
+
+# A screen of 9 tiny fields x 2 timepoints: fast to write and compare.
+TINY = Preset(
+    "tiny",
+    "test preset",
+    Design(
+        patients=(Patient("P1", 0.5),),
+        compounds=(Compound("cpdA", (10.0,), hr_max=0.5),),
+        positive_control=Compound("ctrl", (5.0,), hr_max=0.3),
+        replicate_wells=3,
+        vehicle_wells=3,
+    ),
+    Culture(neurons_per_mm2=600.0),
+    Imaging(field_shape=(96, 96), sites=1, days=(0, 7), defocus_fraction=0.05),
+)
+
+# Well separated, evenly bright somata, dim neurites, no debris, no stage error: every
+# reporter-bright blob of the image is one soma, so blobs can be counted against the truth.
+SPARSE = replace(
+    TINY,
+    culture=replace(
+        TINY.culture,
+        clump_fraction=0.0,
+        min_nucleus_distance_um=26.0,
+        debris_days=1e-9,
+        saturated_debris_per_field=0.0,
+    ),
+    imaging=replace(
+        TINY.imaging,
+        field_shape=(160, 160),
+        margin_um=0.0,
+        stage_shift_um=0.0,
+        defocus_fraction=0.0,
+        focus_drift_px=0.0,
+        soma_sd=0.1,
+        neurite_fraction=0.12,
+        days=(0, 4, 14),
+    ),
+)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny_screen(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "screen"
+    simulate_screen(out, preset=TINY, seed=3)
+    return out
+
+
+def test_same_seed_gives_identical_bytes(tiny_screen, tmp_path):
+    again = simulate_screen(tmp_path / "again", preset=TINY, seed=3).parent
+    first, second = _files(tiny_screen), _files(again)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_other_seed_gives_other_images(tiny_screen, tmp_path):
+    other = _files(simulate_screen(tmp_path / "other", preset=TINY, seed=4).parent)
+    first = _files(tiny_screen)
+    # The plate layout is randomised too, so compare contents, not names.
+    images = {v for k, v in first.items() if k.endswith(".TIF")}
+    other_images = {v for k, v in other.items() if k.endswith(".TIF")}
+    assert len(images) == 36 and not images & other_images
+    assert first["PLATE01/layout.csv"] != other["PLATE01/layout.csv"]
+
+
+def test_imagexpress_layout_and_16_bit_images(tiny_screen):
+    import tifffile
+
+    tiffs = sorted(p.relative_to(tiny_screen).as_posix() for p in tiny_screen.rglob("*.TIF"))
+    # 9 wells x 1 site x 2 timepoints x 2 channels
+    assert len(tiffs) == 36
+    assert "PLATE01/TimePoint_2/PLATE01_" in tiffs[-1] and tiffs[-1].endswith("_s1_w2.TIF")
+    image = tifffile.imread(tiny_screen / tiffs[0])
+    assert image.dtype == np.uint16 and image.shape == (96, 96)
+
+
+def test_config_and_layout_load(tiny_screen):
+    config = load_config(tiny_screen / "config.yaml")
+    assert config.pixel_size_um == 0.65
+    assert config.channels.reporter == "w1" and config.channels.nuclei == "w2"
+    assert config.timepoints == {1: 0.0, 2: 7.0}
+    (plate,) = config.plates
+    assert plate.id == "PLATE01" and plate.format == "imagexpress"
+    assert plate.path == tiny_screen / "PLATE01" and plate.layout.is_file()
+    layout = pd.read_csv(plate.layout, keep_default_na=False)
+    assert list(layout.columns) == ["well", "patient", "compound", "concentration_um", "role"]
+    assert len(layout) == 96  # the whole plate, unused wells "empty"
+    roles = layout["role"].value_counts().to_dict()
+    assert roles == {"empty": 87, "vehicle": 3, "positive_control": 3, "treatment": 3}
+    vehicle = layout[layout["role"] == "vehicle"]
+    assert set(vehicle["compound"]) == {"DMSO"} and set(vehicle["concentration_um"]) == {0.0}
+
+
+def test_written_truth_equals_simulate_truth(tiny_screen):
+    written = read_truth(tiny_screen)
+    direct = simulate_truth(TINY, seed=3)
+    for key in ("fields", "effects", "neurons", "layout"):
+        pd.testing.assert_frame_equal(written[key], direct[key], check_dtype=False, obj=key)
+    fields = direct["fields"]
+    assert len(fields) == 18 and fields["defocused"].sum() == 1
+
+
+def test_effects_follow_the_hill_curves():
+    effects = simulate_truth(TINY, seed=0)["effects"].set_index("compound")
+    # log HR(c) = log(hr_max) * c / (c + ec50), ec50 = 1 µM
+    assert effects.loc["cpdA", "true_hr"] == pytest.approx(math.exp(math.log(0.5) * 10 / 11))
+    assert effects.loc["ctrl", "true_hr"] == pytest.approx(math.exp(math.log(0.3) * 5 / 6))
+    assert effects.loc["DMSO", "true_hr"] == 1.0
+
+
+def test_null_preset_has_no_compound_effect():
+    effects = simulate_truth("null", seed=0)["effects"]
+    treatment = effects[effects["role"] == "treatment"]
+    assert len(treatment) == 3 * 15  # 3 patients x 15 compound-concentrations
+    assert (treatment["true_hr"] == 1).all() and (treatment["neurite_factor"] == 1).all()
+    assert (effects.loc[effects["role"] == "positive_control", "true_hr"] < 0.5).all()
+
+
+def test_screen_preset_design_and_densities():
+    truth = simulate_truth("screen", seed=0)
+    effects = truth["effects"]
+    assert effects["patient"].nunique() == 3
+    assert effects.loc[effects["role"] == "treatment", "compound"].nunique() == 8
+    hr = effects.loc[effects["role"] == "treatment", "true_hr"]
+    assert hr.min() < 0.5 and hr.max() > 1.1 and (hr == 1).sum() >= 9
+    day0 = truth["fields"].query("day == 0")
+    assert 15 <= day0["n_neurons"].mean() <= 40
+
+
+def test_counted_neurons_are_the_bright_somata_in_the_image():
+    screen = build_screen(SPARSE, seed=1)
+    truth = screen.field_truth
+    imaging = SPARSE.imaging
+    checked = 0
+    for field in range(len(screen.fields)):
+        for t in range(1, len(screen.days) + 1):
+            rendered = render_field(screen, field, t)
+            drawn = rendered.objects
+            n_drawn = int(((drawn["state"] == "motor_neuron") & drawn["inside"]).sum())
+            assert n_drawn == rendered.truth["n_neurons"]
+            # Somata are >= ~1000 ADU above the background; neurites and negative cells < 300.
+            reporter = rendered.images["w1"].astype(float)
+            threshold = imaging.offset_adu + imaging.reporter_background_adu + 500
+            labels, n = ndi.label(reporter > threshold)
+            areas = np.bincount(labels.ravel())[1:]
+            assert int((areas >= 30).sum()) == rendered.truth["n_neurons"], (field, t)
+            checked += rendered.truth["n_neurons"]
+    assert checked > 50
+    assert truth["n_neurons"].sum() == checked
+
+
+def test_nuclei_of_every_living_cell_are_drawn():
+    screen = build_screen(SPARSE, seed=2)
+    rendered = render_field(screen, 0, 1)
+    drawn = rendered.objects
+    living = drawn["state"] != "fragments"
+    assert int((living & drawn["inside"]).sum()) == rendered.truth["n_nuclei"]
+    nuclei = rendered.images["w2"].astype(float)
+    labels, n = ndi.label(nuclei > SPARSE.imaging.offset_adu + 300)
+    rows = np.clip(np.rint(drawn.loc[living, "nucleus_row_px"]).astype(int), 0, 159)
+    cols = np.clip(np.rint(drawn.loc[living, "nucleus_col_px"]).astype(int), 0, 159)
+    inside = drawn.loc[living, "inside"].to_numpy()
+    # Each living cell inside the image has a bright nucleus at its drawn position.
+    assert (labels[rows[inside], cols[inside]] > 0).all()
+
+
+def test_counts_rise_with_late_reporter_onset_and_fall_with_deaths():
+    late = replace(SPARSE, culture=replace(SPARSE.culture, late_onset_fraction=1.0, late_onset_max_day=3.0))
+    fields = simulate_truth(late, seed=0)["fields"]
+    per_day = fields.groupby("day")["n_neurons"].sum()
+    assert per_day[0.0] == 0  # no reporter on yet
+    assert per_day[4.0] > per_day[14.0] > 0
+
+
+def test_stage_shift_moves_somata_across_the_border():
+    truth = simulate_truth("screen", seed=0)
+    neurons = truth["neurons"]
+    fields = truth["fields"]
+    # The nominal field holds every neuron counted in it at any timepoint except those the
+    # stage error brought in: counts are not bounded by the neurons of the nominal field.
+    nominal = neurons[neurons["in_field"]].groupby(["plate", "well", "site"]).size()
+    most = fields.groupby(["plate", "well", "site"])["n_neurons"].max()
+    assert (most > nominal.reindex(most.index, fill_value=0)).any()
+
+
+def test_death_times_follow_the_proportional_hazards_model():
+    # Under the model a neuron with hazard multiplier m (compound x well x edge) of a patient
+    # whose vehicle neurons survive to day 14 with fraction s survives with probability s**m.
+    neurons = simulate_truth("screen", seed=0)["neurons"]  # ~40k neurons
+    s = {p.id: p.vehicle_survival_end for p in PRESETS["screen"].design.patients}
+    expected = neurons["patient"].map(s) ** neurons["hazard_multiplier"]
+    observed = np.isinf(neurons["death_day"])
+    bins = pd.qcut(neurons["hazard_multiplier"], 4, labels=False)
+    by_bin = pd.DataFrame({"expected": expected, "observed": observed}).groupby(bins).mean()
+    np.testing.assert_allclose(by_bin["observed"], by_bin["expected"], atol=0.02)
+    assert by_bin["expected"].iloc[0] - by_bin["expected"].iloc[-1] > 0.2  # the check has power
+
+
+def test_clip_fraction_known_segments():
+    x0 = np.array([-5.0, 2.0, 2.0, 20.0, 5.0])
+    y0 = np.array([5.0, 2.0, 5.0, 20.0, -5.0])
+    x1 = np.array([5.0, 8.0, 15.0, 30.0, 5.0])
+    y1 = np.array([5.0, 8.0, 5.0, 30.0, 15.0])
+    u0, u1 = clip_fraction(x0, y0, x1, y1, 10.0, 10.0)
+    inside = np.clip(u1 - u0, 0, None)
+    # entering from the left: half inside; wholly inside; leaving right: 8 of 13;
+    # wholly outside; vertical through: 10 of 20
+    np.testing.assert_allclose(inside, [0.5, 1.0, 8 / 13, 0.0, 0.5])
+
+
+def test_sample_fields_returns_fields_with_truth():
+    fields = sample_fields(TINY, seed=0, n=3)
+    assert len(fields) == 3
+    for f in fields:
+        assert set(f.images) == {"w1", "w2"}
+        assert f.images["w1"].shape == (96, 96) and not f.truth["defocused"]
+    keys = {(f.truth["well"], f.truth["timepoint"]) for f in fields}
+    assert len(keys) == 3
+
+
+def test_defocused_field_is_blurred():
+    screen = build_screen(TINY, seed=3)
+    f, t = np.argwhere(screen.defocused)[0]
+    sharp_t = 1 - t  # the same field's other timepoint is in focus
+    blurry = render_field(screen, int(f), int(t) + 1).images["w1"].astype(float)
+    sharp = render_field(screen, int(f), int(sharp_t) + 1).images["w1"].astype(float)
+
+    def focus(image):
+        return ndi.laplace(ndi.gaussian_filter(image, 1.0)).var() / image.mean() ** 2
+
+    assert focus(blurry) < 0.2 * focus(sharp)
+
+
+def test_presets_are_listed_and_unknown_names_are_refused():
+    assert {"demo", "small", "screen", "null", "hard"} <= set(PRESETS)
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        simulate_truth("nope")
+
+
+def test_refuses_to_write_into_a_non_empty_folder(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not empty"):
+        simulate_screen(tmp_path, preset=TINY, seed=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
