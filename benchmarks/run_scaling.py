@@ -150,14 +150,17 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/run_scaling"))
+    parser.add_argument("--config", type=Path, default=None, help="use this screen instead of simulating one")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 96 -> 384-well memory table")
     parser.add_argument("--s-per-1024-field", type=float, default=None,
                         help="per-field figure from benchmarks/segment_speed.py for the projection")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    config_path = simulate_screen(args.out / "screen", preset=args.preset, seed=args.seed)
-    table, s_per_field = speed_table(config_path, args.out)
+    config_path = args.config or simulate_screen(args.out / "screen", preset=args.preset, seed=args.seed, overwrite=True)
+    table, _ = speed_table(config_path, args.out)
     print("## Run-stage speed\n\n" + table + "\n")
-    print("## Memory as the plate grows\n\n" + memory_table(config_path, args.out) + "\n")
+    if not args.no_memory:
+        print("## Memory as the plate grows\n\n" + memory_table(config_path, args.out) + "\n")
     if args.s_per_1024_field:
         print("## Projection\n\n" + projection(args.s_per_1024_field))
 

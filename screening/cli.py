@@ -60,15 +60,34 @@ def simulate(
     outdir: Annotated[Path, typer.Argument(help="folder to write the synthetic screen into")],
     seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
     preset: Annotated[str, typer.Option(help="demo | small | screen | null | hard")] = "demo",
+    layout: Annotated[str, typer.Option(help="imagexpress | operetta | cellvoyager | incucyte")] = "imagexpress",
+    overwrite: Annotated[bool, typer.Option(help="replace the contents of a non-empty OUTDIR")] = False,
 ):
     """Write a synthetic screen with ground truth and a ready config.yaml."""
+    import shutil
+    import tempfile
+
     from screening.simulate import PRESETS, simulate_screen
+    from screening.simulate.layouts import convert_layout
 
     if preset not in PRESETS:
         err.print(f"[red]error:[/red] unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
         raise typer.Exit(2)
-    config_path = simulate_screen(outdir, preset=preset, seed=seed)
-    out.print(f"wrote {preset} screen (seed {seed}) to {outdir}; config: {config_path}")
+    layouts = ("imagexpress", "operetta", "cellvoyager", "incucyte")
+    if layout not in layouts:
+        err.print(f"[red]error:[/red] unknown layout {layout!r}; use one of {', '.join(layouts)}")
+        raise typer.Exit(2)
+    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
+        _fail(f"{outdir} is not empty; choose a new folder or pass --overwrite to replace it")
+    if layout == "imagexpress":
+        config_path = simulate_screen(outdir, preset=preset, seed=seed, overwrite=overwrite)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            simulate_screen(Path(tmp) / "screen", preset=preset, seed=seed)
+            if outdir.exists():
+                shutil.rmtree(outdir)
+            config_path = convert_layout(Path(tmp) / "screen", layout, outdir)
+    out.print(f"wrote {preset} screen (seed {seed}, {layout} layout) to {outdir}; config: {config_path}")
 
 
 @app.command()

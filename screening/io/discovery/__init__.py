@@ -89,6 +89,13 @@ def discover_plate(plate_id: str, path: Path, fmt) -> DiscoveredPlate:
     index.insert(0, "plate", plate_id)
     index = index[INDEX_COLUMNS].sort_values(["well", "site", "timepoint", "channel"], kind="stable")
     found.index = index.reset_index(drop=True)
+    repeated = index.duplicated(["well", "site", "channel", "timepoint"]).sum()
+    if repeated:
+        # Z planes are not reduced yet (screening/io/planes.py is not wired into the run).
+        found.problems.append(
+            f"plate {plate_id}: {repeated} image(s) repeat a well/site/channel/timepoint (several Z planes?); "
+            "only the first plane of each is measured"
+        )
     return found
 
 
