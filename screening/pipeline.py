@@ -33,6 +33,8 @@ from screening.io.atomic import write_atomic, write_text_atomic
 from screening.io.pixelsize import pixel_size_conflict
 from screening.io.screen import FIELD_KEYS, field_paths, field_table, load_screen
 from screening.progress import FieldProgress
+from screening.report import write_report
+from screening.score import score_screen, write_scores
 from screening.shards import field_key, read_shards, write_shard
 from screening.tasks import measure_field_files
 
@@ -273,30 +275,21 @@ def score_run(run_dir, *, log=None, config: RunConfig | None = None) -> list[Pat
     wells = aggregate_wells(fields)
     written = [write_table(wells, run_dir / "wells.parquet")]
     written += _score_tables(fields, wells, config, run_dir, log)
-    report = report_run(run_dir, missing_ok=True)
-    return written + ([report] if report else [])
+    return [*written, report_run(run_dir)]
 
 
 def _score_tables(fields, wells, config, run_dir, log) -> list[Path]:
-    try:
-        from screening.score import score_screen, write_scores
-    except ImportError:
-        return []
     result = score_screen(fields, wells, config.scoring)
     for warning in result.warnings:
         (log or Console(stderr=True)).print(f"warning: {warning}", soft_wrap=True)
     return list(write_scores(result, run_dir).values())
 
 
-def report_run(run_dir, *, missing_ok: bool = False) -> Path | None:
+def report_run(run_dir) -> Path:
     """Rewrite report.html from the run folder's tables."""
-    try:
-        from screening.report import write_report
-    except ImportError:
-        if missing_ok:
-            return None
-        raise InputError("the HTML report is not available in this version") from None
-    return write_report(Path(run_dir))
+    run_dir = Path(run_dir)
+    read_manifest(run_dir)  # a clear error when this is not a run folder
+    return write_report(run_dir)
 
 
 __all__ = ["InputError", "RunResult", "measure_screen", "run_screen", "score_run"]

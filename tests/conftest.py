@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +56,16 @@ def tiny_screen(tmp_path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """``screening run configs/example.yaml`` once per session (the real measurements and images).
+
+    In a subprocess: the run's Dask scheduler and napari's Qt event loop stay apart.
+    """
+    out = tmp_path_factory.mktemp("demo") / "run"
+    cmd = [sys.executable, "-m", "screening", "run", str(REPO / "configs" / "example.yaml"), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -359,21 +357,6 @@ def test_tuning_resegments_the_field(qc, qtbot, run_dir):
 
 
 # --- the committed demo screen, through the real pipeline ---------------------------------
-
-
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
-    """``screening run configs/example.yaml`` once per session (the real measurements and images).
-
-    In a subprocess: the run's Dask scheduler and napari's Qt event loop stay apart.
-    """
-    from .conftest import REPO
-
-    out = tmp_path_factory.mktemp("demo") / "run"
-    cmd = [sys.executable, "-m", "screening", "run", str(REPO / "configs" / "example.yaml"), "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
 
 
 @pytest.mark.napari

@@ -391,17 +391,9 @@ def test_report_renders_in_chromium_offline(run_dir, tmp_path):
     assert n_near([int(fg.CONTROL_COLOR[i:i + 2], 16) for i in (1, 3, 5)]) > 200
 
 
-def _demo_run() -> Path | None:
-    for candidate in (REPO / "runs" / "example", REPO / "example_plates" / "run"):
-        if (candidate / "manifest.json").is_file() and (candidate / "ranking.csv").is_file():
-            return candidate
-    return None
-
-
-@pytest.mark.skipif(_demo_run() is None, reason="no demo run folder (make demo writes runs/example)")
-def test_demo_run_report(tmp_path):
+def test_demo_run_report(demo_run, tmp_path):
     run = tmp_path / "demo"
-    shutil.copytree(_demo_run(), run, ignore=shutil.ignore_patterns("report.html", "shards", "*.tmp"))
+    shutil.copytree(demo_run, run, ignore=shutil.ignore_patterns("report.html", "shards", "*.tmp"))
     write_report(run)
     page, text = parse(run / "report.html")
     ranking = pd.read_csv(run / "ranking.csv")

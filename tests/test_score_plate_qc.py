@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screening.score.plate_qc import median_polish, plate_qc, robust_z_prime, ssmd, well_position
+from screening.score.plate_qc import (
+    median_polish,
+    plate_qc,
+    robust_z_prime,
+    ssmd,
+    well_position,
+)
 
 
 def test_robust_z_prime_and_ssmd_by_hand():

@@ -7,9 +7,9 @@ import pytest
 from screening.aggregate import aggregate_wells
 from screening.config import ScoringConfig
 from screening.score import score_screen, write_scores
-from screening.score.screen import SCORES_COLUMNS
-from screening.score.pooling import RANKING_COLUMNS
 from screening.score.plate_qc import PLATE_QC_COLUMNS
+from screening.score.pooling import RANKING_COLUMNS
+from screening.score.screen import SCORES_COLUMNS
 
 DAYS = (0.0, 2.0, 4.0, 7.0)
 

@@ -15,7 +15,12 @@ from screening.score.dose import dose_response
 from screening.score.intervals import rise_flags, site_intervals
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
-from screening.score.pooling import RANKING_COLUMNS, bh_qvalues, pool_screen, rank_candidates
+from screening.score.pooling import (
+    RANKING_COLUMNS,
+    bh_qvalues,
+    pool_screen,
+    rank_candidates,
+)
 from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
 
 SCORES_COLUMNS = [

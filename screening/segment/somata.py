@@ -13,7 +13,7 @@ from skimage.segmentation import watershed
 
 from screening.config.segmentation import SegmentationConfig
 from screening.segment.background import estimate_background
-from screening.segment.nuclei import noise_sigma, segment_nuclei
+from screening.segment.nuclei import label_percentile, noise_sigma, segment_nuclei
 
 _LEVEL_PERCENTILE = 20  # a nucleus's reporter level: most of it must lie under a soma
 _MIN_POSITIVE_SNR = 6.0  # a positive soma is at least this many pixel-noise σ above background
@@ -123,23 +123,6 @@ def negative_level(values: np.ndarray, ratio: float, floor: float) -> float:
             break
         level = new
     return level
-
-
-def _label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -> np.ndarray:
-    """``q``-th percentile of ``values`` within each label 1..n (NaN for absent labels)."""
-    flat = labels.ravel()
-    on = flat > 0
-    lab = flat[on]
-    val = values.ravel()[on]
-    order = np.lexsort((val, lab))
-    lab, val = lab[order], val[order]
-    starts = np.searchsorted(lab, np.arange(1, n + 2))
-    counts = np.diff(starts)
-    out = np.full(n, np.nan)
-    has = counts > 0
-    pos = starts[:-1] + np.floor((counts - 1) * q / 100).astype(int)
-    out[has] = val[pos[has]]
-    return out
 
 
 def positivity_threshold(
@@ -291,7 +274,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, labels, saturated, pixel_s
         return MotorNeuronCount(0, np.zeros(labels.shape, np.int32), labels, 0, 0.0, 0.0, 0)
     area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
     present = area > 0
-    level = _label_percentile(bodies, labels, n_lab, _LEVEL_PERCENTILE)
+    level = label_percentile(bodies, labels, n_lab, _LEVEL_PERCENTILE)
     debris = np.bincount(labels.ravel(), weights=saturated.ravel(), minlength=n_lab + 1)[1:] > 0
 
     # Condensed (pyknotic) nuclei: small (and bright); their cell is dead.
@@ -360,7 +343,7 @@ def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> Mot
     near = ndi.distance_transform_edt(markers == 0) < 0.25 * d_px
     cores = watershed(-bodies, markers, mask=near)
     n = len(peaks)
-    level = _label_percentile(bodies, cores, n, _LEVEL_PERCENTILE)
+    level = label_percentile(bodies, cores, n, _LEVEL_PERCENTILE)
     level = np.nan_to_num(level)
     ratio = params.reporter_positive_ratio
     neg = negative_level(level, ratio, floor)

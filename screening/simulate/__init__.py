@@ -11,10 +11,24 @@
 """
 
 from screening.simulate.model import Screen, build_screen
-from screening.simulate.presets import PRESETS, Compound, Culture, Design, Imaging, Patient, Preset, get_preset
+from screening.simulate.presets import (
+    PRESETS,
+    Compound,
+    Culture,
+    Design,
+    Imaging,
+    Patient,
+    Preset,
+    get_preset,
+)
 from screening.simulate.render import RenderedField, render_field, sample_fields
 from screening.simulate.truth import simulate_truth
-from screening.simulate.write import read_truth, run_config, simulate_screen, write_example
+from screening.simulate.write import (
+    read_truth,
+    run_config,
+    simulate_screen,
+    write_example,
+)
 
 __all__ = [
     "PRESETS",

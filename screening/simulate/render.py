@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from screening.simulate.model import Screen, alive, build_screen, reporter_visible, stream
+from screening.simulate.model import (
+    Screen,
+    alive,
+    build_screen,
+    reporter_visible,
+    stream,
+)
 from screening.simulate.presets import Preset
 
 REPORTER, NUCLEI = "w1", "w2"

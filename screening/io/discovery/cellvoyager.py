@@ -22,7 +22,12 @@ from pathlib import Path
 import pandas as pd
 
 from screening.io.discovery import DiscoveredPlate, register
-from screening.io.discovery.operetta import capped, parse_xml, plate_pixel_size, well_name
+from screening.io.discovery.operetta import (
+    capped,
+    parse_xml,
+    plate_pixel_size,
+    well_name,
+)
 
 BTS = "{http://www.yokogawa.co.jp/BTS/BTSSchema/1.0}"
 DATA_FILE = "MeasurementData.mlf"
