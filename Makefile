@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/example
 
-.PHONY: demo test venv venv-test benchmarks clean
+.PHONY: demo test venv venv-test clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "screening needs Python 3.11+ (found %s)" % sys.version.split()[0]'
@@ -29,9 +29,6 @@ demo: venv
 
 test: venv-test
 	$(BIN)/python -m pytest
-
-benchmarks: venv-test
-	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
