@@ -40,11 +40,10 @@ B02,pt2,riluzole,10,treatment
 """
 
 
-@pytest.fixture
-def tiny_screen(tmp_path) -> Path:
-    """A two-patient, four-well, two-site, two-timepoint plate with a config; returns the config path."""
-    plate = tmp_path / "data" / "P1"
-    write_tiny_plate(plate)
+def write_tiny_screen(root: Path, *, shape=(32, 32)) -> Path:
+    """A two-patient, four-well, two-site, two-timepoint plate under ``root`` with its config; returns the config path."""
+    plate = root / "data" / "P1"
+    write_tiny_plate(plate, shape=shape)
     (plate / "layout.csv").write_text(LAYOUT)
     config = {
         "name": "tiny",
@@ -53,9 +52,15 @@ def tiny_screen(tmp_path) -> Path:
         "timepoints": {1: 0, 2: 7},
         "plates": [{"id": "P1", "path": "data/P1", "format": "imagexpress", "layout": "data/P1/layout.csv"}],
     }
-    path = tmp_path / "config.yaml"
+    path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture
+def tiny_screen(tmp_path) -> Path:
+    """:func:`write_tiny_screen` in ``tmp_path``; returns the config path."""
+    return write_tiny_screen(tmp_path)
 
 
 @pytest.fixture(scope="session")

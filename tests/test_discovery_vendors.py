@@ -18,7 +18,7 @@ from screening.io.discovery.operetta import parse_operetta
 from screening.io.planes import group_planes, project_planes, read_planes
 from screening.io.screen import load_screen
 from screening.simulate.layouts import LAYOUTS, channel_token, convert_layout
-from tests.conftest import LAYOUT, write_tiny_plate
+from tests.conftest import write_tiny_screen
 
 
 def _tif(path: Path, value: int = 0, shape=(4, 4)) -> Path:
@@ -340,17 +340,8 @@ def test_read_planes_max_projection_from_files(tmp_path):
 @pytest.fixture
 def imagexpress_screen(tmp_path) -> Path:
     src = tmp_path / "src"
-    write_tiny_plate(src / "data" / "P1", shape=(8, 8))
-    (src / "data" / "P1" / "layout.csv").write_text(LAYOUT)
+    write_tiny_screen(src, shape=(8, 8))
     (src / "truth.csv").write_text("plate,well\nP1,A01\n")
-    config = {
-        "name": "tiny",
-        "pixel_size_um": 0.65,
-        "channels": {"reporter": "w1", "nuclei": "w2"},
-        "timepoints": {1: 0, 2: 7},
-        "plates": [{"id": "P1", "path": "data/P1", "format": "imagexpress", "layout": "data/P1/layout.csv"}],
-    }
-    (src / "config.yaml").write_text(yaml.safe_dump(config))
     return src
 
 
