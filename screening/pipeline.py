@@ -136,7 +136,7 @@ def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progres
             rows_by_well[well].append(row)
             pending[well] -= 1
             if pending[well] == 0:
-                write_shard(run_dir, *well, pd.DataFrame(rows_by_well.pop(well)))
+                write_shard(run_dir, *well, pd.DataFrame(rows_by_well[well]))
             progress.advance()
             nxt = next(stream, None)
             if nxt is not None:
@@ -164,11 +164,7 @@ def measure_screen(config, run_dir, *, workers=None, address=None, force=False, 
     if len(todo):
         with FieldProgress(len(todo), log) as progress:
             _measure(config, todo, rows_by_well, pending, run_dir, progress, workers, address)
-    rows = [r for well_rows in rows_by_well.values() for r in well_rows]
-    stored = read_shards(run_dir)
-    current = stored[stored["field_key"].isin(set(fields["field_key"]))] if len(stored) else stored
-    table = pd.concat([current, pd.DataFrame(rows)], ignore_index=True) if rows else current
-    table = table.drop_duplicates("field_key", keep="last")
+    table = pd.DataFrame([r for well_rows in rows_by_well.values() for r in well_rows])
     counts = {"reused": int(is_reused.sum()), "computed": len(todo)}
     return order_columns(table), counts
 
