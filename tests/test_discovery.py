@@ -24,7 +24,8 @@ def test_imagexpress_timepoint_folders_multidigit_site_channel_uuid_case(tmp_pat
     got = sorted(zip(index["well"], index["site"], index["channel"], index["timepoint"], strict=True))
     assert got == [("A01", 1, "w1", 1), ("A01", 12, "w10", 1), ("B03", 2, "w2", 12)]
     assert set(index["plate"]) == {"P1"}
-    assert list(index.columns) == ["plate", "well", "site", "channel", "timepoint", "path"]
+    assert list(index.columns) == ["plate", "well", "site", "channel", "timepoint", "plane", "day", "path"]
+    assert set(index["plane"]) == {1} and index["day"].isna().all()
 
 
 def test_imagexpress_without_timepoint_folders_is_one_timepoint(tmp_path):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -51,8 +52,8 @@ class ChannelsConfig(_Strict):
 class PatternFormat(_Strict):
     """A generic layout: a regular expression on the path relative to the plate folder.
 
-    Named groups ``well``, ``site`` and ``channel`` are required; ``plate`` and
-    ``timepoint`` are optional.
+    Named groups ``well``, ``site`` and ``channel`` are required; ``plate``,
+    ``timepoint`` and ``plane`` (1-based z plane) are optional.
     """
 
     pattern: str
@@ -70,6 +71,11 @@ class PatternFormat(_Strict):
         return value
 
 
+#: How a field imaged in several focal planes becomes one 2-D image per channel.
+PlaneRule = Literal["max", "mean"] | Annotated[int, Field(strict=True, ge=1)]
+PLANE_PROJECTIONS = ("max", "mean")
+
+
 class PlateConfig(_Strict):
     """One plate: where its images are and which layout they follow."""
 
@@ -77,6 +83,17 @@ class PlateConfig(_Strict):
     path: Path
     format: str | PatternFormat = "imagexpress"
     layout: Path = Field(description="plate map CSV: well, patient, compound, concentration_um, role")
+    planes: PlaneRule = Field(
+        "max",
+        description=(
+            "fields imaged in several focal (z) planes, one file per plane: 'max' = maximum-intensity "
+            "projection (pixelwise maximum over the planes, keeps neurites in focus in any plane; same "
+            "intensity units as the files), 'mean' = pixelwise mean over the planes (float), or a plane "
+            "number (1-based, as the instrument numbers them: Harmony PlaneID, CellVoyager ZIndex, "
+            "MetaXpress ZStep_<k>) to measure that plane only; a field without that plane fails, naming "
+            "file and plane. Single-plane fields are read as they are under 'max' and 'mean'"
+        ),
+    )
 
     @field_validator("format")
     @classmethod
@@ -84,6 +101,16 @@ class PlateConfig(_Strict):
         if isinstance(value, str) and value.lower() not in KNOWN_FORMATS:
             raise ValueError(f"unknown format {value!r}; use one of {KNOWN_FORMATS} or {{pattern: REGEX}}")
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("planes", mode="before")
+    @classmethod
+    def _plane_rule(cls, value):
+        # One clear message instead of one per union member.
+        if isinstance(value, str) and value.strip().lower() in PLANE_PROJECTIONS:
+            return value.strip().lower()
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ValueError("use 'max', 'mean' or a plane number (1, 2, ... as the files number them)")
 
 
 class RunConfig(_Strict):
@@ -94,7 +121,12 @@ class RunConfig(_Strict):
     pixel_size_um: float | None = Field(None, gt=0, description="µm per pixel; optional if the TIFFs carry it")
     channels: ChannelsConfig
     timepoints: dict[int, float] | None = Field(
-        None, description="timepoint index in paths -> day; default: a single timepoint at day 0"
+        None,
+        description=(
+            "timepoint index in paths -> day (days since the start of the assay); when given it wins over "
+            "days the files carry. Default: days from the files' acquisition times where the layout has "
+            "them (Incucyte: fractional days since the plate's first scan), else a single timepoint at day 0"
+        ),
     )
     plates: list[PlateConfig] = Field(min_length=1)
     segmentation: SegmentationConfig = SegmentationConfig()

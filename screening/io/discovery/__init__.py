@@ -5,7 +5,12 @@ takes the plate folder (and its format options) and returns a
 :class:`DiscoveredPlate`; :func:`discover_plate` adds the plate id and checks the
 columns, so every layout yields the same table::
 
-    well, site, channel, timepoint, path
+    plate, well, site, channel, timepoint, plane, day, path
+
+``plane`` and ``day`` are optional for a parser (:data:`OPTIONAL_COLUMNS`):
+``plane`` is the 1-based focal plane of a z-stack (1 when the layout has none) and
+``day`` the days since the plate's first scan when the files carry acquisition
+times (Incucyte), NaN otherwise.
 
 Adding a vendor is one module with one ``@register("name")`` function, imported below.
 """
@@ -21,6 +26,12 @@ import pandas as pd
 from screening.io.wells import normalize_well
 
 INDEX_COLUMNS = ["plate", "well", "site", "channel", "timepoint", "path"]
+#: Columns a parser may add; discover_plate fills them when it does not (plane 1, day NaN).
+OPTIONAL_COLUMNS = {"plane": 1, "day": float("nan")}
+#: Column order of :func:`discover_plate`'s index.
+TABLE_COLUMNS = INDEX_COLUMNS[:-1] + list(OPTIONAL_COLUMNS) + ["path"]
+#: One image file: a field's channel in one plane.
+IMAGE_KEYS = ["well", "site", "channel", "timepoint", "plane"]
 
 
 @dataclass
@@ -30,7 +41,8 @@ class DiscoveredPlate:
     Attributes
     ----------
     index : DataFrame
-        ``well, site, channel, timepoint, path`` (one row per image file).
+        ``well, site, channel, timepoint, path`` (one row per image file), optionally
+        ``plane`` (1-based z plane) and ``day`` (days since the plate's first scan).
     pixel_size_um : float or None
         µm per pixel when the layout's metadata carries it.
     problems : list of str
@@ -81,21 +93,27 @@ def discover_plate(plate_id: str, path: Path, fmt) -> DiscoveredPlate:
     else:
         raise ValueError(f"plate {plate_id}: no parser for format {fmt!r}; known: {available_formats()}")
     index = found.index.copy()
+    for column, fill in OPTIONAL_COLUMNS.items():
+        if column not in index:
+            index[column] = fill
     index["well"] = index["well"].map(normalize_well)
     index["site"] = index["site"].astype(int)
     index["timepoint"] = index["timepoint"].astype(int)
+    index["plane"] = index["plane"].astype(int)
+    index["day"] = index["day"].astype(float)
     index["channel"] = index["channel"].astype(str)
     index["path"] = index["path"].astype(str)
     index.insert(0, "plate", plate_id)
-    index = index[INDEX_COLUMNS].sort_values(["well", "site", "timepoint", "channel"], kind="stable")
-    found.index = index.reset_index(drop=True)
-    repeated = index.duplicated(["well", "site", "channel", "timepoint"]).sum()
-    if repeated:
-        # Z planes are not reduced yet (screening/io/planes.py is not wired into the run).
+    index = index[TABLE_COLUMNS].sort_values(["well", "site", "timepoint", "channel", "plane"], kind="stable")
+    repeated = index.duplicated(IMAGE_KEYS)
+    if repeated.any():
+        first = index[repeated].iloc[0]
         found.problems.append(
-            f"plate {plate_id}: {repeated} image(s) repeat a well/site/channel/timepoint (several Z planes?); "
-            "only the first plane of each is measured"
+            f"plate {plate_id}: {int(repeated.sum())} file(s) repeat a well/site/channel/timepoint/plane "
+            f"(e.g. {first['path']}); only the first file of each is used"
         )
+        index = index[~repeated]
+    found.index = index.reset_index(drop=True)
     return found
 
 

@@ -1,7 +1,12 @@
 """Molecular Devices ImageXpress / MetaXpress layout.
 
 ``<plate>/TimePoint_<t>/<name>_<WELL>_s<site>_w<channel>[<UUID>].TIF``; a plate
-without ``TimePoint_`` folders is one timepoint. MetaXpress leaves out ``_s<site>``
+without ``TimePoint_`` folders is one timepoint. A z-stack is written one folder per
+plane, ``TimePoint_<t>/ZStep_<k>/<name>_<WELL>_s<site>_w<channel>.TIF``: ``k`` is the
+``plane`` (1-based). MetaXpress may also save its own 2-D projection of the stack in
+the ``TimePoint_<t>`` folder itself; for an image that has ``ZStep_`` planes, that
+file is left out, so the planes are reduced by the config's ``plates[].planes`` rule
+like every layout's. A file outside ``ZStep_`` folders is plane 1. MetaXpress leaves out ``_s<site>``
 when a well has one site and ``_w<channel>`` when there is one wavelength; both
 then default to 1. ``_thumb`` previews are ignored. When the plate folder holds
 the ``.HTD`` plate description, images it lists without a file are reported.
@@ -25,14 +30,37 @@ FILE_NAME = re.compile(
     re.IGNORECASE,
 )
 TIMEPOINT_DIR = re.compile(r"^TimePoint_(\d+)$", re.IGNORECASE)
+ZSTEP_DIR = re.compile(r"^ZStep_(\d+)$", re.IGNORECASE)
 
 
-def _timepoint(path: Path, root: Path) -> int:
+def _folder_number(path: Path, root: Path, pattern: re.Pattern) -> int | None:
+    """The number of the first folder between ``root`` and the file that matches ``pattern``."""
     for part in path.relative_to(root).parts[:-1]:
-        match = TIMEPOINT_DIR.match(part)
+        match = pattern.match(part)
         if match:
             return int(match.group(1))
-    return 1
+    return None
+
+
+def drop_projections(index: pd.DataFrame) -> pd.DataFrame:
+    """Leave out files outside ``ZStep_`` folders for images that also have ``ZStep_`` planes.
+
+    Parameters
+    ----------
+    index : DataFrame
+        ``well, site, channel, timepoint, plane, path`` and a bool ``zstep`` column
+        (the file is in a ``ZStep_<k>`` folder).
+
+    Returns
+    -------
+    DataFrame
+        The same columns without ``zstep``; MetaXpress's own projections dropped.
+    """
+    keys = ["well", "site", "channel", "timepoint"]
+    stacked = index[index["zstep"]].groupby(keys).size().rename("n_zsteps").reset_index()
+    merged = index.merge(stacked, on=keys, how="left")
+    keep = merged["zstep"] | merged["n_zsteps"].isna()
+    return index[keep.to_numpy()].drop(columns="zstep")
 
 
 @register("imagexpress")
@@ -43,15 +71,20 @@ def parse_imagexpress(root: Path) -> DiscoveredPlate:
         match = FILE_NAME.match(path.name)
         if not match:
             continue
+        timepoint = _folder_number(path, root, TIMEPOINT_DIR)
+        zstep = _folder_number(path, root, ZSTEP_DIR)
         rows.append(
             {
                 "well": match["well"],
                 "site": int(match["site"] or 1),
                 "channel": f"w{int(match['channel'] or 1)}",
-                "timepoint": _timepoint(path, root),
+                "timepoint": 1 if timepoint is None else timepoint,
+                "plane": 1 if zstep is None else zstep,
+                "zstep": zstep is not None,
                 "path": str(path),
             }
         )
-    index = pd.DataFrame(rows, columns=["well", "site", "channel", "timepoint", "path"])
+    columns = ["well", "site", "channel", "timepoint", "plane", "zstep", "path"]
+    index = drop_projections(pd.DataFrame(rows, columns=columns).astype({"zstep": bool}))
     # The .HTD (when MetaXpress left one) says what was acquired, so absent files can be named.
     return DiscoveredPlate(index, problems=htd_problems(root, index))

@@ -2,7 +2,8 @@
 
 The pattern is searched in each TIFF's path relative to the plate folder, with
 forward slashes. Groups ``well``, ``site`` and ``channel`` are required;
-``timepoint`` defaults to 1. A ``plate`` group is accepted and ignored (the
+``timepoint`` and ``plane`` (the 1-based z plane of a stack stored one file per
+plane) default to 1. A ``plate`` group is accepted and ignored (the
 config's plate id names the plate).
 """
 
@@ -32,7 +33,8 @@ def parse_pattern(root: Path, *, pattern: str) -> DiscoveredPlate:
                 "site": int(groups["site"]),
                 "channel": groups["channel"],
                 "timepoint": int(groups.get("timepoint") or 1),
+                "plane": int(groups.get("plane") or 1),
                 "path": str(path),
             }
         )
-    return DiscoveredPlate(pd.DataFrame(rows, columns=["well", "site", "channel", "timepoint", "path"]))
+    return DiscoveredPlate(pd.DataFrame(rows, columns=["well", "site", "channel", "timepoint", "plane", "path"]))
