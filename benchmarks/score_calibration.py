@@ -4,6 +4,12 @@ Command (default run, about 4-6 minutes on one core)::
 
     python benchmarks/score_calibration.py --screens 20 --nulls 50
 
+On the pipeline's own measured counts (every field rendered by the simulator and measured
+by :func:`screening.measure.measure_field`, one process; ~0.4 s per 512² field-timepoint,
+so the `screen` design with 1 site per well, ~9 minutes a screen)::
+
+    python benchmarks/score_calibration.py --screens 0 --nulls 0 --measured 4 --sites 1
+
 Prints markdown tables: per-patient accuracy and CI coverage (CR2 + Bell-McCaffrey t,
 against CR1 with normal and with t quantiles), pooled ranking accuracy, null-screen
 family-wise call rate and p-value uniformity, power, the minimum detectable HR of the
@@ -17,7 +23,9 @@ it to measured runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +37,8 @@ from screening.score import score_screen
 from screening.score.intervals import site_intervals
 from screening.score.plate_qc import edge_wells
 from screening.score.survival import fit_survival
-from screening.simulate import simulate_truth
+from screening.simulate import build_screen, get_preset, render_field, simulate_truth
+from screening.simulate.truth import truth_tables
 
 KEYS = ["patient", "compound", "concentration_um"]
 
@@ -65,6 +74,140 @@ def calibrate_fields(fields: pd.DataFrame, effects: pd.DataFrame, config: Scorin
     pooled_truth = truth.groupby(KEYS[1:], as_index=False)["true_log_hr"].mean()
     pooled = result.ranking.merge(pooled_truth, on=KEYS[1:], how="left")
     return per_patient, pooled
+
+
+def measured_fields(screen, run_config=None, *, log=print) -> pd.DataFrame:
+    """Render every field-timepoint of a simulated screen and measure it as the pipeline does.
+
+    Parameters
+    ----------
+    screen : screening.simulate.Screen
+        From :func:`screening.simulate.build_screen`.
+    run_config : RunConfig, optional
+        Segmentation and field-QC settings (default: the pipeline defaults, reporter ``w1``
+        and nuclei ``w2``, as ``screening simulate`` writes them).
+
+    Returns
+    -------
+    DataFrame
+        One row per plate x well x site x timepoint with the ``fields.parquet`` columns
+        (``n_neurons``, ``neurite_length_um``, ``n_nuclei``, ``qc_pass`` from
+        :func:`~screening.measure.measure_field`), the plate map columns, ``flagged`` (False)
+        and ``true_n_neurons`` / ``defocused`` from the simulator's truth for comparison.
+    """
+    from screening.config import RunConfig
+    from screening.measure.field import measure_field
+
+    run_config = run_config or RunConfig(
+        name="calibration", channels={"reporter": "w1", "nuclei": "w2"},
+        plates=[{"id": "P", "path": ".", "layout": "layout.csv"}],
+    )
+    px = screen.preset.imaging.pixel_size_um
+    truth = screen.field_truth
+    index = {k: i for i, k in enumerate(screen.fields[["plate", "well", "site"]].itertuples(index=False, name=None))}
+    rows = []
+    t0 = time.perf_counter()
+    for n, rec in enumerate(truth.itertuples(index=False)):
+        field = render_field(screen, index[(rec.plate, rec.well, int(rec.site))], int(rec.timepoint))
+        channels = {"reporter": field.images["w1"], "nuclei": field.images["w2"]}
+        row = measure_field(channels, run_config, pixel_size_um=px).row
+        rows.append({
+            "plate": rec.plate, "well": rec.well, "site": int(rec.site), "timepoint": int(rec.timepoint),
+            "day": float(rec.day), "n_neurons": int(row["n_neurons"]),
+            "neurite_length_um": float(row["neurite_length_um"]), "n_nuclei": float(row["n_nuclei"]),
+            "qc_pass": bool(row["qc_pass"]), "qc_reason": row["qc_reason"], "status": "ok", "error": "",
+            "true_n_neurons": int(rec.n_neurons), "defocused": bool(rec.defocused),
+        })
+        if log and (n + 1) % 500 == 0:
+            log(f"  measured {n + 1}/{len(truth)} field-timepoints ({time.perf_counter() - t0:.0f} s)")
+    fields = pd.DataFrame(rows).merge(screen.layout[["plate", "well", "patient", "compound", "concentration_um", "role"]],
+                                      on=["plate", "well"], how="left")
+    fields["flagged"] = False
+    return fields
+
+
+def measured_preset(preset: str, sites: int | None):
+    """``preset`` with ``sites`` imaged sites per well (None: unchanged)."""
+    base = get_preset(preset)
+    if sites is None or sites == base.imaging.sites:
+        return base
+    return dataclasses.replace(base, name=f"{base.name}-{sites}site",
+                               imaging=dataclasses.replace(base.imaging, sites=sites))
+
+
+def accuracy_rows(per: pd.DataFrame, pooled: pd.DataFrame) -> dict:
+    """Per-patient and pooled accuracy figures of stacked :func:`calibrate_fields` results."""
+    est = per.dropna(subset=["log_hr", "se"])
+    err = est["log_hr"] - est["true_log_hr"]
+    crit = stats.t.ppf(0.975, est["df"])
+    ranked = pooled[pooled["role"].eq("treatment")].dropna(subset=["log_hr"])
+    spear = [stats.spearmanr(g["log_hr"], g["true_log_hr"]).statistic for _, g in ranked.groupby("seed")]
+    half = np.log(ranked["hr_ci_high"]) - ranked["log_hr"]
+    return {
+        "estimates": len(est),
+        "median abs log HR error": float(err.abs().median()),
+        "mean log HR error (bias)": float(err.mean()),
+        "95% CI coverage (CR2 + t)": float(covered(est["log_hr"], est["se"], crit, est["true_log_hr"]).mean()),
+        "median 95% CI width": float(np.median(2 * crit * est["se"])),
+        "pooled Spearman (median)": float(np.median(spear)),
+        "pooled CI coverage": float(covered(ranked["log_hr"], 1, half, ranked["true_log_hr"]).mean()),
+        "median pooled CI width": float(np.median(np.log(ranked["hr_ci_high"] / ranked["hr_ci_low"]))),
+    }
+
+
+def measured_calibration(n_screens: int, preset: str, sites: int | None, config: ScoringConfig,
+                         cache: Path | None = None, seed0: int = 0) -> None:
+    """Print true-count vs measured-count calibration on the same simulated screens."""
+    design = measured_preset(preset, sites)
+    runs = {"truth counts, truth QC": ([], []), "truth counts, pipeline QC": ([], []),
+            "measured counts, pipeline QC": ([], [])}
+    count_err = []
+    t0 = time.perf_counter()
+    for seed in range(seed0, seed0 + n_screens):
+        screen = build_screen(design, seed)
+        truth = truth_tables(screen)
+        path = cache / f"{design.name}-seed{seed}.parquet" if cache else None
+        if path is not None and path.is_file():
+            measured = pd.read_parquet(path)
+        else:
+            print(f"screen seed {seed}: measuring {len(screen.field_truth)} field-timepoints", flush=True)
+            measured = measured_fields(screen, log=lambda m: print(m, flush=True))
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                measured.to_parquet(path)
+        truth_f = fields_from_truth(truth)
+        # True counts with the pipeline's field-QC decisions: separates count error from QC.
+        qc = measured.set_index(["plate", "well", "site", "timepoint"])["qc_pass"]
+        truth_pqc = truth_f.assign(qc_pass=qc.reindex(pd.MultiIndex.from_frame(
+            truth_f[["plate", "well", "site", "timepoint"]])).to_numpy())
+        for label, fields in zip(runs, (truth_f, truth_pqc, measured)):
+            p, q = calibrate_fields(fields, truth["effects"], config)
+            runs[label][0].append(p.assign(seed=seed))
+            runs[label][1].append(q.assign(seed=seed))
+        ok = measured[measured["qc_pass"]]
+        count_err.append(ok[["n_neurons", "true_n_neurons"]].assign(
+            qc_fail=(~measured["qc_pass"]).mean(),
+            defocus_caught=(~measured.loc[measured["defocused"], "qc_pass"]).mean()))
+    elapsed = time.perf_counter() - t0
+    rows = []
+    for label, (per, pooled) in runs.items():
+        rows.append({"counts": label, **accuracy_rows(pd.concat(per, ignore_index=True), pd.concat(pooled, ignore_index=True))})
+    print(f"## Measured vs true counts ({n_screens} `{preset}` screens, {design.imaging.sites} site(s) per well, "
+          f"{design.imaging.field_shape[0]}x{design.imaging.field_shape[1]} px, seeds {seed0}-{seed0 + n_screens - 1})\n")
+    print(md_table(rows))
+    ce = pd.concat(count_err, ignore_index=True)
+    diff = ce["n_neurons"] - ce["true_n_neurons"]
+    print("\n### Field counts (QC-passed field-timepoints)\n")
+    print(md_table([
+        {"figure": "field-timepoints", "value": len(ce)},
+        {"figure": "mean true neurons per field", "value": float(ce["true_n_neurons"].mean())},
+        {"figure": "count bias (measured - true), mean", "value": float(diff.mean())},
+        {"figure": "count error sd", "value": float(diff.std())},
+        {"figure": "share of fields with abs error >= 2", "value": float((diff.abs() >= 2).mean())},
+        {"figure": "field-timepoints failing pipeline QC", "value": float(ce["qc_fail"].mean())},
+        {"figure": "defocused field-timepoints failed by pipeline QC", "value": float(ce["defocus_caught"].mean())},
+    ]))
+    print(f"\n_{elapsed:.0f} s (measurement of uncached screens included)_")
 
 
 def cr1_variants(fields: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
@@ -133,9 +276,19 @@ def main(argv=None):
     parser.add_argument("--screens", type=int, default=20, help="simulated `screen` presets")
     parser.add_argument("--nulls", type=int, default=50, help="simulated `null` presets")
     parser.add_argument("--preset", default="screen")
+    parser.add_argument("--measured", type=int, default=0,
+                        help="also score N screens from the pipeline's measured counts (rendered + measure_field)")
+    parser.add_argument("--sites", type=int, default=None,
+                        help="sites per well of the measured screens (default: the preset's)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder for measured fields tables (reused when present)")
     args = parser.parse_args(argv)
     config = ScoringConfig()
     t0 = time.perf_counter()
+    if args.measured:
+        measured_calibration(args.measured, args.preset, args.sites, config, cache=args.cache)
+    if not args.screens:
+        return
 
     per, pooled, cr1 = [], [], []
     for seed in range(args.screens):

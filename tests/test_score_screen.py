@@ -121,3 +121,85 @@ def test_failed_qc_fields_do_not_move_the_estimate():
     merged = clean.merge(dirty, on=["patient", "compound", "concentration_um"])
     # Dropping a few intervals moves estimates a little; reading them as deaths would double the HR.
     assert np.abs(np.log(merged["hazard_ratio_x"] / merged["hazard_ratio_y"])).max() < 0.15
+
+
+def test_zero_counts_at_day0_then_neurons_is_noted_not_hidden():
+    fields = screen(BASE)
+    arm = (fields["patient"] == "P1") & (fields["compound"] == "half") & (fields["concentration_um"] == 1.0)
+    fields.loc[arm & (fields["day"] == 0), "n_neurons"] = 0
+    result = run(fields)
+    scores = result.scores.set_index(["patient", "compound", "concentration_um"])
+    row = scores.loc[("P1", "half", 1.0)]
+    # 4 wells x 2 sites start at zero; scored from day 2 on, the true HR 0.5 is still recovered.
+    assert row["zero_start_sites"] == 8
+    assert "no motor neurons at their first timepoint" in row["note"]
+    assert row["hr_ci_low"] < 0.5 < row["hr_ci_high"]
+    assert scores.loc[("P2", "half", 1.0), "zero_start_sites"] == 0
+    assert any(w.startswith("patient P1: 8 site(s) had zero motor neurons") for w in result.warnings)
+    no_infinities(result)
+
+
+def test_all_neurons_dead_at_day2_gives_nan_and_fails_the_plate():
+    fields = screen(BASE)
+    fields.loc[(fields["patient"] == "P2") & (fields["day"] >= 2), "n_neurons"] = 0
+    result = run(fields)
+    p2 = result.scores[result.scores["patient"] == "P2"]
+    assert p2["hazard_ratio"].isna().all() and p2["hr_ci_low"].isna().all()
+    assert p2["note"].str.contains("all neurons died").all()
+    qc = result.plate_qc.set_index("patient")
+    assert not qc.loc["P2", "pass"] and qc.loc["P2", "vehicle_survival_end"] == 0
+    assert qc.loc["P1", "pass"]
+    # P1 alone still pools; P2 contributes nothing.
+    assert (result.ranking.loc[result.ranking["compound"] == "half", "n_patients"] == 1).all()
+    assert any("PL1" in w and "P2" in w and "failed QC" in w for w in result.warnings)
+    no_infinities(result)
+
+
+def test_one_plate_without_positive_control_is_named():
+    fields = screen(BASE)
+    fields = fields[~((fields["patient"] == "P2") & (fields["role"] == "positive_control"))]
+    result = run(fields)
+    qc = result.plate_qc.set_index("plate")
+    assert np.isfinite(qc.loc["PL0", "ssmd"]) and np.isnan(qc.loc["PL1", "ssmd"]) and np.isnan(qc.loc["PL1", "z_prime"])
+    assert "no positive control on this plate" in qc.loc["PL1", "note"]
+    assert qc.loc["PL1", "pass"]  # not gated without a positive control, only reported
+    assert any(w.startswith("plate PL1 patient P2: no positive control") for w in result.warnings)
+    no_infinities(result)
+
+
+def test_warnings_file_names_patient_without_vehicle_and_report_shows_it(tmp_path):
+    from screening.report import write_report
+
+    fields = screen(BASE)
+    fields = fields[~((fields["patient"] == "P2") & (fields["role"] == "vehicle"))]
+    result = run(fields)
+    paths = write_scores(result, tmp_path)
+    lines = paths["warnings"].read_text(encoding="utf-8").splitlines()
+    assert paths["warnings"] == tmp_path / "warnings.txt"
+    assert lines == result.warnings
+    no_vehicle = [line for line in lines if "P2" in line and "no vehicle wells" in line]
+    assert no_vehicle and not any("P1" in line for line in lines)
+    assert not list(tmp_path.glob(".*tmp"))
+    html = write_report(tmp_path).read_text(encoding="utf-8")
+    section = html[html.index('id="warnings"'):]
+    import html as html_lib
+
+    assert html_lib.escape(no_vehicle[0]) in section
+
+    # A clean re-score replaces the old warnings instead of leaving them behind.
+    paths = write_scores(run(screen(BASE)), tmp_path)
+    assert paths["warnings"].read_text(encoding="utf-8") == ""
+
+
+def test_demo_run_persists_its_scoring_warnings(demo_run):
+    """The pipeline's score stage writes warnings.txt and the report lists every line of it."""
+    import html as html_lib
+
+    lines = (demo_run / "warnings.txt").read_text(encoding="utf-8").splitlines()
+    qc = pd.read_csv(demo_run / "plate_qc.csv")
+    failed = qc[~qc["pass"].astype(bool)]
+    for row in failed.itertuples():
+        assert any(line.startswith(f"plate {row.plate} patient {row.patient} failed QC") for line in lines)
+    report = (demo_run / "report.html").read_text(encoding="utf-8")
+    section = report[report.index('id="warnings"'):]
+    assert all(html_lib.escape(line) in section for line in lines)

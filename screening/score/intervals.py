@@ -114,6 +114,43 @@ def site_intervals(
     return out[columns].reset_index(drop=True)
 
 
+def zero_start_sites(
+    fields: pd.DataFrame, *, window_days: tuple[float, float] | None = None
+) -> pd.DataFrame:
+    """Sites with no motor neuron at their first usable timepoint but some later.
+
+    Nobody is at risk in such a site until neurons appear, so its first
+    intervals carry no information (they are left out by
+    :func:`site_intervals`) and the neurons that appear enter the risk set
+    late. A whole arm that starts at zero is scored only from the timepoint
+    its neurons show up, which the scoring stage says in the ``note``.
+
+    Parameters
+    ----------
+    fields : DataFrame
+        As for :func:`site_intervals`.
+    window_days : (float, float), optional
+        First and last day scored (days); default all timepoints.
+
+    Returns
+    -------
+    DataFrame
+        One row per such site: ``plate, well, site``, the plate-map columns,
+        ``first_day`` (day of its first usable timepoint) and ``first_positive_day``.
+    """
+    columns = SITE_KEYS + MAP_COLUMNS + ["first_day", "first_positive_day"]
+    data = fields[in_window(fields["day"], window_days)]
+    data = data[usable_mask(data).to_numpy()].sort_values(SITE_KEYS + ["day"])
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    groups = data.groupby(SITE_KEYS, observed=True, sort=False)
+    first = groups.head(1).set_index(SITE_KEYS)
+    positive = data[data["n_neurons"] > 0].groupby(SITE_KEYS, observed=True)["day"].min()
+    out = first[first["n_neurons"] <= 0].join(positive.rename("first_positive_day"), how="inner")
+    out = out.rename(columns={"day": "first_day"}).reset_index()
+    return out[columns].reset_index(drop=True)
+
+
 def rise_flags(intervals: pd.DataFrame, *, max_rise_fraction: float) -> pd.DataFrame:
     """Wells whose summed counts rise by more than a fraction of those at risk.
 

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from screening.config.scoring import ScoringConfig
+from screening.io.atomic import write_text_atomic
 from screening.score.dose import dose_response
-from screening.score.intervals import rise_flags, site_intervals
+from screening.score.intervals import rise_flags, site_intervals, zero_start_sites
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
 from screening.score.pooling import (
@@ -27,6 +28,7 @@ SCORES_COLUMNS = [
     "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
     "p_value", "q_value", "neurite_ratio", "rank",
 ]
+WARNINGS_FILE = "warnings.txt"
 FIELD_COLUMNS = [
     "plate", "well", "site", "timepoint", "day", "n_neurons", "qc_pass", "status",
     "patient", "compound", "concentration_um", "role",
@@ -160,6 +162,23 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
             f"{len(g)} well(s) ({wells_list}); deaths there are undercounted"
         )
 
+    zero = zero_start_sites(fields, window_days=config.window_days)
+    zero_counts = zero.groupby(["patient", "compound", "concentration_um"], observed=True, dropna=False).size()
+    scores["zero_start_sites"] = [
+        int(zero_counts.get((p, c, d), 0)) for p, c, d in zip(scores["patient"], scores["compound"], scores["concentration_um"])
+    ]
+    scores["note"] = _append(
+        scores["note"], scores["zero_start_sites"] > 0,
+        "some sites had no motor neurons at their first timepoint: they count only from when neurons appear",
+    )
+    for patient, g in zero.groupby("patient", observed=True):
+        listed = ", ".join(f"{p}:{w} s{s}" for p, w, s in zip(g["plate"][:5], g["well"][:5], g["site"][:5]))
+        listed += ", ..." if len(g) > 5 else ""
+        warnings.append(
+            f"patient {patient}: {len(g)} site(s) had zero motor neurons at their first usable timepoint "
+            f"but some later ({listed}); they enter the survival model only from then"
+        )
+
     if len(wells):
         neurites = neurite_ratios(wells, baseline_role=config.baseline_role, window_days=config.window_days, alpha=alpha)
         scores = scores.merge(neurites, on=["patient", "compound", "concentration_um"], how="left")
@@ -209,12 +228,27 @@ def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
 
 
 def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
-    """Write ``scores.csv``, ``ranking.csv``, ``plate_qc.csv`` and ``dose_response.csv``.
+    """Write ``scores.csv``, ``ranking.csv``, ``plate_qc.csv``, ``dose_response.csv`` and ``warnings.txt``.
+
+    Every file is written beside its target and renamed onto it, so a reader
+    (the report, the napari plugin) never sees half a file. ``warnings.txt``
+    holds :attr:`ScoreResult.warnings`, one per line (patients without vehicle
+    wells, failed plates, large count rises, arms without an estimate, ...); it
+    is always written, empty when there is no warning, so a re-score never
+    leaves the warnings of an earlier scoring behind. ``report.html`` lists it.
+
+    Parameters
+    ----------
+    result : ScoreResult
+        From :func:`score_screen`.
+    run_dir : str or Path
+        The run folder (created if absent).
 
     Returns
     -------
     dict
-        Table name -> path written.
+        Table name (``scores``, ``ranking``, ``plate_qc``, ``dose_response``,
+        ``warnings``) -> path written.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -226,7 +260,9 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         path = run_dir / f"{name}.csv"
         _write_csv_atomic(table, path)
         paths[name] = path
+    lines = [" ".join(str(w).split()) for w in result.warnings]  # one warning, one line
+    paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))
     return paths
 
 
-__all__ = ["RANKING_COLUMNS", "SCORES_COLUMNS", "SURVIVAL_COLUMNS", "ScoreResult", "score_screen", "write_scores"]
+__all__ = ["RANKING_COLUMNS", "SCORES_COLUMNS", "SURVIVAL_COLUMNS", "WARNINGS_FILE", "ScoreResult", "score_screen", "write_scores"]
