@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 from screening.config.run import RunConfig
 from screening.measure.neurites import measure_neurites
 from screening.measure.qc import field_qc, focus_score, foreground_mask
+from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
@@ -244,5 +245,5 @@ def _debris_fraction(saturated, count, pixel_size_um, seg) -> float:
         small[0] = False
         bright = small[labels]
     grow = 2 * max(round(1.0 / pixel_size_um), 1) + 1
-    debris = bright | ndi.maximum_filter(saturated, size=grow)
+    debris = bright | filters.maximum_filter(saturated, grow)
     return float(debris.mean())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
+from screening.segment import filters
 
 from screening.config.segmentation import FieldQCConfig
 from screening.segment.nuclei import noise_sigma as _noise_sigma
@@ -25,7 +25,7 @@ def foreground_mask(image: np.ndarray, *, pixel_size_um: float, snr: float = 5.0
     """
     image = np.asarray(image, dtype=np.float32)
     sigma_px = max(1.0 / pixel_size_um, 1.0)
-    smooth = ndi.gaussian_filter(image, sigma_px, truncate=3.0)
+    smooth = filters.gaussian(image, sigma_px, truncate=3.0)
     noise = _noise_sigma(image) / (2 * np.sqrt(np.pi) * sigma_px)
     return smooth > np.median(smooth) + snr * max(noise, 1e-6)
 
@@ -74,12 +74,12 @@ def focus_score(
         mask = None if mask is None else mask[crop]
         exclude = None if exclude is None else np.asarray(exclude, bool)[crop]
     s0, s1, s2 = (max(s / pixel_size_um, 0.5) for s in _FOCUS_SCALES_UM)
-    g0 = ndi.gaussian_filter(image, s0, truncate=3.0)
-    g1 = ndi.gaussian_filter(image, s1, truncate=3.0)
-    g2 = ndi.gaussian_filter(image, s2, truncate=3.0)
+    g0 = filters.gaussian(image, s0, truncate=3.0)
+    g1 = filters.gaussian(image, s1, truncate=3.0)
+    g2 = filters.gaussian(image, s2, truncate=3.0)
     if mask is None:
         mask = foreground_mask(image, pixel_size_um=pixel_size_um)
-        mask = ndi.maximum_filter(mask, size=2 * max(round(2 * s2), 1) + 1)
+        mask = filters.maximum_filter(mask, 2 * max(round(2 * s2), 1) + 1)
     if exclude is not None:
         mask = mask & ~exclude
     n = int(mask.sum())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scipy import ndimage as ndi
+from screening.segment import filters
 
 # The opening runs on a copy shrunk so that the radius spans about this many
 # pixels: enough to keep the estimate smooth, few enough to be fast (a 2048²
@@ -52,25 +53,15 @@ def estimate_background(image: np.ndarray, *, radius_um: float, pixel_size_um: f
     small = _block_mean(image, factor)
     r = max(round(radius_px / factor), 1)
     size = 2 * r + 1
-    opened = ndi.grey_opening(small, size=(size, size), mode="nearest")
-    smooth = ndi.gaussian_filter(opened, sigma=r / 2, mode="nearest")
+    opened = filters.grey_opening(small, size, mode="nearest")
+    smooth = filters.gaussian(opened, r / 2, mode="nearest")
     if factor == 1:
-        return smooth.astype(np.float32)
-    # Block centres sit at (i + 0.5) * factor - 0.5 in full-resolution pixels.
-    rows = (np.arange(image.shape[0], dtype=np.float32) + 0.5) / factor - 0.5
-    cols = (np.arange(image.shape[1], dtype=np.float32) + 0.5) / factor - 0.5
-    rr = np.clip(rows, 0, smooth.shape[0] - 1)
-    cc = np.clip(cols, 0, smooth.shape[1] - 1)
-    # Separable linear interpolation: cheap and exact for a smooth surface.
-    r0 = np.floor(rr).astype(int)
-    r1 = np.minimum(r0 + 1, smooth.shape[0] - 1)
-    fr = (rr - r0)[:, None]
-    c0 = np.floor(cc).astype(int)
-    c1 = np.minimum(c0 + 1, smooth.shape[1] - 1)
-    fc = (cc - c0)[None, :]
-    top = smooth[r0][:, c0] * (1 - fc) + smooth[r0][:, c1] * fc
-    bottom = smooth[r1][:, c0] * (1 - fc) + smooth[r1][:, c1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+        return smooth
+    # Linear interpolation with OpenCV's pixel-centre convention, which is the
+    # block-centre convention: block i sits at (i + 0.5) * factor - 0.5 px.
+    h, w = smooth.shape
+    full = cv2.resize(smooth, (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)
+    return full[: image.shape[0], : image.shape[1]]
 
 
 def subtract_background(image: np.ndarray, *, radius_um: float, pixel_size_um: float) -> np.ndarray:

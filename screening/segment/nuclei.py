@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.spatial import ConvexHull, QhullError
 from skimage.feature import peak_local_max
 from skimage.measure import label, regionprops
 from skimage.segmentation import watershed
 
 from screening.config.segmentation import SegmentationConfig
+from screening.segment import filters
 from screening.segment.background import subtract_background
 
 # Method constants, as fractions of the nominal nucleus diameter d (or of
@@ -95,9 +96,9 @@ def segment_nuclei(
     )
     sigma_noise = noise_sigma(image)
     s_small = max(0.08 * d_px, 1.0)
-    smooth = ndi.gaussian_filter(corrected, s_small)
+    smooth = filters.gaussian(corrected, s_small)
     low = max(_DETECT_SNR * smoothed_noise(sigma_noise, s_small), 1e-6)
-    candidates = ndi.binary_opening(smooth > low)
+    candidates = filters.binary_opening(smooth > low)
     if not candidates.any():
         return np.zeros(image.shape, np.int32)
 
@@ -113,13 +114,13 @@ def _detect(smooth: np.ndarray, candidates: np.ndarray, d_px: float, low: float)
 
 
 def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarray:
-    local_peak = ndi.maximum_filter(smooth, size=max(int(_PEAK_WINDOW * d_px), 3))
+    local_peak = filters.maximum_filter(smooth, max(int(_PEAK_WINDOW * d_px), 3))
     core = candidates & (smooth > _CORE_FRACTION * local_peak)
-    dist = ndi.gaussian_filter(ndi.distance_transform_edt(core).astype(np.float32), 1.0)
+    dist = filters.gaussian(filters.distance_transform_edt(core), 1.0)
     # Maxima of the distance map at least _SEED_DIST × d apart (a plateau
     # of equal maxima is one seed).
     size = 2 * max(int(_SEED_DIST * d_px), 1) + 1
-    peaks = core & (dist >= ndi.maximum_filter(dist, size=size)) & (dist > 0.5)
+    peaks = core & (dist >= filters.maximum_filter(dist, size)) & (dist > 0.5)
     markers, _ = ndi.label(peaks, structure=np.ones((3, 3)))
     return markers
 
@@ -170,20 +171,18 @@ def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -
 def solidity(mask: np.ndarray) -> float:
     """Area / convex-hull area of a binary mask of pixel squares (as regionprops).
 
-    The hull of the pixel centres, grown by the pixel square
-    (Minkowski sum: hull area + width + height + 1), with Qhull: several
-    times faster than ``regionprops(...).solidity``, which rasterises it.
+    The hull of the pixel centres (from the outline's pixels, OpenCV), grown
+    by the pixel square (Minkowski sum: hull area + width + height + 1):
+    about 10x faster than ``regionprops(...).solidity``, which rasterises it.
     """
-    area = int(mask.sum())
+    area = int(np.count_nonzero(mask))
     if area < 3:
         return 1.0
-    pts = np.argwhere(mask)
-    extent = pts.max(axis=0) - pts.min(axis=0)
-    try:
-        hull = ConvexHull(pts).volume  # 2-D "volume" is the area
-    except QhullError:  # all points on a line
-        hull = 0.0
-    return float(min(area / (hull + extent.sum() + 1), 1.0))
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = np.concatenate(contours)
+    hull = cv2.contourArea(cv2.convexHull(outline))  # 0 for pixels on a line
+    _, _, width, height = cv2.boundingRect(outline)
+    return float(min(area / (hull + (width - 1) + (height - 1) + 1), 1.0))
 
 
 def _split_concave(labels: np.ndarray, d_px: float) -> tuple[np.ndarray, list[float]]:
@@ -212,7 +211,7 @@ def _split_concave(labels: np.ndarray, d_px: float) -> tuple[np.ndarray, list[fl
 
 def _try_split(image, whole: float, d_px: float, min_area: float):
     mask = np.pad(image, 1)
-    dist = ndi.distance_transform_edt(mask)
+    dist = filters.distance_transform_edt(mask)
     peaks = peak_local_max(
         dist, min_distance=max(int(0.3 * d_px), 1), labels=mask.astype(np.int32), exclude_border=False
     )

@@ -12,6 +12,7 @@ from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
 from screening.config.segmentation import SegmentationConfig
+from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.nuclei import label_percentile, noise_sigma, segment_nuclei
 
@@ -100,7 +101,7 @@ def soma_bodies(signal: np.ndarray, *, pixel_size_um: float, params: Segmentatio
     # A square of side 0.45 d (about the area of the disc of diameter 0.5 d)
     # is separable: four 1-D passes instead of a 2-D footprint.
     side = max(round(0.45 * d_px), 2)
-    return ndi.grey_opening(signal, size=(side, side))
+    return filters.grey_opening(signal, side)
 
 
 def negative_level(values: np.ndarray, ratio: float, floor: float) -> float:
@@ -252,7 +253,7 @@ def count_motor_neurons(
         reporter_raw, pixel_size_um=pixel_size_um, params=params, background=background, sigma=sigma
     )
     d_px = params.soma_diameter_um / pixel_size_um
-    smooth = ndi.gaussian_filter(signal, max(0.08 * d_px, 1.0), truncate=3.0)
+    smooth = filters.gaussian(signal, max(0.08 * d_px, 1.0), truncate=3.0)
     del signal
     bodies = soma_bodies(smooth, pixel_size_um=pixel_size_um, params=params)
     saturated = saturated_mask(reporter_raw)
@@ -318,8 +319,8 @@ def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -
     # Nearest nucleus within reach (chessboard metric: fast, and the soma's
     # own outline comes from the intensity cut below, not from this reach).
     reach = 0.75 * params.soma_diameter_um / pixel_size_um
-    dist, (ir, ic) = ndi.distance_transform_cdt(markers == 0, metric="chessboard", return_indices=True)
-    grown = np.where(dist <= reach, markers[ir, ic], 0)
+    dist, nearest = filters.nearest_marker(markers)
+    grown = np.where(dist <= reach, nearest, 0)
     own_level = np.concatenate([[np.inf], level[counted - 1], [np.inf]])
     inside = (bodies > 0.5 * own_level[grown]) | ((markers > 0) & (markers == grown))
     return np.where(inside & (grown <= counted.size), grown, 0).astype(np.int32)
@@ -330,7 +331,7 @@ def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> Mot
     floor = _MIN_POSITIVE_SNR * sigma
     empty = np.zeros(bodies.shape, np.int32)
     # The opening leaves flat tops; smoothing gives each soma one maximum.
-    rounded = ndi.gaussian_filter(bodies, 0.15 * d_px)
+    rounded = filters.gaussian(bodies, 0.15 * d_px)
     peaks = peak_local_max(
         rounded, min_distance=max(int(0.4 * d_px), 1), threshold_abs=max(floor, 1e-6), exclude_border=False
     )
@@ -340,7 +341,7 @@ def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> Mot
     # of its own core (a disc of a quarter soma diameter round its peak).
     markers = np.zeros(bodies.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    near = ndi.distance_transform_edt(markers == 0) < 0.25 * d_px
+    near = filters.distance_transform_edt(markers == 0) < 0.25 * d_px
     cores = watershed(-bodies, markers, mask=near)
     n = len(peaks)
     level = label_percentile(bodies, cores, n, _LEVEL_PERCENTILE)
@@ -353,7 +354,7 @@ def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> Mot
     debris = np.bincount(cores.ravel(), weights=saturated.ravel(), minlength=n + 1)[1:] > 0
     positive = (level > threshold) & ~debris
     own_level = np.concatenate([[np.inf], np.where(positive, level, np.inf)])
-    near = ndi.distance_transform_edt(markers == 0) < 0.75 * d_px
+    near = filters.distance_transform_edt(markers == 0) < 0.75 * d_px
     regions = watershed(-bodies, markers, mask=near & (bodies > 0.5 * threshold))
     regions = np.where(bodies > 0.5 * own_level[regions], regions, 0)
     min_area = params.min_soma_area_um2 / pixel_size_um**2

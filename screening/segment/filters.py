@@ -1,0 +1,135 @@
+"""Image filters with the semantics of ``scipy.ndimage``, computed by OpenCV.
+
+Why not ``scipy.ndimage`` directly: on one core, for a 1024² float32 field,
+OpenCV's Gaussian is ~10x, its square minimum/maximum filters ~20x and its
+exact Euclidean distance transform ~5x faster than ndimage's (measured in
+``benchmarks/segment_speed.py``; the equivalence is pinned by
+``tests/test_segment_filters.py``). Every function here returns what the
+ndimage call named in its docstring returns (to float32 rounding), so the
+segmentation reads as ndimage code.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+_BORDERS = {"reflect": cv2.BORDER_REFLECT, "nearest": cv2.BORDER_REPLICATE}
+
+
+def _border(mode: str) -> int:
+    try:
+        return _BORDERS[mode]
+    except KeyError:
+        raise ValueError(f"mode must be one of {sorted(_BORDERS)}, got {mode!r}") from None
+
+
+def gaussian(image: np.ndarray, sigma: float, *, truncate: float = 4.0, mode: str = "reflect") -> np.ndarray:
+    """``ndimage.gaussian_filter(image, sigma, truncate=truncate, mode=mode)`` as float32.
+
+    Parameters
+    ----------
+    image : (M, N) array
+    sigma : float
+        Standard deviation, px (the same along both axes).
+    truncate : float
+        The kernel reaches ``truncate`` σ on each side.
+    mode : {'reflect', 'nearest'}
+        Border handling, as in ndimage.
+    """
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if sigma <= 0:
+        return image.copy()
+    radius = int(truncate * sigma + 0.5)
+    ksize = 2 * radius + 1
+    return cv2.GaussianBlur(image, (ksize, ksize), sigmaX=sigma, sigmaY=sigma, borderType=_border(mode))
+
+
+def _square(size: int) -> np.ndarray:
+    return np.ones((int(size), int(size)), np.uint8)
+
+
+def _as_cv(image: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+    """OpenCV morphology takes uint8/uint16/int16/float32/float64; bool and wide ints go via a copy."""
+    image = np.asarray(image)
+    if image.dtype == bool:
+        return image.view(np.uint8), image.dtype
+    if image.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
+        return np.ascontiguousarray(image), image.dtype
+    if np.issubdtype(image.dtype, np.integer) and image.size and image.min() >= 0 and image.max() < 2**16:
+        return image.astype(np.uint16), image.dtype
+    return image.astype(np.float64), image.dtype
+
+
+def maximum_filter(image: np.ndarray, size: int, *, mode: str = "reflect") -> np.ndarray:
+    """``ndimage.maximum_filter(image, size=size, mode=mode)`` with a square window of ``size`` px."""
+    data, dtype = _as_cv(image)
+    out = cv2.dilate(data, _square(size), borderType=_border(mode))
+    return out.view(bool) if dtype == bool else out.astype(dtype, copy=False)
+
+
+def minimum_filter(image: np.ndarray, size: int, *, mode: str = "reflect") -> np.ndarray:
+    """``ndimage.minimum_filter(image, size=size, mode=mode)`` with a square window of ``size`` px."""
+    data, dtype = _as_cv(image)
+    out = cv2.erode(data, _square(size), borderType=_border(mode))
+    return out.view(bool) if dtype == bool else out.astype(dtype, copy=False)
+
+
+def grey_opening(image: np.ndarray, size: int, *, mode: str = "reflect") -> np.ndarray:
+    """``ndimage.grey_opening(image, size=(size, size), mode=mode)``: minimum then maximum filter.
+
+    The dilation uses the mirrored window (as a morphological opening must),
+    which differs from ``maximum_filter`` only for an even ``size``.
+    """
+    data, dtype = _as_cv(minimum_filter(image, size, mode=mode))
+    anchor = int(size) - 1 - int(size) // 2
+    out = cv2.dilate(data, _square(size), anchor=(anchor, anchor), borderType=_border(mode))
+    return out.view(bool) if dtype == bool else out.astype(dtype, copy=False)
+
+
+def binary_opening(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_opening(mask)``: 4-connected cross, pixels outside the image are background."""
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    data = np.ascontiguousarray(mask, dtype=np.uint8)
+    eroded = cv2.erode(data, cross, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.dilate(eroded, cross, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+
+
+def distance_transform_edt(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.distance_transform_edt(mask)`` as float32: exact Euclidean distance (px)
+    from each foreground pixel to the nearest background pixel."""
+    data = np.ascontiguousarray(mask, dtype=np.uint8)
+    if data.size and data.all():  # no background pixel: OpenCV has no answer, ndimage's convention
+        return ndi.distance_transform_edt(data).astype(np.float32)
+    return cv2.distanceTransform(data, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def nearest_marker(markers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chessboard distance (px) from every pixel to the nearest marker pixel, and that marker's label.
+
+    Like ``ndimage.distance_transform_cdt(markers == 0, metric="chessboard",
+    return_indices=True)`` followed by a lookup of ``markers`` at the
+    indices; pixels equidistant from two markers may go to either.
+
+    Parameters
+    ----------
+    markers : (M, N) int array
+        0 where there is no marker.
+
+    Returns
+    -------
+    distance : (M, N) float32 array
+    nearest : (M, N) array of ``markers.dtype``
+        All 0 when there is no marker.
+    """
+    markers = np.asarray(markers)
+    on = markers != 0
+    if not on.any():
+        return np.full(markers.shape, np.inf, np.float32), np.zeros_like(markers)
+    distance, index = cv2.distanceTransformWithLabels(
+        (~on).view(np.uint8), cv2.DIST_C, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # OpenCV numbers the marker pixels 1.. in raster order.
+    values = np.concatenate([[0], markers[on]]).astype(markers.dtype)
+    return distance, values[index]

@@ -1,0 +1,82 @@
+"""The OpenCV filters return what the scipy.ndimage calls they replace return."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from screening.segment import filters
+
+
+@pytest.fixture
+def image():
+    rng = np.random.default_rng(1)
+    img = ndi.gaussian_filter(rng.normal(100, 20, (67, 90)), 2).astype(np.float32)
+    img[10:20, 30:45] += 80  # a plateau and edges for the morphology
+    return img
+
+
+@pytest.mark.parametrize("mode", ["reflect", "nearest"])
+@pytest.mark.parametrize("sigma", [0.8, 1.0, 2.5])
+def test_gaussian_matches_ndimage(image, sigma, mode):
+    for truncate in (3.0, 4.0):
+        ours = filters.gaussian(image, sigma, truncate=truncate, mode=mode)
+        ref = ndi.gaussian_filter(image, sigma, truncate=truncate, mode=mode)
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("size", [3, 4, 7, 8])
+@pytest.mark.parametrize("mode", ["reflect", "nearest"])
+def test_minimum_maximum_opening_match_ndimage(image, size, mode):
+    np.testing.assert_array_equal(filters.maximum_filter(image, size, mode=mode), ndi.maximum_filter(image, size, mode=mode))
+    np.testing.assert_array_equal(filters.minimum_filter(image, size, mode=mode), ndi.minimum_filter(image, size, mode=mode))
+    np.testing.assert_array_equal(
+        filters.grey_opening(image, size, mode=mode), ndi.grey_opening(image, size=(size, size), mode=mode)
+    )
+
+
+def test_maximum_filter_keeps_dtype_of_bool_and_int_labels():
+    labels = np.zeros((20, 20), np.int32)
+    labels[5, 5], labels[15, 12] = 70000, 3  # above uint16: goes through float64 exactly
+    out = filters.maximum_filter(labels, 3)
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, ndi.maximum_filter(labels, 3))
+    mask = labels > 0
+    grown = filters.maximum_filter(mask, 5)
+    assert grown.dtype == bool and grown.sum() == 50
+
+
+def test_binary_opening_matches_ndimage_including_border():
+    rng = np.random.default_rng(2)
+    mask = ndi.gaussian_filter(rng.random((80, 70)), 1.5) > 0.5
+    mask[0, :] = True  # objects touching the border are eroded there, as ndimage does
+    np.testing.assert_array_equal(filters.binary_opening(mask), ndi.binary_opening(mask))
+
+
+def test_distance_transform_matches_ndimage():
+    rng = np.random.default_rng(3)
+    mask = ndi.gaussian_filter(rng.random((90, 60)), 3) > 0.5
+    np.testing.assert_allclose(filters.distance_transform_edt(mask), ndi.distance_transform_edt(mask), atol=1e-4)
+    # A disc of radius 10: the centre is 10 px (+/- a pixel) from the background.
+    yy, xx = np.mgrid[:41, :41]
+    disc = (yy - 20) ** 2 + (xx - 20) ** 2 <= 100
+    assert 10 <= filters.distance_transform_edt(disc)[20, 20] <= 11
+    full = np.ones((5, 6), bool)
+    np.testing.assert_allclose(filters.distance_transform_edt(full), ndi.distance_transform_edt(full))
+
+
+def test_nearest_marker_is_the_chessboard_nearest():
+    markers = np.zeros((30, 40), np.int32)
+    markers[5, 5] = 7
+    markers[20:23, 30:33] = 2
+    distance, nearest = filters.nearest_marker(markers)
+    assert nearest[0, 0] == 7 and distance[0, 0] == 5
+    assert nearest[29, 39] == 2 and distance[29, 39] == 7  # chessboard: max(29-22, 39-32)
+    ref, (ir, ic) = ndi.distance_transform_cdt(markers == 0, metric="chessboard", return_indices=True)
+    np.testing.assert_array_equal(distance, ref)
+    # Away from ties the owner is the same as ndimage's.
+    d7 = np.maximum(abs(np.arange(30)[:, None] - 5), abs(np.arange(40)[None, :] - 5))
+    clear = abs(d7 - ref) > 0
+    np.testing.assert_array_equal(nearest[clear], markers[ir, ic][clear])
+    empty_d, empty_n = filters.nearest_marker(np.zeros((4, 4), np.int32))
+    assert np.isinf(empty_d).all() and not empty_n.any()
