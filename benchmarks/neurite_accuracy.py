@@ -221,6 +221,57 @@ def neurite_rows(*, quick: bool = False, params: SegmentationConfig | None = Non
     return rows
 
 
+def measure_field_rows(
+    *, presets=("small", "hard"), seeds=(0, 1, 2), n: int = 16, config=None
+) -> list[dict]:
+    """Neurite length through :func:`screening.measure.field.measure_field` on simulated fields.
+
+    The same fields, configuration and truth as the neurite rows of
+    ``benchmarks/segment_accuracy.py`` (``sample_fields(preset, seed, n)``, reporter + nuclei,
+    the reporter as neurite channel; truth: the visible arbor length of the counted neurons),
+    without its count, baseline and QC work: ~1 min for both presets instead of ~10.
+
+    Returns
+    -------
+    list of dict
+        One row per preset: ``dataset, n, median_rel_error, bias, pearson_r, s_per_field``.
+    """
+    from screening.config.run import RunConfig
+    from screening.measure.field import measure_field
+    from screening.simulate import sample_fields
+
+    config = config or RunConfig(
+        name="bench",
+        channels={"reporter": "w1", "nuclei": "w2"},
+        plates=[{"id": "P", "path": ".", "layout": "l.csv"}],
+    )
+    rows = []
+    for preset in presets:
+        px = _preset_px(preset)
+        got, want, seconds = [], [], 0.0
+        for seed in seeds:
+            for f in sample_fields(preset, seed=seed, n=n):
+                channels = {"reporter": f.images["w1"], "nuclei": f.images["w2"], "neurites": f.images["w1"]}
+                t0 = time.process_time()
+                row = measure_field(channels, config, pixel_size_um=px).row
+                seconds += time.process_time() - t0
+                got.append(row["neurite_length_um"])
+                want.append(float(f.truth["neurite_length_um"]))
+        got, want = np.asarray(got), np.asarray(want)
+        ok = want > 0
+        rows.append(
+            {
+                "dataset": f"simulated {preset}, seeds {seeds[0]}-{seeds[-1]} ({len(got)} fields)",
+                "n": len(got),
+                "median_rel_error": float(np.median(np.abs(got[ok] - want[ok]) / want[ok])),
+                "bias": float(got.sum() / want.sum() - 1),
+                "pearson_r": float(np.corrcoef(got, want)[0, 1]),
+                "s_per_field": seconds / len(got),
+            }
+        )
+    return rows
+
+
 def _preset_px(preset):
     from screening.simulate import get_preset
 
@@ -242,8 +293,22 @@ def to_markdown(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer simulated fields")
+    parser.add_argument(
+        "--field-only",
+        action="store_true",
+        help="only the measure_field neurite rows on simulated small and hard (~1 min)",
+    )
     args = parser.parse_args()
-    print(to_markdown(neurite_rows(quick=args.quick)))
+    if not args.field_only:
+        print(to_markdown(neurite_rows(quick=args.quick)))
+        print()
+    print("| data set (measure_field, reporter + nuclei) | n | median rel. error | total bias | Pearson r | s per field |")
+    print("|---|---|---|---|---|---|")
+    for r in measure_field_rows(seeds=(0,) if args.quick else (0, 1, 2)):
+        print(
+            f"| {r['dataset']} | {r['n']} | {r['median_rel_error']:.3f} | {r['bias']:+.1%} | {r['pearson_r']:.4f} "
+            f"| {r['s_per_field']:.2f} |"
+        )
 
 
 if __name__ == "__main__":
