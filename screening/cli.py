@@ -35,7 +35,7 @@ def _fail(message: str, code: int = EXIT_INVALID_INPUT):
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
     """Check config, plate folders, plate maps and images; list every problem (exit 1 if any)."""
-    from screening.validate import validate_config_file
+    from screening.validate import describe_planes, validate_config_file
 
     report = validate_config_file(config)
     for problem in report.problems:
@@ -46,6 +46,7 @@ def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
         out.print(
             f"{s['plates']} plate(s), {s['wells']} wells, {s['fields']} fields ({s['images']} images)\n"
             f"timepoints: {days}\n"
+            f"planes: {describe_planes(s['planes'])}\n"
             f"patients ({len(s['patients'])}): {', '.join(s['patients'])}\n"
             f"compounds ({len(s['compounds'])}): {', '.join(s['compounds'])}"
         )

@@ -31,7 +31,7 @@ from screening.config import RunConfig
 from screening.flags import flagged_mask, read_flags
 from screening.io.atomic import write_atomic, write_text_atomic
 from screening.io.pixelsize import pixel_size_conflict
-from screening.io.screen import FIELD_KEYS, field_paths, field_table, load_screen
+from screening.io.screen import FIELD_KEYS, field_planes, field_table, key_inputs, load_screen
 from screening.progress import FieldProgress
 from screening.report import write_report
 from screening.score import score_screen, write_scores
@@ -93,10 +93,12 @@ def plan_fields(config: RunConfig) -> pd.DataFrame:
         raise InputError("cannot run: no fields found in any plate")
     fields["pixel_size_um"] = [resolve_pixel_size(config, screen.pixel_size_um, p) for p in fields["plate"]]
     mhash = config.measurement_hash()
-    fields["field_key"] = [
-        field_key(field_paths(row), f"{mhash}:{px}")
-        for row, px in zip(fields.to_dict("records"), fields["pixel_size_um"], strict=True)
-    ]
+    keys = []
+    for row in fields.to_dict("records"):
+        # Every plane file and the plate's plane rule are part of the key: changing the rule recomputes.
+        files, rule_text = key_inputs(row, screen.plane_rules[row["plate"]])
+        keys.append(field_key(files, f"{mhash}:{row['pixel_size_um']}{rule_text}"))
+    fields["field_key"] = keys
     return fields
 
 
@@ -115,12 +117,13 @@ def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progres
     from distributed import as_completed
 
     records = todo.to_dict("records")
+    rules = {plate.id: plate.planes for plate in config.plates}
     with dask_client(config.compute, workers=workers, address=address) as client:
         remote_config = client.scatter(config, broadcast=True)
 
         def submit(rec):
             future = client.submit(
-                measure_field_files, field_paths(rec), remote_config, rec["pixel_size_um"],
+                measure_field_files, field_planes(rec), remote_config, rec["pixel_size_um"], rules[rec["plate"]],
                 key=f"field-{rec['field_key']}", pure=False,
             )
             future.record = rec
@@ -189,7 +192,8 @@ def _versions() -> dict[str, str]:
 
 
 def write_manifest(run_dir: Path, config: RunConfig, fields: pd.DataFrame, counts: dict, timings: dict) -> Path:
-    paths = fields.filter(like="path_").to_numpy().ravel()
+    paths = [p for p in fields.filter(like="path_").to_numpy().ravel()]
+    paths += [p for files in fields.filter(regex="^files_").to_numpy().ravel() if files is not None for p in files]
     manifest = {
         "name": config.name,
         "config": config.model_dump(mode="json"),

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 import traceback
+from collections.abc import Mapping
 
 from screening.config import RunConfig
-from screening.io.tiff import read_image
+from screening.io.planes import PlaneRule, as_plane_files, read_planes
 from screening.measure.field import measure_field
 
 
@@ -25,22 +26,73 @@ def failed_row(error: str) -> dict:
     }
 
 
-def read_field(paths: dict[str, str | None], tokens: dict[str, str]) -> dict:
-    """Read each role's image once (roles sharing a file share the array)."""
-    images, by_path = {}, {}
-    for role, path in paths.items():
-        if not path:
+def read_field(
+    paths: Mapping[str, str | Mapping[int, str] | None],
+    tokens: dict[str, str],
+    plane_rule: PlaneRule | None = None,
+) -> dict:
+    """Read each role's image once (roles with the same files share the array).
+
+    Parameters
+    ----------
+    paths : mapping
+        Role -> its file (a single 2-D image, plane 1), or ``{plane: file}`` for a
+        field imaged in several focal planes (:func:`screening.io.screen.field_planes`),
+        or None when the role has no file.
+    tokens : dict
+        Role -> channel token, to name a missing channel.
+    plane_rule : {"max", "mean"} or int, optional
+        The plate's ``plates[].planes`` rule, applied to every role: maximum or mean
+        projection, or the plane with that number. None means the roles are single
+        2-D images and a role with several planes is an error (no rule is guessed).
+
+    Returns
+    -------
+    dict
+        Role -> 2-D array.
+
+    Raises
+    ------
+    FileNotFoundError
+        A role without a file.
+    ValueError
+        A chosen plane the field lacks, or several planes without a rule; the
+        message names the channel, the plane and a file.
+    """
+    images, by_files = {}, {}
+    for role, given in paths.items():
+        if not given:
             raise FileNotFoundError(f"no file for channel {tokens[role]} ({role}) of this field")
-        if path not in by_path:
-            by_path[path] = read_image(path)
-        images[role] = by_path[path]
+        files = as_plane_files(given)
+        key = tuple(sorted(files.items()))
+        if key not in by_files:
+            if plane_rule is None and len(files) > 1:
+                raise ValueError(
+                    f"channel {tokens[role]} ({role}) has {len(files)} planes (e.g. {files[min(files)]}) "
+                    "but no plane rule was given; set plates[].planes"
+                )
+            rule = "max" if plane_rule is None else plane_rule  # one file: every projection is the file itself
+            try:
+                by_files[key] = read_planes(files, rule)
+            except ValueError as exc:
+                raise ValueError(f"channel {tokens[role]} ({role}): {exc}") from None
+        images[role] = by_files[key]
     return images
 
 
-def measure_field_files(paths: dict[str, str | None], config: RunConfig, pixel_size_um: float) -> dict:
-    """Measure one field from its files; never raises (a failure becomes a ``failed`` row)."""
+def measure_field_files(
+    paths: Mapping[str, str | Mapping[int, str] | None],
+    config: RunConfig,
+    pixel_size_um: float,
+    plane_rule: PlaneRule | None = None,
+) -> dict:
+    """Measure one field from its files; never raises (a failure becomes a ``failed`` row).
+
+    ``paths`` and ``plane_rule`` are as in :func:`read_field` (the rule is the
+    field's plate's ``plates[].planes``).
+    """
     try:
-        images = read_field(paths, config.channels.tokens())
+        images = read_field(paths, config.channels.tokens(), plane_rule)
         row = dict(measure_field(images, config, pixel_size_um=pixel_size_um).row)
     except Exception as exc:  # noqa: BLE001 - one bad field must not stop a plate
         detail = str(exc) or traceback.format_exception_only(exc)[-1].strip()

@@ -53,7 +53,41 @@ def summarize(screen: Screen) -> dict:
         "timepoints": sorted(set(zip(idx["timepoint"], idx["day"], strict=True))),
         "patients": sorted(live["patient"].unique()),
         "compounds": sorted(live.loc[live["role"] == "treatment", "compound"].unique()),
+        "planes": plane_summary(screen),
     }
+
+
+def plane_summary(screen: Screen) -> dict[str, dict]:
+    """Plate -> ``{"planes": sorted plane numbers, "max_per_image": int, "rule": plane rule}``.
+
+    ``max_per_image`` is the largest number of plane files of one field's channel
+    (1: no z-stacks); ``rule`` is the plate's ``plates[].planes``.
+    """
+    out = {}
+    for plate, images in screen.index.groupby("plate", sort=True):
+        per_image = images.groupby(["well", "site", "timepoint", "channel"]).size()
+        out[plate] = {
+            "planes": sorted(int(p) for p in images["plane"].unique()),
+            "max_per_image": int(per_image.max()) if len(per_image) else 0,
+            "rule": screen.plane_rules.get(plate),
+        }
+    return out
+
+
+def describe_planes(planes: dict[str, dict]) -> str:
+    """One line per plate: its plane count and the rule that reduces them."""
+    lines = []
+    for plate, info in planes.items():
+        rule = info["rule"]
+        how = f"plane {rule} only" if isinstance(rule, int) else f"{rule} projection"
+        if info["max_per_image"] <= 1:
+            lines.append(f"{plate}: 1 plane per image (plates[].planes = {rule!r} has nothing to reduce)")
+        else:
+            lines.append(
+                f"{plate}: up to {info['max_per_image']} planes per image (planes {info['planes']}); "
+                f"measured: {how} (plates[].planes = {rule!r})"
+            )
+    return "\n".join(lines)
 
 
 def validate_config_file(path: str | Path) -> ValidationReport:

@@ -15,7 +15,7 @@ from screening.io.discovery.cellvoyager import parse_cellvoyager
 from screening.io.discovery.htd import expected_images, read_htd_text
 from screening.io.discovery.incucyte import parse_incucyte, scan_numbers
 from screening.io.discovery.operetta import parse_operetta
-from screening.io.planes import group_planes, project_planes, read_planes
+from screening.io.planes import plane_files, project_planes, read_planes
 from screening.io.screen import load_screen
 from screening.simulate.layouts import LAYOUTS, channel_token, convert_layout
 from tests.conftest import write_tiny_screen
@@ -109,12 +109,11 @@ def test_operetta_v6_maps_resolution_and_planes(tmp_path):
     found = parse_operetta(tmp_path)
     assert found.pixel_size_um == pytest.approx(0.299)
     assert sorted(found.index["plane"].tolist()) == [1, 1, 2, 2, 3, 3]
-    grouped = group_planes(found.index.assign(plate="P"))
+    grouped = plane_files(found.index, ["well", "site", "timepoint", "channel"])
     assert len(grouped) == 2
-    assert [Path(p).name[10:12] for p in grouped.loc[grouped["channel"] == "ch1", "paths"].iloc[0]] == [
-        "01", "02", "03"
-    ]
-    assert set(group_planes(found.index, rule=2)["path"].map(lambda p: Path(p).name[8:12])) == {"1p02"}
+    ch1 = grouped[("A01", 1, 1, "ch1")]
+    assert list(ch1) == [1, 2, 3]
+    assert [Path(p).name[8:12] for p in ch1.values()] == ["1p01", "1p02", "1p03"]
 
 
 def test_operetta_missing_and_unnamed_images_are_problems(tmp_path):
@@ -321,7 +320,7 @@ def test_imagexpress_malformed_htd_is_a_problem_not_a_crash(tmp_path):
 
 def test_project_planes_rules():
     stack = np.array([[[1, 9]], [[5, 2]], [[3, 3]]], np.uint16)
-    assert project_planes(stack).tolist() == [[5, 9]]
+    assert project_planes(stack, "max").tolist() == [[5, 9]]
     assert project_planes(stack, "mean").tolist() == [[3.0, 14 / 3]]
     assert project_planes(stack, 3).tolist() == [[3, 3]]
     with pytest.raises(ValueError, match="planes 1..3"):
@@ -330,7 +329,7 @@ def test_project_planes_rules():
 
 def test_read_planes_max_projection_from_files(tmp_path):
     paths = [_tif(tmp_path / f"p{i}.tif", v, (2, 2)) for i, v in enumerate((7, 30, 12))]
-    assert read_planes([str(p) for p in paths]).tolist() == [[30, 30], [30, 30]]
+    assert read_planes([str(p) for p in paths], "max").tolist() == [[30, 30], [30, 30]]
     assert read_planes([str(p) for p in paths], 1).tolist() == [[7, 7], [7, 7]]
 
 

@@ -13,11 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from screening.config import RunConfig
-from screening.io.discovery import INDEX_COLUMNS, discover_plate
+from screening.io.discovery import TABLE_COLUMNS, discover_plate
 from screening.io.pixelsize import pixel_size_conflict, pixel_size_from_tiff
+from screening.io.planes import is_plane_number, plane_files
 from screening.io.platemap import PlateMapError, read_plate_map
 
 FIELD_KEYS = ["plate", "well", "site", "timepoint"]
+#: Index columns of :class:`Screen` (``day`` resolved from the config or the files).
+SCREEN_COLUMNS = ["plate", "well", "site", "channel", "timepoint", "plane", "day", "path"]
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Screen:
     Attributes
     ----------
     index : DataFrame
-        One row per image file: ``plate, well, site, channel, timepoint, day, path``.
+        One row per image file: ``plate, well, site, channel, timepoint, plane, day, path``
+        (``plane``: 1-based z plane, 1 for single-plane layouts; ``day``: see :func:`resolve_days`).
     plate_map : DataFrame
         ``plate, well, patient, compound, concentration_um, role``.
     errors : list of str
@@ -36,6 +40,8 @@ class Screen:
         Problems a run survives: the affected fields fail and are reported.
     pixel_size_um : dict
         Plate id -> µm per pixel where the files carry one (layout metadata, else the first TIFF's tags).
+    plane_rules : dict
+        Plate id -> its ``plates[].planes`` rule (``"max"``, ``"mean"`` or a plane number).
     """
 
     index: pd.DataFrame
@@ -43,6 +49,7 @@ class Screen:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pixel_size_um: dict[str, float] = field(default_factory=dict)
+    plane_rules: dict[str, str | int] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -124,8 +131,9 @@ def load_screen(config: RunConfig) -> Screen:
         if pmap is not None:
             errors.extend(_check_map_vs_images(plate.id, plate.layout, pmap, found.index))
         warnings.extend(_check_completeness(plate.id, found.index, channels))
-    index = pd.concat(indexes, ignore_index=True) if indexes else pd.DataFrame(columns=INDEX_COLUMNS)
-    index["day"] = index["timepoint"].map(lambda t: config.day_of(int(t))).astype(float)
+        warnings.extend(check_chosen_plane(plate.id, found.index, channels, plate.planes))
+    index = pd.concat(indexes, ignore_index=True) if indexes else pd.DataFrame(columns=TABLE_COLUMNS)
+    index["day"] = resolve_days(index, config)
     no_day = sorted(set(index.loc[index["day"].isna(), "timepoint"]))
     if no_day:
         errors.append(f"timepoint(s) {no_day} found in the files have no day; add them to timepoints: in the config")
@@ -135,7 +143,54 @@ def load_screen(config: RunConfig) -> Screen:
         else pd.DataFrame(columns=["plate", "well", "patient", "compound", "concentration_um", "role"])
     )
     errors.extend(_check_vehicles(plate_map, config.scoring.baseline_role))
-    return Screen(index[INDEX_COLUMNS[:5] + ["day", "path"]], plate_map, errors, warnings, pixel_sizes)
+    rules = {plate.id: plate.planes for plate in config.plates}
+    return Screen(index[SCREEN_COLUMNS], plate_map, errors, warnings, pixel_sizes, rules)
+
+
+def resolve_days(index: pd.DataFrame, config: RunConfig) -> pd.Series:
+    """Day of every image: the config's ``timepoints:`` when given, else the files' own days.
+
+    Parameters
+    ----------
+    index : DataFrame
+        ``timepoint`` and ``day`` columns; ``day`` is what the layout read from the
+        files (days since the plate's first scan, fractional; NaN when the layout
+        carries no acquisition times).
+    config : RunConfig
+        ``timepoints:`` (timepoint -> day) wins when present. Without it, images
+        without a files' day get :meth:`RunConfig.day_of` (timepoint 1 -> day 0).
+
+    Returns
+    -------
+    Series of float
+        Days; NaN where neither the config nor the files give one.
+    """
+    from_config = index["timepoint"].map(lambda t: config.day_of(int(t))).astype(float)
+    if config.timepoints is not None or "day" not in index:
+        return from_config
+    return index["day"].astype(float).where(index["day"].notna(), from_config)
+
+
+def check_chosen_plane(plate_id: str, index: pd.DataFrame, channels: list[str], rule) -> list[str]:
+    """A warning when ``plates[].planes`` chooses a plane some of the plate's images lack.
+
+    Those fields fail in the run (one error each); ``validate`` lists the problem up front.
+    """
+    if not is_plane_number(rule) or index.empty:
+        return []
+    images = index[index["channel"].isin(channels)]
+    keys = ["well", "site", "timepoint", "channel"]
+    has = images.assign(chosen=images["plane"] == rule).groupby(keys)["chosen"].any()
+    lacking = has[~has]
+    if lacking.empty:
+        return []
+    well, site, timepoint, channel = lacking.index[0]
+    planes = sorted(set(images["plane"]))
+    return [
+        f"plate {plate_id}: plates[].planes = {rule}, but {len(lacking)} image(s) have no plane {rule} "
+        f"(e.g. well {well} site {site} timepoint {timepoint} channel {channel}; the plate has planes {planes}); "
+        "their fields will fail"
+    ]
 
 
 def files_pixel_size(config: RunConfig, plate_id: str, found) -> tuple[float | None, str | None]:
@@ -161,28 +216,89 @@ def _check_vehicles(plate_map: pd.DataFrame, baseline_role: str) -> list[str]:
 
 
 def field_table(screen: Screen, config: RunConfig) -> pd.DataFrame:
-    """One row per field (plate, well, site, timepoint) with a path column per channel role.
+    """One row per field (plate, well, site, timepoint) with its files per channel role.
 
-    Columns ``path_reporter``, ``path_neurites`` and (with a nuclear channel)
-    ``path_nuclei`` hold the file for that role, or None when it is missing: the
-    field then fails with the missing file named, instead of stopping the run.
-    The plate-map columns are joined on.
+    Columns, for each role (``reporter``, ``neurites`` and, with a nuclear channel, ``nuclei``):
+
+    - ``path_<role>``: the role's file (its lowest plane for a z-stack), or None when
+      it is missing: the field then fails with the missing file named, instead of
+      stopping the run;
+    - ``files_<role>``: tuple of the role's files aligned with ``plane_numbers``
+      (None for a plane that role lacks), or None when the role has no file.
+
+    ``plane_numbers`` is the tuple of the field's planes (``(1,)`` for single-plane
+    layouts). The plate-map columns are joined on.
     """
     tokens = config.channels.tokens()
     keys = screen.index.groupby(FIELD_KEYS, sort=True).agg(day=("day", "first")).reset_index()
-    lookup = screen.index.set_index(FIELD_KEYS + ["channel"])["path"]
-    lookup = lookup[~lookup.index.duplicated()]
-    for role, token in tokens.items():
-        idx = pd.MultiIndex.from_frame(keys[FIELD_KEYS].assign(channel=token))
-        keys[f"path_{role}"] = lookup.reindex(idx).to_numpy()
-        keys[f"path_{role}"] = keys[f"path_{role}"].where(keys[f"path_{role}"].notna(), None)
+    images = screen.index[screen.index["channel"].isin(set(tokens.values()))]
+    lookup = plane_files(images, FIELD_KEYS + ["channel"])
+    field_ids = list(keys[FIELD_KEYS].itertuples(index=False, name=None))
+    by_role = {role: [lookup.get((*f, token)) for f in field_ids] for role, token in tokens.items()}
+    planes = [
+        tuple(sorted({p for role in tokens for p in (by_role[role][i] or {})})) for i in range(len(field_ids))
+    ]
+    for role in tokens:
+        found = by_role[role]
+        keys[f"path_{role}"] = [next(iter(d.values())) if d else None for d in found]
+        keys[f"files_{role}"] = [tuple(d.get(p) for p in pl) if d else None for d, pl in zip(found, planes, strict=True)]
+    keys["plane_numbers"] = planes
     fields = keys.merge(screen.plate_map, on=["plate", "well"], how="left")
     return fields.sort_values(FIELD_KEYS, kind="stable").reset_index(drop=True)
 
 
 def field_paths(row) -> dict[str, str | None]:
-    """Role -> file path of one field row of :func:`field_table`."""
+    """Role -> one file path of a field row of :func:`field_table` (its lowest plane)."""
     return {k[5:]: v for k, v in row.items() if k.startswith("path_")}
 
 
-__all__ = ["FIELD_KEYS", "Screen", "field_paths", "field_table", "load_screen"]
+def field_planes(row) -> dict[str, dict[int, str] | None]:
+    """Role -> ``{plane: file}`` of a field row of :func:`field_table` (None: no file for the role).
+
+    Rows without ``plane_numbers`` / ``files_<role>`` (tables made before planes
+    were kept) give each role's ``path_<role>`` as plane 1.
+    """
+    planes = row.get("plane_numbers")
+    out = {}
+    for role, path in field_paths(row).items():
+        files = row.get(f"files_{role}")
+        if planes is None or files is None:
+            out[role] = {1: path} if path else None
+            continue
+        present = {int(p): f for p, f in zip(planes, files, strict=True) if f}
+        out[role] = present or None
+    return out
+
+
+def key_inputs(row, rule) -> tuple[dict[str, str | None], str]:
+    """What decides a field's images, for its resume key (:func:`screening.shards.field_key`).
+
+    Parameters
+    ----------
+    row : mapping
+        A field row of :func:`field_table`.
+    rule : {"max", "mean"} or int
+        The plate's ``plates[].planes`` rule.
+
+    Returns
+    -------
+    files : dict
+        Name -> file: every plane file of every role.
+    rule_text : str
+        Appended to the measurement hash: the rule, so changing it recomputes.
+        A single-plane field under ``"max"`` / ``"mean"`` (same image either way)
+        gives ``role -> file`` and ``""``, the key runs made before planes were
+        kept used, so their shards stay valid.
+    """
+    planes = field_planes(row)
+    single = all(d is None or len(d) == 1 for d in planes.values())
+    if single and not is_plane_number(rule):
+        return field_paths(row), ""
+    files = {}
+    for role, found in planes.items():
+        for plane, path in (found or {0: None}).items():
+            files[f"{role}@plane{plane}"] = path
+    return files, f":planes={rule}"
+
+
+__all__ = ["FIELD_KEYS", "Screen", "field_paths", "field_planes", "field_table", "key_inputs", "load_screen"]
