@@ -83,3 +83,29 @@ def test_real_hela_frame_f1():
     gt = np.array(Image.open(DATA / "nuclei_hela" / "gt" / "man_seg52.tif"))
     pred = segment_nuclei(image, pixel_size_um=10 / 25.9)  # nominal size, see benchmarks/README.md
     assert _f1(gt, pred) > 0.85
+
+
+def test_spaced_maxima_matches_peak_local_max_on_distance_maps():
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+    from skimage.measure import regionprops
+
+    from screening.segment.nuclei import spaced_maxima
+
+    rng = np.random.default_rng(5)
+    labels, _ = ndi.label(ndi.gaussian_filter(rng.random((300, 300)), 4) > 0.51)
+    compared = 0
+    for obj in regionprops(labels):
+        dist = ndi.distance_transform_edt(np.pad(obj.image, 1))
+        for min_distance in (1, 3, 5):
+            ours = {tuple(p) for p in spaced_maxima(dist, min_distance)}
+            ref = {tuple(p) for p in peak_local_max(dist, min_distance=min_distance, exclude_border=False)}
+            assert ours == ref
+            compared += 1
+    assert compared > 30
+    # Two discs 20 px apart: two maxima at their centres; 25 px spacing keeps one.
+    yy, xx = np.mgrid[:40, :60]
+    two = ((yy - 20) ** 2 + (xx - 20) ** 2 < 100) | ((yy - 20) ** 2 + (xx - 40) ** 2 < 100)
+    dist = ndi.distance_transform_edt(two)
+    assert {tuple(p) for p in spaced_maxima(dist, 5)} == {(20, 20), (20, 40)}
+    assert len(spaced_maxima(dist, 25)) == 1

