@@ -20,7 +20,14 @@ class SegmentationConfig(BaseModel):
     background_radius_um: float = Field(
         50.0, gt=0, description="radius of the smooth background estimate; several soma diameters"
     )
-    min_soma_area_um2: float = Field(60.0, ge=0, description="smaller reporter blobs are debris")
+    min_soma_area_um2: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "smaller reporter blobs are debris (the debris fraction; and somata when counting without a "
+            "nuclear channel; with one, dead cells are told by their condensed nuclei instead)"
+        ),
+    )
     reporter_positive_ratio: float = Field(
         2.2,
         gt=1,
