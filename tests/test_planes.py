@@ -67,7 +67,8 @@ def harmony_plate(folder: Path, planes: dict[int, list[np.ndarray]]) -> None:
             )
     (folder / "Index.idx.xml").write_text(
         '<?xml version="1.0" encoding="utf-8"?>\n<EvaluationInputData Version="1" '
-        'xmlns="http://www.perkinelmer.com/PEHH/HarmonyV5"><Images>' + "".join(images) + "</Images></EvaluationInputData>"
+        'xmlns="http://www.perkinelmer.com/PEHH/HarmonyV5"><Images>'
+        + "".join(images) + "</Images></EvaluationInputData>"
     )
 
 

@@ -80,7 +80,9 @@ def missing_plane_message(rule: int, planes: Iterable[int], example: str) -> str
 def _read_same_shape(path: str, shape: tuple | None, first: str) -> np.ndarray:
     image = read_image(path)
     if shape is not None and image.shape != shape:
-        raise ValueError(f"{path}: plane shape {image.shape} differs from {shape} of {first}; planes of a field must match")
+        raise ValueError(
+            f"{path}: plane shape {image.shape} differs from {shape} of {first}; planes of a field must match"
+        )
     return image
 
 

@@ -241,7 +241,9 @@ def field_table(screen: Screen, config: RunConfig) -> pd.DataFrame:
     for role in tokens:
         found = by_role[role]
         keys[f"path_{role}"] = [next(iter(d.values())) if d else None for d in found]
-        keys[f"files_{role}"] = [tuple(d.get(p) for p in pl) if d else None for d, pl in zip(found, planes, strict=True)]
+        keys[f"files_{role}"] = [
+            tuple(d.get(p) for p in pl) if d else None for d, pl in zip(found, planes, strict=True)
+        ]
     keys["plane_numbers"] = planes
     fields = keys.merge(screen.plate_map, on=["plate", "well"], how="left")
     return fields.sort_values(FIELD_KEYS, kind="stable").reset_index(drop=True)

@@ -12,7 +12,7 @@ The measurement folder holds the TIFFs and two XML files in the
 
 Index: ``site`` = FieldIndex, ``timepoint`` = TimePoint (both 1-based as written),
 ``channel`` = ``C<Ch>`` zero-padded to two digits (``C01``, the token in file names),
-``plane`` = ZIndex (reduced like the Operetta planes).
+``plane`` = ZIndex (reduced by ``plates[].planes`` like the Operetta planes).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ file names. The index this module returns has one row per image *plane*:
 - ``timepoint`` is ``TimepointID + 1`` (Harmony counts from 0; the ``sk`` number in
   file names, like ImageXpress's ``TimePoint_1``, counts from 1);
 - ``plane`` is the ``PlaneID`` (1-based). A field imaged in several planes has several
-  rows per channel; :func:`screening.io.planes.read_planes` reduces them (maximum
-  projection by default, or one chosen plane).
+  rows per channel; the run reduces them by the plate's ``plates[].planes`` rule
+  (:func:`screening.io.planes.read_planes`: maximum projection by default, mean, or one chosen plane).
 
 The pixel size is ``ImageResolutionX`` (per image in Harmony 5, per channel in the
 ``Maps/Map/Entry`` elements of Harmony 6), converted from its ``Unit`` (metres) to µm.
