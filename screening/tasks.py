@@ -9,6 +9,8 @@ import math
 import traceback
 from collections.abc import Mapping
 
+import cv2
+
 from screening.config import RunConfig
 from screening.io.planes import PlaneRule, as_plane_files, read_planes
 from screening.measure.field import measure_field
@@ -91,6 +93,8 @@ def measure_field_files(
     ``paths`` and ``plane_rule`` are as in :func:`read_field` (the rule is the
     field's plate's ``plates[].planes``).
     """
+    # Dask runs one field per core; OpenCV's own thread pool would oversubscribe them.
+    cv2.setNumThreads(1)
     try:
         images = read_field(paths, config.channels.tokens(), plane_rule)
         row = dict(measure_field(images, config, pixel_size_um=pixel_size_um).row)
