@@ -11,7 +11,7 @@ which sees numpy's buffers). A second table splits our time into steps (which on
   the reporter; neurites by a Sato ridge filter (sigmas 1-3 px) + Otsu + skeletonize + skan.
 
 Run: ``python benchmarks/segment_speed.py [--quick]`` (single-threaded: the script pins BLAS,
-OpenMP and numba to one thread before importing numpy).
+OpenMP, numba and OpenCV to one thread).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import cv2
 import numpy as np
 from skimage import filters
 from skimage.morphology import skeletonize
@@ -40,6 +41,7 @@ from screening.segment.background import estimate_background
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons
 
+cv2.setNumThreads(1)  # OpenCV's pool too: one core
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from segment_accuracy import baseline_count
 
