@@ -8,7 +8,6 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
-from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
 from screening.config.segmentation import SegmentationConfig
@@ -168,11 +167,12 @@ def centre_inside(mask: np.ndarray, touches: tuple[bool, bool, bool, bool]) -> b
 def _keep_centred(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Drop from ``keep`` (bool per label, index 0 unused) the border objects centred outside."""
     h, w = labels.shape
-    for obj in regionprops(labels):
-        r0, c0, r1, c1 = obj.bbox
-        touches = (r0 == 0, r1 == h, c0 == 0, c1 == w)
-        if keep[obj.label] and any(touches):
-            keep[obj.label] = centre_inside(obj.image, touches)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    slices = ndi.find_objects(labels)
+    for lab in edge[(edge > 0) & keep[edge]]:
+        rows, cols = slices[lab - 1]
+        touches = (rows.start == 0, rows.stop == h, cols.start == 0, cols.stop == w)
+        keep[lab] = centre_inside(labels[rows, cols] == lab, touches)
     return keep
 
 
