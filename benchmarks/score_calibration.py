@@ -195,6 +195,20 @@ def measured_calibration(n_screens: int, preset: str, sites: int | None, config:
     print(f"## Measured vs true counts ({n_screens} `{preset}` screens, {design.imaging.sites} site(s) per well, "
           f"{design.imaging.field_shape[0]}x{design.imaging.field_shape[1]} px, seeds {seed0}-{seed0 + n_screens - 1})\n")
     print(md_table(rows))
+    # Same screens, same arms: how far measurement moves each estimate and its SE.
+    keys = KEYS + ["seed"]
+    both = pd.concat(runs["truth counts, truth QC"][0]).merge(
+        pd.concat(runs["measured counts, pipeline QC"][0]), on=keys, suffixes=("_true", "_meas"),
+    ).dropna(subset=["log_hr_true", "log_hr_meas"])
+    shift = both["log_hr_meas"] - both["log_hr_true"]
+    print("\n### Per-patient estimate, measured minus true counts (same screens and arms)\n")
+    print(md_table([
+        {"figure": "median abs shift of log HR", "value": float(shift.abs().median())},
+        {"figure": "sd of the shift", "value": float(shift.std())},
+        {"figure": "sd of the shift / median true-count SE", "value": float(shift.std() / both["se_true"].median())},
+        {"figure": "median SE ratio measured / true counts", "value": float((both["se_meas"] / both["se_true"]).median())},
+        {"figure": "Pearson r of the two log HRs", "value": float(np.corrcoef(both["log_hr_true"], both["log_hr_meas"])[0, 1])},
+    ]))
     ce = pd.concat(count_err, ignore_index=True)
     diff = ce["n_neurons"] - ce["true_n_neurons"]
     print("\n### Field counts (QC-passed field-timepoints)\n")
