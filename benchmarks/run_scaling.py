@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run_scaling.py [--preset small] [--seed 0] [--out benchmarks/out/run_scaling]
+    python benchmarks/run_scaling.py [--preset small] [--seed 0] [--out DIR] [--s-per-2048-field S]
 
 Prints markdown tables (quoted in the README):
 
@@ -55,7 +55,7 @@ def _time_dask(config, run_dir: Path, workers: int, scheduler: str) -> float:
     return time.perf_counter() - t0
 
 
-def speed_table(config_path: Path, out: Path) -> tuple[str, float]:
+def speed_table(config_path: Path, out: Path) -> tuple[str, dict]:
     config = load_config(config_path)
     measure_field_files(field_paths(plan_fields(config).iloc[0].to_dict()), config, config.pixel_size_um)  # warm up
     loop_s, n = _time_loop(config)
@@ -66,13 +66,15 @@ def speed_table(config_path: Path, out: Path) -> tuple[str, float]:
     lines = ["| how | wall s | fields/s | s/field |", "|---|---|---|---|"]
     lines += [f"| {name} | {s:.1f} | {n / s:.2f} | {s / n:.3f} |" for name, s in rows]
     t = dict(rows)
+    figures = {}
     for sched in ("threads", "processes"):
         one, two = t[f"dask {sched}, 1 worker(s)"], t[f"dask {sched}, 2 worker(s)"]
+        figures[sched] = {"overhead": one / loop_s - 1, "efficiency": one / (2 * two)}
         lines.append(
-            f"\n{sched}: graph overhead vs loop {100 * (one / loop_s - 1):+.1f} %, "
-            f"scaling efficiency 1->2 workers {100 * one / (2 * two):.0f} %"
+            f"\n{sched}: graph overhead vs loop {100 * figures[sched]['overhead']:+.1f} %, "
+            f"scaling efficiency 1->2 workers {100 * figures[sched]['efficiency']:.0f} %"
         )
-    return f"{n} fields of {config_path}\n\n" + "\n".join(lines), loop_s / n
+    return f"{n} fields of {config_path}\n\n" + "\n".join(lines), figures
 
 
 def _big_plate(src_config: Path, dst: Path, n_wells: int, n_sites: int) -> Path:
@@ -133,16 +135,26 @@ def memory_table(config_path: Path, out: Path) -> str:
     return "\n".join(lines)
 
 
-def projection(seconds_per_field_1024: float) -> str:
-    """Wall time of 3 lines x 384 wells x 9 sites x 6 timepoints of two-channel 2048² fields."""
+def projection(seconds_per_field_2048: float, overhead: float, efficiency: float) -> str:
+    """Wall time of 3 lines x 384 wells x 9 sites x 6 timepoints of two-channel 2048² fields.
+
+    ``seconds_per_field_2048`` is the single-core figure of ``benchmarks/segment_speed.py``;
+    ``overhead`` (graph overhead, e.g. 0.05) and ``efficiency`` (per added core, e.g. 0.9)
+    are this script's measured figures, applied as if they held at 16 and 320 cores.
+    """
     fields = 3 * 384 * 9 * 6
-    per_field_2048 = 4 * seconds_per_field_1024  # cost scales with pixels
-    ws = fields * per_field_2048 / 16 / 3600
-    cluster = fields * per_field_2048 / (10 * 32) / 3600
-    return (
-        f"{fields} two-channel 2048² fields at {per_field_2048:.2f} s/field/core (4x the measured 1024² figure): "
-        f"{ws:.1f} h on a 16-core workstation, {cluster:.2f} h on 10 nodes x 32 cores"
-    )
+    core_hours = fields * seconds_per_field_2048 * (1 + overhead) / 3600
+    lines = [
+        f"{fields} two-channel 2048² fields x {seconds_per_field_2048:.2f} s/field/core "
+        f"x {1 + overhead:.2f} (graph overhead) = {core_hours:.1f} core-hours; "
+        f"at {efficiency:.0%} parallel efficiency:",
+        "",
+        "| where | cores | wall time |",
+        "|---|---|---|",
+    ]
+    for where, cores in (("16-core workstation", 16), ("10-node cluster, 32 cores each", 320)):
+        lines.append(f"| {where} | {cores} | {core_hours / (cores * efficiency):.2f} h |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -152,17 +164,27 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/run_scaling"))
     parser.add_argument("--config", type=Path, default=None, help="use this screen instead of simulating one")
     parser.add_argument("--no-memory", action="store_true", help="skip the 96 -> 384-well memory table")
-    parser.add_argument("--s-per-1024-field", type=float, default=None,
-                        help="per-field figure from benchmarks/segment_speed.py for the projection")
+    parser.add_argument("--no-speed", action="store_true", help="skip the loop / 1 / 2 worker timings")
+    parser.add_argument("--s-per-2048-field", type=float, default=None,
+                        help="single-core s per two-channel 2048² field (benchmarks/segment_speed.py) for the projection")
+    parser.add_argument("--overhead", type=float, default=None, help="graph overhead for the projection (default: measured)")
+    parser.add_argument("--efficiency", type=float, default=None, help="parallel efficiency for the projection (default: measured)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     config_path = args.config or simulate_screen(args.out / "screen", preset=args.preset, seed=args.seed, overwrite=True)
-    table, _ = speed_table(config_path, args.out)
-    print("## Run-stage speed\n\n" + table + "\n")
+    figures = {"overhead": args.overhead, "efficiency": args.efficiency}
+    if not args.no_speed:
+        table, measured = speed_table(config_path, args.out)
+        print("## Run-stage speed\n\n" + table + "\n")
+        # The projection uses the better local scheduler's figures unless told otherwise.
+        best = min(measured.values(), key=lambda f: f["overhead"])
+        figures = {k: best[k] if v is None else v for k, v in figures.items()}
     if not args.no_memory:
         print("## Memory as the plate grows\n\n" + memory_table(config_path, args.out) + "\n")
-    if args.s_per_1024_field:
-        print("## Projection\n\n" + projection(args.s_per_1024_field))
+    if args.s_per_2048_field:
+        if None in figures.values():
+            parser.error("--no-speed needs --overhead and --efficiency for the projection")
+        print("## Projection\n\n" + projection(args.s_per_2048_field, **figures))
 
 
 if __name__ == "__main__":
