@@ -5,6 +5,12 @@ a delayed read, so napari reads (and segments) only the field on screen. The
 overlays are the library's own output (:func:`screening.measure.field.measure_field`
 with ``return_images=True``), computed once per field and configuration and
 kept in a small cache shared by the label and skeleton layers.
+
+Fields imaged in several focal planes are shown and segmented as the run measured
+them: each role's plane files (:func:`screening.io.screen.field_planes`) reduced by
+the plate's ``plates[].planes`` rule with the library's
+:func:`screening.io.planes.read_planes`. A single-plane field is read from its one
+file, cached under that path, exactly as before planes were kept.
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ import numpy as np
 import pandas as pd
 
 from screening.config import RunConfig
-from screening.io.screen import field_paths
+from screening.io.planes import PlaneRule, is_plane_number, read_planes
+from screening.io.screen import field_planes
 from screening.io.tiff import check_tiff, read_image
 
 #: Overlay image key of ``measure_field(...).images`` -> layer name.
 OVERLAYS = {"soma_labels": "soma labels", "nuclei_labels": "nuclei labels", "neurite_skeleton": "neurite skeleton"}
 #: Channel role -> colormap of its image layer.
 CHANNEL_COLORMAPS = {"reporter": "green", "nuclei": "blue", "neurites": "yellow"}
+#: What one role's image of a field is read from: its file (one plane), or
+#: ``(plane rule, ((plane, file), ...))`` for a z-stack or a chosen plane; None: no file.
+Source = str | tuple | None
 
 
 class _LRU:
@@ -74,28 +84,62 @@ def clear_caches() -> None:
     ERRORS.clear()
 
 
-def cached_image(path: str) -> np.ndarray:
-    """:func:`screening.io.tiff.read_image`, cached by path."""
-    return _IMAGES.get(path, lambda: read_image(path))
+def plane_rule(config: RunConfig, plate: str) -> PlaneRule:
+    """The ``plates[].planes`` rule of ``plate`` in ``config`` (``"max"``, the default, for an unknown plate)."""
+    return next((p.planes for p in config.plates if p.id == plate), "max")
 
 
-def segmentation_key(paths: dict[str, str | None], config: RunConfig, pixel_size_um: float) -> tuple:
-    """Cache key of one field's segmentation: its files, the measurement config and the pixel size."""
+def field_sources(rec, rule: PlaneRule = "max") -> dict[str, Source]:
+    """Role -> :data:`Source` of one field row of ``fields.parquet`` under the plate's plane rule.
+
+    A role with one file under ``"max"`` / ``"mean"`` gives that file (its
+    ``path_<role>``, so single-plane plates keep their cache keys); otherwise the
+    rule and every plane file, which :func:`cached_image` hands to
+    :func:`screening.io.planes.read_planes`. Rows without ``plane_numbers`` /
+    ``files_<role>`` (runs made before planes were kept) give each ``path_<role>``.
+    """
+    out: dict[str, Source] = {}
+    for role, planes in field_planes(rec).items():
+        if not planes:
+            out[role] = None
+        elif len(planes) == 1 and not is_plane_number(rule):
+            out[role] = next(iter(planes.values()))
+        else:
+            out[role] = (int(rule) if is_plane_number(rule) else str(rule), tuple(sorted(planes.items())))
+    return out
+
+
+def cached_image(source: Source) -> np.ndarray:
+    """One role's image of a field, cached by its :data:`Source`.
+
+    A path is read with :func:`screening.io.tiff.read_image`; ``(rule, planes)`` with
+    :func:`screening.io.planes.read_planes` (the run's projection or chosen plane).
+    """
+    if isinstance(source, tuple):
+        rule, planes = source
+        return _IMAGES.get(source, lambda: read_planes(dict(planes), rule))
+    return _IMAGES.get(source, lambda: read_image(source))
+
+
+def segmentation_key(paths: dict[str, Source], config: RunConfig, pixel_size_um: float) -> tuple:
+    """Cache key of one field's segmentation: its files (and plane rule), the measurement config and the pixel size."""
     return (tuple(sorted(paths.items())), config.measurement_hash(), float(pixel_size_um))
 
 
-def cached_segmentation(paths: dict[str, str | None], config: RunConfig, *, pixel_size_um: float) -> dict | None:
+def cached_segmentation(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float) -> dict | None:
     """The cached :func:`segment_field` result of a field, or None when not computed yet."""
     return _SEGMENTATIONS.peek(segmentation_key(paths, config, pixel_size_um))
 
 
-def segment_field(paths: dict[str, str | None], config: RunConfig, *, pixel_size_um: float) -> dict[str, np.ndarray]:
+def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float) -> dict[str, np.ndarray]:
     """The library's overlay images of one field, cached per field and measurement config.
 
     Parameters
     ----------
     paths : dict
-        Channel role -> file path of one field (``path_<role>`` columns of ``fields.parquet``).
+        Channel role -> :data:`Source` of one field (:func:`field_sources`; a plain
+        ``path_<role>`` for a single-plane field): the images segmented are those
+        :func:`cached_image` shows, i.e. the plate's projection or chosen plane.
     config : RunConfig
         Its segmentation, QC and channels sections decide the result.
     pixel_size_um : float
@@ -114,8 +158,9 @@ def segment_field(paths: dict[str, str | None], config: RunConfig, *, pixel_size
 
     def compute():
         try:
-            if not all(paths.values()):
-                read_field(paths, config.channels.tokens())  # raises, naming the missing channel
+            missing = {role: None for role, source in paths.items() if not source}
+            if missing:
+                read_field(missing, config.channels.tokens())  # raises, naming the missing channel
             images = {role: cached_image(p) for role, p in paths.items()}
             result = measure_field(images, config, pixel_size_um=pixel_size_um, return_images=True)
         except Exception as exc:  # noqa: BLE001 - shown in the widget; a bad field never stops browsing
@@ -155,13 +200,29 @@ def field_grid(fields: pd.DataFrame) -> tuple[list[int], list[int], dict[tuple[i
     return sites, timepoints, rows
 
 
-def field_shape(fields: pd.DataFrame, role: str = "reporter") -> tuple[tuple[int, int], np.dtype]:
-    """(y, x) shape and dtype of a well's fields from one TIFF header (no pixels decoded)."""
+def field_shape(
+    fields: pd.DataFrame, role: str = "reporter", plane_rule: PlaneRule = "max"
+) -> tuple[tuple[int, int], np.dtype]:
+    """(y, x) shape and dtype of a well's ``role`` images from one TIFF header (no pixels decoded).
+
+    The dtype is the files' own, except float64 under ``plane_rule="mean"`` when a
+    field of the well has several planes for the role (what
+    :func:`screening.io.planes.read_planes` returns); planes of a field share one shape.
+    """
     for path in fields.get(f"path_{role}", pd.Series(dtype=object)).dropna():
         header = check_tiff(path)
         if header.shape is not None:
-            return tuple(header.shape[-2:]), np.dtype(header.dtype)
+            dtype = np.dtype(header.dtype)
+            if plane_rule == "mean" and _has_several_planes(fields, role):
+                dtype = np.dtype(np.float64)
+            return tuple(header.shape[-2:]), dtype
     raise FileNotFoundError(f"no readable {role} image among this well's {len(fields)} fields")
+
+
+def _has_several_planes(fields: pd.DataFrame, role: str) -> bool:
+    if "plane_numbers" not in fields:
+        return False
+    return any(len(planes.get(role) or ()) > 1 for planes in map(field_planes, fields.to_dict("records")))
 
 
 def _stack(fields: pd.DataFrame, block: Callable[[dict], np.ndarray], shape, dtype) -> da.Array:
@@ -181,16 +242,20 @@ def _stack(fields: pd.DataFrame, block: Callable[[dict], np.ndarray], shape, dty
     return da.stack(planes)
 
 
-def channel_stack(fields: pd.DataFrame, role: str, shape, dtype) -> da.Array:
-    """Lazy (site, timepoint, y, x) stack of one channel role of a well."""
+def channel_stack(fields: pd.DataFrame, role: str, shape, dtype, plane_rule: PlaneRule = "max") -> da.Array:
+    """Lazy (site, timepoint, y, x) stack of one channel role of a well.
+
+    ``plane_rule`` is the plate's ``plates[].planes`` (:func:`plane_rule`): a field
+    imaged in several planes shows its projection or chosen plane, as measured.
+    """
 
     def block(rec):
-        path = rec.get(f"path_{role}")
+        source = field_sources(rec, plane_rule).get(role)
         key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], role)
-        if not path:
+        if not source:
             ERRORS[key] = f"no {role} file for this field"
             return np.zeros(shape, dtype)
-        return _safe(key, lambda: cached_image(path), shape, dtype)
+        return _safe(key, lambda: cached_image(source), shape, dtype)
 
     return _stack(fields, block, shape, dtype)
 
@@ -205,7 +270,8 @@ def overlay_stacks(
     """Lazy (site, timepoint, y, x) stacks of each overlay in :data:`OVERLAYS`.
 
     Soma and nuclei labels are int32 label images; the skeleton is uint8 (1 on
-    the skeleton). All three come from one cached :func:`segment_field` call per field.
+    the skeleton). All three come from one cached :func:`segment_field` call per field,
+    on the images of the plate's plane rule in ``config`` (:func:`field_sources`).
 
     Parameters
     ----------
@@ -220,7 +286,7 @@ def overlay_stacks(
     def make(name):
         def block(rec):
             key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], "segmentation")
-            paths = field_paths(rec)
+            paths = field_sources(rec, plane_rule(config, rec["plate"]))
             px = float(rec["pixel_size_um"])
 
             def get():
@@ -259,7 +325,9 @@ __all__ = [
     "contrast_limits",
     "field_grid",
     "field_shape",
+    "field_sources",
     "overlay_stacks",
+    "plane_rule",
     "segment_field",
     "segmentation_key",
 ]

@@ -262,9 +262,12 @@ class QCWidget(QWidget):
         roles = [r for r in ("reporter", "nuclei") if f"path_{r}" in fields and fields[f"path_{r}"].notna().any()]
         if "path_neurites" in fields and (fields["path_neurites"] != fields["path_reporter"]).any():
             roles.append("neurites")  # a separate neurite marker (TUJ1, MAP2)
+        rule = img.plane_rule(self.run.config, self.plate)  # z-stacks: the projection the run measured
         for role in roles:
-            stack = img.channel_stack(fields, role, shape, dtype)
-            limits = self._limits(fields, role)
+            if rule == "mean":  # a mean projection is float64 (read_planes)
+                dtype = img.field_shape(fields, role, rule)[1]
+            stack = img.channel_stack(fields, role, shape, dtype, rule)
+            limits = self._limits(fields, role, rule)
             self._set_layer("image", role, stack, scale, colormap=img.CHANNEL_COLORMAPS[role],
                             blending="additive", contrast_limits=limits)
         self._set_overlays(fields, shape, scale)
@@ -279,10 +282,10 @@ class QCWidget(QWidget):
         self._show_flags()
         self._on_step()
 
-    def _limits(self, fields, role) -> tuple[float, float]:
-        path = fields[f"path_{role}"].dropna()
+    def _limits(self, fields, role, rule) -> tuple[float, float]:
+        sources = (img.field_sources(rec, rule).get(role) for rec in fields.to_dict("records"))
         try:
-            return img.contrast_limits(img.cached_image(path.iloc[0]))
+            return img.contrast_limits(img.cached_image(next(s for s in sources if s)))
         except Exception:  # noqa: BLE001 - unreadable first field: napari's dtype range is fine
             return (0.0, 1.0)
 
@@ -374,9 +377,7 @@ class QCWidget(QWidget):
         problems = [v for k, v in img.ERRORS.items() if k[:4] == (self.plate, self.well, site, tp)]
         shown = self._fields[(self._fields["site"] == site) & (self._fields["timepoint"] == tp)]
         if len(shown):
-            from screening.io.screen import field_paths
-
-            paths = field_paths(shown.iloc[0].to_dict())
+            paths = img.field_sources(shown.iloc[0].to_dict(), img.plane_rule(self.config, self.plate))
             problem = img.ERRORS.get(("segmentation", *sorted(paths.items())))
             if problem:
                 problems.append(f"segmentation: {problem}")
