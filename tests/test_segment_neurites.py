@@ -179,3 +179,66 @@ def test_empty_image_gives_zero():
     res = measure_neurites(np.zeros((64, 64), np.uint16), np.zeros((64, 64), np.int32), pixel_size_um=PX)
     assert res.total_length_um == 0.0 and res.unassigned_length_um == 0.0
     assert not res.skeleton.any()
+
+
+def test_piece_entering_from_the_border_without_soma_is_outside_the_field():
+    img = _field((160, 240))
+    labels = np.zeros(img.shape, np.int32)
+    rr, cc = disk((40, 60), 10, shape=img.shape)
+    img[rr, cc] += 400
+    labels[rr, cc] = 1
+    _draw(img, 40, 70, 40, 170)  # 100 px from soma 1
+    _draw(img, 120, 0, 120, 140)  # 140 px entering from the left border, reaches no soma
+    res = measure_neurites(img, labels, pixel_size_um=PX)
+    assert res.length_per_soma_um[1] == pytest.approx(100 * PX, rel=0.12)
+    assert res.outside_length_um == pytest.approx(140 * PX, rel=0.08)
+    assert res.unassigned_length_um < 5
+    # The field's length is its own neurons' arbor.
+    assert res.total_length_um == pytest.approx(res.length_per_soma_um[1] + res.unassigned_length_um)
+
+
+def test_border_piece_counts_when_there_are_no_somata():
+    img = _draw(_field((160, 240)), 120, 0, 120, 140)
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert res.outside_length_um == 0.0
+    assert res.total_length_um == pytest.approx(140 * PX, rel=0.08)
+
+
+def test_neurite_over_a_soma_label_is_not_cut():
+    # A soma label that also covers a stretch of a neurite (a label grown along a bright
+    # neurite base): the neurite stays one piece and keeps its length.
+    img = _draw(_field((160, 240)), 80, 20, 80, 220)  # 200 px
+    labels = np.zeros(img.shape, np.int32)
+    labels[76:85, 100:130] = 1  # thin label lying on the neurite; no soma brightness
+    res = measure_neurites(img, labels, pixel_size_um=PX)
+    assert res.total_length_um == pytest.approx(200 * PX, rel=0.08)
+    assert res.length_per_soma_um[1] == pytest.approx(res.total_length_um, rel=0.01)
+
+
+def test_ring_of_ridge_counts_its_filled_skeleton_not_its_perimeter():
+    # A hollow ring of 8 µm radius (the rim of a soma, a hollow fragment) is not 50 µm of neurite.
+    img = _field()
+    canvas = np.zeros(img.shape)
+    rr, cc = disk((80, 80), 13, shape=img.shape)
+    canvas[rr, cc] = 1
+    rr, cc = disk((80, 80), 11, shape=img.shape)
+    canvas[rr, cc] = 0
+    img += 200 * ndi.gaussian_filter(canvas, 1.0)
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert res.total_length_um < 0.3 * 2 * np.pi * 12 * PX
+
+
+def test_fill_small_holes_keeps_large_holes_and_border_regions():
+    from screening.measure.neurites import fill_small_holes
+
+    mask = np.zeros((40, 60), bool)
+    mask[5:15, 5:15] = True
+    mask[8:12, 8:12] = False  # hole of 16 px
+    mask[5:35, 25:55] = True
+    mask[10:30, 30:50] = False  # hole of 400 px
+    mask[:, 0] = False
+    out = fill_small_holes(mask, 100)
+    assert out[8:12, 8:12].all()
+    assert not out[10:30, 30:50].any()
+    assert not out[20, 0] and not out[0, 20]
+    assert (out | mask).sum() == mask.sum() + 16

@@ -10,13 +10,24 @@ touch each soma); each skan branch goes to the owner of its middle pixel. Pieces
 reach no soma along the skeleton are **left unassigned** (``unassigned_length_um``):
 their soma is outside the field, faded or below the reporter threshold, and giving them
 to the nearest soma by straight-line distance would inflate a neighbour's arbor.
-``total_length_um`` counts them, so ``total = sum(per soma) + unassigned``.
+``total_length_um`` counts them, so ``total = sum(per soma) + unassigned``, except the
+pieces that also touch the image border (``outside_length_um``, only when there are soma
+labels): those enter the field from a neuron whose soma lies outside it, they belong to no
+neuron of this field and are left out of the total (the field's neurite length is the arbor
+of its own neurons, as ``neurite_length_per_neuron_um`` needs).
+
+Somata are not cut out of the ridge mask: the mask's own tests (a line, standing above the
+cell body under it) keep soma interiors out, and a soma label that also covers a neurite's
+base or a neighbouring cell would otherwise cut the neurite there. The skeleton of a closed
+ring of ridge (the rim of a soma, a hollow fragment) would count its perimeter, so holes of
+the mask up to a soma's area are filled before skeletonising.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import skan
 from scipy import ndimage as ndi
@@ -30,6 +41,9 @@ from screening.segment.neurites import neurite_mask
 # short of the soma edge, where the soma's own brightness hides the ridge), in multiples
 # of the neurite width.
 _ATTACH_WIDTHS = 1.5
+# Holes of the neurite mask up to this many soma areas (soma_diameter_um) are filled: a ring
+# of ridge around a soma or a fragment is its edge, not a neurite.
+_FILL_SOMA_AREAS = 1.0
 
 
 @dataclass
@@ -47,12 +61,17 @@ class NeuriteMeasurement:
         Length of pieces that reach no soma along the skeleton, µm.
     skeleton : (M, N) bool array
         The kept skeleton, for display.
+    outside_length_um : float
+        Length of pieces that reach no soma and touch the image border (neurites of neurons
+        outside the field), µm; not in ``total_length_um`` nor ``unassigned_length_um``.
+        0.0 without soma labels.
     """
 
     total_length_um: float
     length_per_soma_um: dict[int, float]
     unassigned_length_um: float
     skeleton: np.ndarray = field(repr=False)
+    outside_length_um: float = 0.0
 
 
 def _graph(skeleton: np.ndarray, pixel_size_um: float):
@@ -140,8 +159,24 @@ def neurite_skeleton_length(mask: np.ndarray, *, pixel_size_um: float, min_lengt
     return length
 
 
-def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[dict[int, float], float]:
-    """Length per soma label (nearest along the skeleton) and the unassigned rest, µm."""
+def fill_small_holes(mask: np.ndarray, max_area_px: float) -> np.ndarray:
+    """``mask`` with its holes (background regions not touching the image border, 4-connected)
+    smaller than ``max_area_px`` filled."""
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if not mask.any() or max_area_px <= 0:
+        return mask
+    _, lab, stats, _ = cv2.connectedComponentsWithStats((~mask).view(np.uint8), connectivity=4)
+    left, top, width, height, area = (stats[:, i] for i in range(5))
+    rows, cols = mask.shape
+    border = (left == 0) | (top == 0) | (left + width == cols) | (top + height == rows)
+    small = (area < max_area_px) & ~border
+    small[0] = False  # label 0 is the mask itself
+    return mask | small[lab]
+
+
+def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[dict[int, float], float, float]:
+    """Length per soma label (nearest along the skeleton), the unassigned rest, and the part
+    of that rest in pieces touching the image border (within ``attach_px``), µm."""
     kept = table["kept"].to_numpy()
     lengths = table["branch_distance"].to_numpy()
     coords = graph.coordinates.astype(int)
@@ -150,17 +185,27 @@ def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[di
     near = ndi.maximum_filter(soma_labels, size=size)[coords[:, 0], coords[:, 1]]
     sources = np.flatnonzero(near > 0)
     per_soma: dict[int, float] = {}
-    if sources.size == 0:
-        return per_soma, float(lengths[kept].sum())
-    dist, _, origin = dijkstra(graph.graph, directed=False, indices=sources, min_only=True, return_predecessors=True)
+    # Pieces (skan skeleton ids) with a pixel within the attach distance of the border.
+    rows, cols = soma_labels.shape
+    edge = int(np.ceil(attach_px))
+    on_edge = (coords[:, 0] < edge) | (coords[:, 1] < edge) | (coords[:, 0] >= rows - edge) | (coords[:, 1] >= cols - edge)
     paths = graph.paths.tocsr()
+    piece = table["skeleton_id"].to_numpy()
+    node_piece = np.full(coords.shape[0], -1, np.int64)
+    node_piece[paths.indices] = np.repeat(piece, np.diff(paths.indptr))
+    branch_on_edge = np.isin(piece, node_piece[on_edge & (node_piece >= 0)])
+    if sources.size == 0:
+        return per_soma, float(lengths[kept].sum()), float(lengths[kept & branch_on_edge].sum())
+    dist, _, origin = dijkstra(graph.graph, directed=False, indices=sources, min_only=True, return_predecessors=True)
     middle = paths.indices[paths.indptr[:-1] + np.diff(paths.indptr) // 2]
     owner_node = origin[middle]
     reached = kept & (owner_node >= 0) & np.isfinite(dist[middle])
     owner = np.where(reached, near[np.where(owner_node >= 0, owner_node, 0)], 0)
     sums = np.bincount(owner[reached], weights=lengths[reached], minlength=int(soma_labels.max()) + 1)
     per_soma = {int(k): float(sums[k]) for k in np.flatnonzero(sums)}
-    return per_soma, float(lengths[kept & ~reached].sum())
+    # The branches of a piece are connected: a piece is reached when any branch is.
+    outside = kept & branch_on_edge & ~np.isin(piece, piece[reached])
+    return per_soma, float(lengths[kept & ~reached].sum()), float(lengths[outside].sum())
 
 
 def measure_neurites(
@@ -178,8 +223,9 @@ def measure_neurites(
     neurite_image : (M, N) array
         Neurite channel (reporter by default).
     soma_labels : (M, N) int array
-        Soma labels (0 = background); may be all zeros. Somata are excluded from the
-        neurite mask and are the roots of the per-soma assignment.
+        Soma labels (0 = background); may be all zeros. Somata are the roots of the
+        per-soma assignment (they are not cut out of the neurite mask; see the module
+        docstring).
     pixel_size_um : float
         Pixel size, µm.
     params : SegmentationConfig, optional
@@ -203,9 +249,9 @@ def measure_neurites(
         raise ValueError(f"soma_labels must be an integer label image, got dtype {soma_labels.dtype}")
     soma_labels = soma_labels.astype(np.int64, copy=False)
     somata = {int(k): 0.0 for k in np.unique(soma_labels) if k > 0}
-    mask = neurite_mask(
-        neurite_image, soma_mask=soma_labels > 0, pixel_size_um=pixel_size_um, params=params, background=background
-    )
+    mask = neurite_mask(neurite_image, pixel_size_um=pixel_size_um, params=params, background=background)
+    soma_area_px = np.pi * (0.5 * params.soma_diameter_um / pixel_size_um) ** 2
+    mask = fill_small_holes(mask, _FILL_SOMA_AREAS * soma_area_px)
     skeleton, total, built = skeleton_lengths(
         skeletonize(mask), pixel_size_um=pixel_size_um, min_length_um=params.min_neurite_length_um
     )
@@ -213,6 +259,6 @@ def measure_neurites(
         return NeuriteMeasurement(total, somata, total, skeleton)
     graph, table = built
     attach_px = _ATTACH_WIDTHS * params.neurite_width_um / pixel_size_um
-    per_soma, unassigned = _assign(graph, table, soma_labels, attach_px)
+    per_soma, unassigned, outside = _assign(graph, table, soma_labels, attach_px)
     somata.update(per_soma)
-    return NeuriteMeasurement(total, somata, unassigned, skeleton)
+    return NeuriteMeasurement(total - outside, somata, unassigned - outside, skeleton, outside)
