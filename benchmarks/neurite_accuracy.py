@@ -16,7 +16,7 @@ Methods, all measured by skan ``branch_distance`` on a skeleton:
 ``screening`` (:func:`screening.measure.neurites.measure_neurites`, no soma labels),
 ``otsu`` (global Otsu threshold), ``sato`` (Sato ridge filter, sigmas 1-3 px, then Otsu).
 
-Run: ``python benchmarks/neurite_accuracy.py [--quick]``; :func:`neurite_rows` returns the
+Run: ``python benchmarks/neurite_accuracy.py [--quick] [--field-only]``; :func:`neurite_rows` returns the
 table rows for ``benchmarks/segment_accuracy.py``.
 """
 
