@@ -80,3 +80,17 @@ def test_nearest_marker_is_the_chessboard_nearest():
     np.testing.assert_array_equal(nearest[clear], markers[ir, ic][clear])
     empty_d, empty_n = filters.nearest_marker(np.zeros((4, 4), np.int32))
     assert np.isinf(empty_d).all() and not empty_n.any()
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_label_finds_the_same_pieces_as_ndimage(connectivity):
+    rng = np.random.default_rng(4)
+    mask = ndi.gaussian_filter(rng.random((70, 80)), 1.2) > 0.52
+    ours, n = filters.label(mask, connectivity=connectivity)
+    structure = np.ones((3, 3)) if connectivity == 8 else None
+    ref, n_ref = ndi.label(mask, structure=structure)
+    assert n == n_ref > 5
+    # Same partition: each of our labels maps to exactly one of ndimage's and back.
+    pairs = {(a, b) for a, b in zip(ours[mask], ref[mask], strict=True)}
+    assert len(pairs) == n
+    assert (ours > 0).sum() == mask.sum() and ours.dtype == np.int32

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from screening.config.run import RunConfig
 from screening.measure.neurites import measure_neurites
@@ -33,7 +32,9 @@ class FieldMeasurement:
         channel), ``qc_pass`` (bool), ``qc_reason`` (str, "" when passed),
         ``focus_score``, ``saturated_fraction``, ``debris_fraction``,
         ``foreground_fraction``, ``n_fragments``, ``reporter_negative_level``,
-        ``reporter_threshold``, ``neurite_unassigned_um``.
+        ``reporter_threshold``, ``neurite_unassigned_um``, ``neurite_outside_um`` (skeleton
+        pieces entering from the border that reach no soma: neurites of neurons outside the
+        field, not in ``neurite_length_um``).
     images : dict of ndarray or None
         With ``return_images``: ``soma_labels``, ``nuclei_labels`` (when there
         is a nuclear channel) and ``neurite_skeleton`` (bool).
@@ -59,6 +60,7 @@ def _empty_row(has_nuclei: bool) -> dict:
         "reporter_negative_level": float("nan"),
         "reporter_threshold": float("nan"),
         "neurite_unassigned_um": 0.0,
+        "neurite_outside_um": 0.0,
     }
 
 
@@ -197,6 +199,7 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
             reporter_negative_level=float(count.negative_level),
             reporter_threshold=float(count.threshold),
             neurite_unassigned_um=float(getattr(neurite, "unassigned_length_um", float("nan"))),
+            neurite_outside_um=float(getattr(neurite, "outside_length_um", float("nan"))),
         )
         if return_images:
             images["soma_labels"] = count.soma_labels
@@ -238,7 +241,7 @@ def _debris_fraction(saturated, count, pixel_size_um, seg) -> float:
     ``min_soma_area_um2`` and not part of a counted soma are debris.
     """
     bright = (count.reporter_smooth > max(count.threshold, 1e-6)) & (count.soma_labels == 0)
-    labels, n = ndi.label(bright)
+    labels, n = filters.label(bright, connectivity=4)
     if n:
         area = np.bincount(labels.ravel())
         small = area < seg.min_soma_area_um2 / pixel_size_um**2

@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
 from screening.config.segmentation import SegmentationConfig
+from screening.segment import filters
 from screening.segment.neurites import neurite_mask
 
 # A neurite touches its soma when its skeleton comes this close (the mask stops a little
@@ -182,7 +183,7 @@ def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[di
     coords = graph.coordinates.astype(int)
     size = 2 * int(np.ceil(attach_px)) + 1
     # Which soma each skeleton pixel touches (max label where several are in reach).
-    near = ndi.maximum_filter(soma_labels, size=size)[coords[:, 0], coords[:, 1]]
+    near = filters.maximum_filter(soma_labels, size)[coords[:, 0], coords[:, 1]]
     sources = np.flatnonzero(near > 0)
     per_soma: dict[int, float] = {}
     # Pieces (skan skeleton ids) with a pixel within the attach distance of the border.

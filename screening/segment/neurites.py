@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from screening.config.segmentation import SegmentationConfig
+from screening.segment import filters
 
 # Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
 _LOW_RIDGE_FRACTION = 0.5
@@ -92,12 +93,12 @@ def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
     """
     if size_px < 6:
         k = _odd(size_px)
-        return ndi.maximum_filter(ndi.minimum_filter(image, k), k)
+        return filters.maximum_filter(filters.minimum_filter(image, k), k)
     rows, cols = image.shape
     padded = np.pad(image, ((0, rows % 2), (0, cols % 2)), mode="edge")
     blocks = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2)
     k = _odd(size_px / 2)
-    small = ndi.maximum_filter(ndi.minimum_filter(blocks.min(axis=(1, 3)), k), k)
+    small = filters.maximum_filter(filters.minimum_filter(blocks.min(axis=(1, 3)), k), k)
     return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:rows, :cols]
 
 
@@ -175,7 +176,7 @@ def neurite_mask(
         return np.zeros(im.shape, dtype=bool)
 
     sigma = 0.5 * params.neurite_width_um / pixel_size_um
-    smooth = ndi.gaussian_filter(im, sigma, mode="nearest")
+    smooth = filters.gaussian(im, sigma, mode="nearest")
     low, high = hessian_eigenvalues(smooth)
     ridge = np.maximum(-low - np.abs(high), 0)
     ridge_noise = _robust_sd(low)
@@ -201,7 +202,7 @@ def neurite_mask(
     weak = (ridge > _LOW_RIDGE_FRACTION * high_ridge) & (contrast > _BODY_RATIO * body)
     if soma_mask is not None:
         weak &= ~np.asarray(soma_mask, dtype=bool)
-    labels, n = ndi.label(weak, structure=np.ones((3, 3), bool))
+    labels, n = filters.label(weak, connectivity=8)
     if n == 0:
         return weak
 
@@ -214,7 +215,7 @@ def neurite_mask(
     rows, cols = np.nonzero(seed)
     # Width test only where it matters (seed candidates), on a half-resolution copy of
     # the smoothed image: one octave coarser for a quarter of the cost.
-    coarse = ndi.gaussian_filter(smooth[::2, ::2], np.sqrt(3.0) * sigma / 2, mode="nearest")
+    coarse = filters.gaussian(smooth[::2, ::2], np.sqrt(3.0) * sigma / 2, mode="nearest")
     coarse_low, _ = hessian_eigenvalues(coarse)
     # Full-resolution pixel (r, c) sits at (r / 2, c / 2) on the coarse grid; interpolate,
     # since the nearest coarse pixel can be off the ridge line by a pixel.
