@@ -5,19 +5,19 @@ Command (default run, about 4-6 minutes on one core)::
     python benchmarks/score_calibration.py --screens 20 --nulls 50
 
 On the pipeline's own measured counts (every field rendered by the simulator and measured
-by :func:`screening.measure.measure_field`, one process; ~0.4 s per 512² field-timepoint,
-so the `screen` design with 1 site per well, ~9 minutes a screen)::
+by :func:`screening.measure.measure_field`, one process; ~0.4 s of CPU per 512²
+field-timepoint, so the `screen` design with 1 site per well is ~9 CPU minutes a screen;
+2892 s wall for 4 screens on a shared 2-core machine; 15 s to re-print from the cache)::
 
-    python benchmarks/score_calibration.py --screens 0 --nulls 0 --measured 4 --sites 1
+    python benchmarks/score_calibration.py --screens 0 --nulls 0 --measured 4 --sites 1 --cache /tmp/calib_cache
 
 Prints markdown tables: per-patient accuracy and CI coverage (CR2 + Bell-McCaffrey t,
 against CR1 with normal and with t quantiles), pooled ranking accuracy, null-screen
 family-wise call rate and p-value uniformity, power, the minimum detectable HR of the
 design and a Cox cross-check (one row per neuron interval, lifelines ``CoxPHFitter``).
 
-:func:`calibrate_fields` scores any fields table (e.g. the pipeline's measured counts
-joined with the plate map) against the simulator's ``effects`` table; the lead wires
-it to measured runs.
+:func:`calibrate_fields` scores any fields table (true counts, or the measured ones
+from :func:`measured_fields`) against the simulator's ``effects`` table.
 """
 
 from __future__ import annotations
@@ -184,8 +184,10 @@ def measured_calibration(n_screens: int, preset: str, sites: int | None, config:
             p, q = calibrate_fields(fields, truth["effects"], config)
             runs[label][0].append(p.assign(seed=seed))
             runs[label][1].append(q.assign(seed=seed))
-        ok = measured[measured["qc_pass"]]
+        ok = measured[measured["qc_pass"]].sort_values(["plate", "well", "site", "timepoint"])
+        nxt = ok.groupby(["plate", "well", "site"])[["n_neurons", "true_n_neurons"]].shift(-1)
         count_err.append(ok[["n_neurons", "true_n_neurons"]].assign(
+            next_n=nxt["n_neurons"].to_numpy(), next_true=nxt["true_n_neurons"].to_numpy(),
             qc_fail=(~measured["qc_pass"]).mean(),
             defocus_caught=(~measured.loc[measured["defocused"], "qc_pass"]).mean()))
     elapsed = time.perf_counter() - t0
@@ -211,6 +213,9 @@ def measured_calibration(n_screens: int, preset: str, sites: int | None, config:
     ]))
     ce = pd.concat(count_err, ignore_index=True)
     diff = ce["n_neurons"] - ce["true_n_neurons"]
+    pairs = ce.dropna(subset=["next_n"])
+    next_diff = pairs["next_n"] - pairs["next_true"]
+    drop_err = (pairs["n_neurons"] - pairs["next_n"]) - (pairs["true_n_neurons"] - pairs["next_true"])
     print("\n### Field counts (QC-passed field-timepoints)\n")
     print(md_table([
         {"figure": "field-timepoints", "value": len(ce)},
@@ -218,6 +223,9 @@ def measured_calibration(n_screens: int, preset: str, sites: int | None, config:
         {"figure": "count bias (measured - true), mean", "value": float(diff.mean())},
         {"figure": "count error sd", "value": float(diff.std())},
         {"figure": "share of fields with abs error >= 2", "value": float((diff.abs() >= 2).mean())},
+        {"figure": "lag-1 correlation of a site's count errors", "value": float(np.corrcoef(diff[pairs.index], next_diff)[0, 1])},
+        {"figure": "sd of the error in a site-interval's drop (deaths)", "value": float(drop_err.std())},
+        {"figure": "sd of a site-interval's true drop", "value": float((pairs["true_n_neurons"] - pairs["next_true"]).std())},
         {"figure": "field-timepoints failing pipeline QC", "value": float(ce["qc_fail"].mean())},
         {"figure": "defocused field-timepoints failed by pipeline QC", "value": float(ce["defocus_caught"].mean())},
     ]))
