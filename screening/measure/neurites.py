@@ -248,8 +248,10 @@ def measure_neurites(
         )
     if soma_labels.dtype.kind not in "iub":
         raise ValueError(f"soma_labels must be an integer label image, got dtype {soma_labels.dtype}")
-    soma_labels = soma_labels.astype(np.int64, copy=False)
-    somata = {int(k): 0.0 for k in np.unique(soma_labels) if k > 0}
+    soma_labels = soma_labels.astype(np.int32, copy=False)
+    flat = soma_labels.ravel()
+    # bincount, not np.unique: a sort of every pixel costs ~25 ms on a 1024² field.
+    somata = {int(k): 0.0 for k in np.flatnonzero(np.bincount(flat[flat > 0]))}
     mask = neurite_mask(neurite_image, pixel_size_um=pixel_size_um, params=params, background=background)
     soma_area_px = np.pi * (0.5 * params.soma_diameter_um / pixel_size_um) ** 2
     mask = fill_small_holes(mask, _FILL_SOMA_AREAS * soma_area_px)

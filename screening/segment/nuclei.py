@@ -159,9 +159,10 @@ def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -
     # One argsort of "label + value scaled into [0, 1)" orders by label, then
     # value: ~4x faster than np.lexsort. Values closer than ~1e-10 of their
     # range may swap, which moves a percentile by no more than that.
-    span = float(val.max() - val.min()) if val.size else 0.0
+    lo = float(val.min()) if val.size else 0.0
+    span = float(val.max()) - lo if val.size else 0.0
     if val.size and np.isfinite(span):
-        key = lab + (val.astype(np.float64) - val.min()) / (span * (1 + 1e-9) + 1e-300)
+        key = lab + (val.astype(np.float64) - lo) / (span * (1 + 1e-9) + 1e-300)
         order = np.argsort(key)
     else:  # NaN or inf values: lexsort puts them last within their label
         order = np.lexsort((val, lab))
