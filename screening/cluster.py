@@ -18,20 +18,30 @@ class SchedulerError(RuntimeError):
     """The configured scheduler cannot be started or reached."""
 
 
+# Dask's nanny starts worker processes with MALLOC_TRIM_THRESHOLD_=65536, which also
+# switches off glibc's adaptive mmap threshold: every large array of a field is then
+# mmap'ed fresh and page-faulted in, ~75 % more time per field (benchmarks/run_scaling.py).
+# A field's arrays are freed and re-allocated at the same sizes, so glibc's defaults keep
+# memory flat without trimming.
+_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
 def _local_cluster(compute: ComputeConfig, workers: int):
+    import dask
     from distributed import LocalCluster
 
     processes = compute.scheduler == "processes"
     # An in-process cluster rejects a tcp host; worker processes listen on loopback only.
     network = {"host": "127.0.0.1"} if processes else {}
-    return LocalCluster(
-        n_workers=workers if processes else 1,
-        threads_per_worker=1 if processes else workers,
-        processes=processes,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-        **network,
-    )
+    with dask.config.set(_WORKER_ENVIRON):
+        return LocalCluster(
+            n_workers=workers if processes else 1,
+            threads_per_worker=1 if processes else workers,
+            processes=processes,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            **network,
+        )
 
 
 def _slurm_cluster(compute: ComputeConfig):

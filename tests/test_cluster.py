@@ -1,0 +1,19 @@
+"""The embedded process cluster starts its workers without Dask's malloc trimming."""
+
+import os
+
+from screening.cluster import dask_client
+from screening.config import ComputeConfig
+
+
+def _trim_setting():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_process_workers_keep_glibc_malloc_defaults(monkeypatch):
+    # Dask's nanny would export MALLOC_TRIM_THRESHOLD_=65536 to each worker, which
+    # disables glibc's adaptive mmap threshold and makes every field page-fault its arrays in.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with dask_client(ComputeConfig(scheduler="processes", workers=1)) as client:
+        settings = client.run(_trim_setting)
+    assert list(settings.values()) == [None]
