@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 import yaml
@@ -74,3 +75,29 @@ def demo_run(tmp_path_factory) -> Path:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return out
+
+
+def demo_patient_wells() -> tuple[dict, dict, Path, pd.DataFrame]:
+    """The demo config, its plate entry, its image folder and one vehicle and one treated
+    well of its first patient (the plate-map rows), for small copies of the demo."""
+    config = yaml.safe_load((REPO / "configs" / "example.yaml").read_text())
+    plate = config["plates"][0]
+    src = (REPO / "configs" / plate["path"]).resolve()
+    layout = pd.read_csv((REPO / "configs" / plate["layout"]).resolve())
+    first = layout["patient"].dropna().iloc[0]
+    return config, plate, src, layout[layout["patient"] == first].groupby("role").head(1)
+
+
+def write_zsteps(src: Path, wells: pd.DataFrame, dest: Path, planes_of) -> list[Path]:
+    """Write each image of ``wells`` under ``src`` as MetaXpress ``ZStep_<k>`` planes in ``dest``.
+
+    ``planes_of(image)`` returns the planes (1, 2, ...) of one image. Returns the source images.
+    """
+    sources = [p for p in src.rglob("*.TIF") if any(f"_{w}_" in p.name for w in wells["well"])]
+    for path in sources:
+        rel = path.relative_to(src)
+        for k, plane in enumerate(planes_of(tifffile.imread(path)), start=1):
+            out = dest / rel.parent / f"ZStep_{k}" / rel.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(out, plane)
+    return sources

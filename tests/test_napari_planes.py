@@ -21,7 +21,7 @@ import pytest
 import tifffile
 import yaml
 
-from .conftest import REPO
+from .conftest import demo_patient_wells, write_zsteps
 
 SQUARE = (slice(200, 216), slice(200, 216))  # bright only in plane 3: the max projection keeps it
 
@@ -36,22 +36,10 @@ def _planes(image: np.ndarray) -> list[np.ndarray]:
 def zstack_run(tmp_path_factory) -> Path:
     """One patient's vehicle and treated well of the demo as 3 z planes, run by ``screening run`` (subprocess)."""
     root = tmp_path_factory.mktemp("zstack")
-    config = yaml.safe_load((REPO / "configs" / "example.yaml").read_text())
-    plate = config["plates"][0]
-    src = (REPO / "configs" / plate["path"]).resolve()
-    layout = pd.read_csv((REPO / "configs" / plate["layout"]).resolve())
-    first = layout["patient"].dropna().iloc[0]
-    keep = layout[layout["patient"] == first].groupby("role").head(1)
+    config, plate, src, keep = demo_patient_wells()
     (root / "z").mkdir()
     keep.to_csv(root / "z" / "layout.csv", index=False)
-    for path in src.rglob("*.TIF"):
-        if not any(f"_{w}_" in path.name for w in keep["well"]):
-            continue
-        rel = path.relative_to(src)
-        for k, plane in enumerate(_planes(tifffile.imread(path)), start=1):
-            out = root / "z" / rel.parent / f"ZStep_{k}" / rel.name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tifffile.imwrite(out, plane)
+    write_zsteps(src, keep, root / "z", _planes)
     raw = {**config, "compute": {"scheduler": "threads", "workers": 1},
            "plates": [{**plate, "path": "z", "layout": "z/layout.csv"}]}
     (root / "z.yaml").write_text(yaml.safe_dump(raw))

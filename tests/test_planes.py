@@ -19,7 +19,7 @@ from screening.io.discovery import discover_plate
 from screening.io.screen import field_planes, field_table, key_inputs, load_screen
 from screening.tasks import measure_field_files, read_field
 
-from .conftest import REPO
+from .conftest import demo_patient_wells, write_zsteps
 
 runner = CliRunner()
 SHAPE = (48, 48)
@@ -227,27 +227,14 @@ def zstack_demo(tmp_path):
     Plane 2 is the original image, planes 1 and 3 dimmer copies, so the max projection
     and plane 2 both give back the original pixels.
     """
-    config = yaml.safe_load((REPO / "configs" / "example.yaml").read_text())
-    plate = config["plates"][0]
-    src = (REPO / "configs" / plate["path"]).resolve()
-    layout = pd.read_csv((REPO / "configs" / plate["layout"]).resolve())
-    first = layout["patient"].dropna().iloc[0]
-    keep = layout[layout["patient"] == first].groupby("role").head(1)
+    config, plate, src, keep = demo_patient_wells()
     for name in ("flat", "z"):
         (tmp_path / name).mkdir()
         keep.to_csv(tmp_path / name / "layout.csv", index=False)
-    for path in src.rglob("*.TIF"):
-        if not any(f"_{w}_" in path.name for w in keep["well"]):
-            continue
-        rel = path.relative_to(src)
-        flat = tmp_path / "flat" / rel
+    for path in write_zsteps(src, keep, tmp_path / "z", lambda image: (image // 2, image, image // 3)):
+        flat = tmp_path / "flat" / path.relative_to(src)
         flat.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, flat)
-        image = tifffile.imread(path)
-        for k, plane in enumerate((image // 2, image, image // 3), start=1):
-            out = tmp_path / "z" / rel.parent / f"ZStep_{k}" / rel.name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tifffile.imwrite(out, plane)
     configs = {}
     for name in ("flat", "z"):
         raw = {**config, "output": "run", "compute": {"scheduler": "threads", "workers": 1},
