@@ -192,8 +192,8 @@ def _versions() -> dict[str, str]:
 
 
 def write_manifest(run_dir: Path, config: RunConfig, fields: pd.DataFrame, counts: dict, timings: dict) -> Path:
-    paths = [p for p in fields.filter(like="path_").to_numpy().ravel()]
-    paths += [p for files in fields.filter(regex="^files_").to_numpy().ravel() if files is not None for p in files]
+    # files_<role> holds every plane file of a role (path_<role> is its first), so it alone counts the inputs.
+    paths = [p for files in fields.filter(regex="^files_").to_numpy().ravel() if files is not None for p in files]
     manifest = {
         "name": config.name,
         "config": config.model_dump(mode="json"),
