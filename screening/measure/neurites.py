@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
 from screening.config.segmentation import SegmentationConfig
+from screening.measure.skeleton_graph import skeleton_graph
 from screening.segment import filters
 from screening.segment.neurites import neurite_mask
 
@@ -79,7 +80,7 @@ def _graph(skeleton: np.ndarray, pixel_size_um: float):
     """skan graph and per-branch table, or None for a skeleton without any branch."""
     if np.count_nonzero(skeleton) < 2:
         return None
-    graph = skan.Skeleton(skeleton, spacing=pixel_size_um)
+    graph = skeleton_graph(skeleton, spacing=pixel_size_um)
     table = skan.summarize(graph, separator="_")
     if table.empty:
         return None
