@@ -125,12 +125,12 @@ def _big_plate(src_config: Path, dst: Path, n_wells: int, n_sites: int) -> Path:
 
 _WORKER_PEAK = """
 import json, resource, sys
-from distributed import LocalCluster, Client
-from screening.config import load_config
+from screening.cluster import dask_client
+from screening.config import ComputeConfig, load_config
 from screening.pipeline import measure_screen
 config = load_config(sys.argv[1])
-with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
-    measure_screen(config, config.output, address=cluster.scheduler_address, force=True)
+with dask_client(ComputeConfig(scheduler="processes", workers=2)) as client:
+    measure_screen(config, config.output, address=client.scheduler.address, force=True)
     peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 print(json.dumps({"client_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "workers_kib": list(peaks.values())}))
 """
@@ -160,18 +160,14 @@ def memory_series(config_path: Path, out: Path, n_wells: int = 384, n_sites: int
     """Client and worker RSS sampled during a ``n_wells`` x ``n_sites`` run (does memory grow with fields?)."""
     import threading
 
-    import dask
-    from distributed import Client, LocalCluster
-
-    from screening.cluster import _WORKER_ENVIRON
+    from screening.cluster import dask_client
+    from screening.config import ComputeConfig
 
     big = _big_plate(config_path, out / "series", n_wells, n_sites)
     config = load_config(big)
-    with dask.config.set(_WORKER_ENVIRON):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
     lines = ["| s | wells written | client RSS MiB | worker RSS MiB |", "|---|---|---|---|"]
     stop = threading.Event()
-    with cluster, Client(cluster) as client:
+    with dask_client(ComputeConfig(scheduler="processes", workers=2)) as client:
         def sample():
             t0 = time.time()
             while not stop.wait(every_s):
@@ -181,7 +177,7 @@ def memory_series(config_path: Path, out: Path, n_wells: int = 384, n_sites: int
 
         thread = threading.Thread(target=sample, daemon=True)
         thread.start()
-        measure_screen(config, config.output, address=cluster.scheduler_address, force=True)
+        measure_screen(config, config.output, address=client.scheduler.address, force=True)
         stop.set()
         thread.join()
     shutil.rmtree(out / "series", ignore_errors=True)

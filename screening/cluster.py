@@ -23,7 +23,13 @@ class SchedulerError(RuntimeError):
 # mmap'ed fresh and page-faulted in, ~75 % more time per field (benchmarks/run_scaling.py).
 # A field's arrays are freed and re-allocated at the same sizes, so glibc's defaults keep
 # memory flat without trimming.
-_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# Each worker's statistical profiler (for the dashboard, which a run does not open) keeps a
+# call tree per second for the last 1000 s: ~20 KiB more worker memory per field measured
+# until it is full, and a thread that takes the GIL every 10 ms from the fields (threads).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 
 
 def _local_cluster(compute: ComputeConfig, workers: int):
@@ -33,7 +39,7 @@ def _local_cluster(compute: ComputeConfig, workers: int):
     processes = compute.scheduler == "processes"
     # An in-process cluster rejects a tcp host; worker processes listen on loopback only.
     network = {"host": "127.0.0.1"} if processes else {}
-    with dask.config.set(_WORKER_ENVIRON):
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
         return LocalCluster(
             n_workers=workers if processes else 1,
             threads_per_worker=1 if processes else workers,

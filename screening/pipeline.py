@@ -117,7 +117,7 @@ def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progres
     from distributed import as_completed
 
     records = todo.to_dict("records")
-    rules = {plate.id: plate.planes for plate in config.plates}
+    rules = config.plane_rules()
     with dask_client(config.compute, workers=workers, address=address) as client:
         remote_config = client.scatter(config, broadcast=True)
 

@@ -1,4 +1,4 @@
-"""The embedded process cluster starts its workers without Dask's malloc trimming."""
+"""The embedded local cluster: workers without Dask's malloc trimming and without the profiler."""
 
 import os
 
@@ -17,3 +17,15 @@ def test_process_workers_keep_glibc_malloc_defaults(monkeypatch):
     with dask_client(ComputeConfig(scheduler="processes", workers=1)) as client:
         settings = client.run(_trim_setting)
     assert list(settings.values()) == [None]
+
+
+def _profiling(dask_worker):
+    return {"profile", "profile-cycle"} & set(dask_worker.periodic_callbacks)
+
+
+def test_local_workers_do_not_profile():
+    # The dashboard profiler keeps 1000 s of call trees per worker (memory that grows with
+    # the fields measured) and samples the stacks under the GIL every 10 ms.
+    for scheduler in ("threads", "processes"):
+        with dask_client(ComputeConfig(scheduler=scheduler, workers=1)) as client:
+            assert list(client.run(_profiling).values()) == [set()]

@@ -24,7 +24,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
-from screening.config import RunConfig
+from screening.config import PlateConfig, RunConfig
 from screening.io.planes import PlaneRule, is_plane_number, read_planes
 from screening.io.screen import field_planes
 from screening.io.tiff import check_tiff, read_image
@@ -85,8 +85,8 @@ def clear_caches() -> None:
 
 
 def plane_rule(config: RunConfig, plate: str) -> PlaneRule:
-    """The ``plates[].planes`` rule of ``plate`` in ``config`` (``"max"``, the default, for an unknown plate)."""
-    return next((p.planes for p in config.plates if p.id == plate), "max")
+    """The ``plates[].planes`` rule of ``plate`` in ``config`` (the config's default for an unknown plate)."""
+    return config.plane_rules().get(plate, PlateConfig.model_fields["planes"].default)
 
 
 def field_sources(rec, rule: PlaneRule = "max") -> dict[str, Source]:

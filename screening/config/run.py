@@ -142,6 +142,10 @@ class RunConfig(_Strict):
             raise ValueError(f"plate id(s) used twice: {dupes}")
         return self
 
+    def plane_rules(self) -> dict[str, PlaneRule]:
+        """Plate id -> its ``plates[].planes`` rule (how a z-stack becomes one image)."""
+        return {plate.id: plate.planes for plate in self.plates}
+
     def day_of(self, timepoint: int) -> float | None:
         """Day of a timepoint index, or None when the config gives it none."""
         if self.timepoints is None:

@@ -143,8 +143,7 @@ def load_screen(config: RunConfig) -> Screen:
         else pd.DataFrame(columns=["plate", "well", "patient", "compound", "concentration_um", "role"])
     )
     errors.extend(_check_vehicles(plate_map, config.scoring.baseline_role))
-    rules = {plate.id: plate.planes for plate in config.plates}
-    return Screen(index[SCREEN_COLUMNS], plate_map, errors, warnings, pixel_sizes, rules)
+    return Screen(index[SCREEN_COLUMNS], plate_map, errors, warnings, pixel_sizes, config.plane_rules())
 
 
 def resolve_days(index: pd.DataFrame, config: RunConfig) -> pd.Series:

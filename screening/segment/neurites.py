@@ -119,20 +119,17 @@ def _clean_image(image: np.ndarray) -> np.ndarray:
 def neurite_mask(
     image: np.ndarray,
     *,
-    soma_mask: np.ndarray | None = None,
     pixel_size_um: float,
     params: SegmentationConfig | None = None,
     background: np.ndarray | float | None = None,
 ) -> np.ndarray:
-    """Mask of the neurites in one channel of a field, somata excluded.
+    """Mask of the neurites in one channel of a field, cell bodies excluded.
 
     Parameters
     ----------
     image : (M, N) array
         Neurite channel (reporter or a neurite marker), any numeric dtype; NaN pixels are
         treated as background.
-    soma_mask : (M, N) bool array, optional
-        Somata to exclude (e.g. ``soma_labels > 0``).
     pixel_size_um : float
         Pixel size, µm.
     params : SegmentationConfig, optional
@@ -148,7 +145,8 @@ def neurite_mask(
     Returns
     -------
     mask : (M, N) bool array
-        Neurite pixels, a few px wide along each neurite; never inside ``soma_mask``.
+        Neurite pixels, a few px wide along each neurite; not inside a cell body (a ridge
+        must stand above the wide structure under it).
 
     Notes
     -----
@@ -170,8 +168,6 @@ def neurite_mask(
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
     im = _clean_image(image)
-    if soma_mask is not None and np.shape(soma_mask) != im.shape:
-        raise ValueError(f"soma_mask shape {np.shape(soma_mask)} differs from image shape {im.shape}")
     if min(im.shape) < 8:
         return np.zeros(im.shape, dtype=bool)
 
@@ -200,8 +196,6 @@ def neurite_mask(
 
     high_ridge = params.neurite_ridge_snr * ridge_noise
     weak = (ridge > _LOW_RIDGE_FRACTION * high_ridge) & (contrast > _BODY_RATIO * body)
-    if soma_mask is not None:
-        weak &= ~np.asarray(soma_mask, dtype=bool)
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:
         return weak
