@@ -4,12 +4,11 @@ Command (default run, about 4-6 minutes on one core)::
 
     python benchmarks/score_calibration.py --screens 20 --nulls 50
 
-On the pipeline's own measured counts (every field rendered by the simulator and measured
-by :func:`screening.measure.measure_field`, one process; ~0.4 s of CPU per 512²
-field-timepoint, so the `screen` design with 1 site per well is ~9 CPU minutes a screen;
-2892 s wall for 4 screens on a shared 2-core machine; 15 s to re-print from the cache)::
+On the pipeline's own measured counts (every field-timepoint rendered by the simulator and
+measured by :func:`screening.measure.measure_field` in ``--jobs`` processes; a 4-site `screen`
+or `null` screen is 5184 field-timepoints of 512²)::
 
-    python benchmarks/score_calibration.py --screens 0 --nulls 0 --measured 4 --sites 1 --cache /tmp/calib_cache
+    python benchmarks/score_calibration.py --screens 0 --nulls 0 --measured 4 --measured-nulls 2 --jobs 2 --cache /tmp/calib_cache
 
 Prints markdown tables: per-patient accuracy and CI coverage (CR2 + Bell-McCaffrey t,
 against CR1 with normal and with t quantiles), pooled ranking accuracy, null-screen
@@ -24,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -76,50 +76,83 @@ def calibrate_fields(fields: pd.DataFrame, effects: pd.DataFrame, config: Scorin
     return per_patient, pooled
 
 
-def measured_fields(screen, run_config=None, *, log=print) -> pd.DataFrame:
+def _calibration_run_config():
+    from screening.config import RunConfig
+
+    return RunConfig(
+        name="calibration", channels={"reporter": "w1", "nuclei": "w2"},
+        plates=[{"id": "P", "path": ".", "layout": "layout.csv"}],
+    )
+
+
+def _measure_rows(screen, records, run_config) -> list[dict]:
+    """Render and measure field-timepoints (``screen.field_truth`` records)."""
+    from screening.measure.field import measure_field
+
+    px = screen.preset.imaging.pixel_size_um
+    index = {k: i for i, k in enumerate(screen.fields[["plate", "well", "site"]].itertuples(index=False, name=None))}
+    rows = []
+    for rec in records:
+        field = render_field(screen, index[(rec["plate"], rec["well"], int(rec["site"]))], int(rec["timepoint"]))
+        channels = {"reporter": field.images["w1"], "nuclei": field.images["w2"]}
+        row = measure_field(channels, run_config, pixel_size_um=px).row
+        rows.append({
+            "plate": rec["plate"], "well": rec["well"], "site": int(rec["site"]), "timepoint": int(rec["timepoint"]),
+            "day": float(rec["day"]), "n_neurons": int(row["n_neurons"]),
+            "neurite_length_um": float(row["neurite_length_um"]), "n_nuclei": float(row["n_nuclei"]),
+            "qc_pass": bool(row["qc_pass"]), "qc_reason": row["qc_reason"], "status": "ok", "error": "",
+            "true_n_neurons": int(rec["n_neurons"]), "defocused": bool(rec["defocused"]),
+        })
+    return rows
+
+
+_WORKER_SCREEN = {}  # the screen each calibration worker process rebuilt from (preset, seed)
+
+
+def _init_worker(design, seed) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    _WORKER_SCREEN["screen"] = build_screen(design, seed)
+
+
+def _measure_chunk(records) -> list[dict]:
+    import cv2
+
+    cv2.setNumThreads(1)
+    return _measure_rows(_WORKER_SCREEN["screen"], records, _calibration_run_config())
+
+
+def measured_fields(screen, seed: int, *, jobs: int = 1, log=print) -> pd.DataFrame:
     """Render every field-timepoint of a simulated screen and measure it as the pipeline does.
 
     Parameters
     ----------
     screen : screening.simulate.Screen
-        From :func:`screening.simulate.build_screen`.
-    run_config : RunConfig, optional
-        Segmentation and field-QC settings (default: the pipeline defaults, reporter ``w1``
-        and nuclei ``w2``, as ``screening simulate`` writes them).
+        From :func:`screening.simulate.build_screen` with ``seed``.
+    seed : int
+        The screen's seed (worker processes rebuild the same screen from its preset and seed).
+    jobs : int
+        Worker processes (one core each).
 
     Returns
     -------
     DataFrame
         One row per plate x well x site x timepoint with the ``fields.parquet`` columns
         (``n_neurons``, ``neurite_length_um``, ``n_nuclei``, ``qc_pass`` from
-        :func:`~screening.measure.measure_field`), the plate map columns, ``flagged`` (False)
-        and ``true_n_neurons`` / ``defocused`` from the simulator's truth for comparison.
+        :func:`~screening.measure.measure_field` with the pipeline defaults, reporter ``w1``
+        and nuclei ``w2`` as ``screening simulate`` writes them), the plate map columns,
+        ``flagged`` (False) and ``true_n_neurons`` / ``defocused`` from the simulator's truth.
     """
-    from screening.config import RunConfig
-    from screening.measure.field import measure_field
+    from concurrent.futures import ProcessPoolExecutor
 
-    run_config = run_config or RunConfig(
-        name="calibration", channels={"reporter": "w1", "nuclei": "w2"},
-        plates=[{"id": "P", "path": ".", "layout": "layout.csv"}],
-    )
-    px = screen.preset.imaging.pixel_size_um
-    truth = screen.field_truth
-    index = {k: i for i, k in enumerate(screen.fields[["plate", "well", "site"]].itertuples(index=False, name=None))}
+    records = screen.field_truth.to_dict("records")
+    chunks = [records[i:i + 100] for i in range(0, len(records), 100)]
     rows = []
     t0 = time.perf_counter()
-    for n, rec in enumerate(truth.itertuples(index=False)):
-        field = render_field(screen, index[(rec.plate, rec.well, int(rec.site))], int(rec.timepoint))
-        channels = {"reporter": field.images["w1"], "nuclei": field.images["w2"]}
-        row = measure_field(channels, run_config, pixel_size_um=px).row
-        rows.append({
-            "plate": rec.plate, "well": rec.well, "site": int(rec.site), "timepoint": int(rec.timepoint),
-            "day": float(rec.day), "n_neurons": int(row["n_neurons"]),
-            "neurite_length_um": float(row["neurite_length_um"]), "n_nuclei": float(row["n_nuclei"]),
-            "qc_pass": bool(row["qc_pass"]), "qc_reason": row["qc_reason"], "status": "ok", "error": "",
-            "true_n_neurons": int(rec.n_neurons), "defocused": bool(rec.defocused),
-        })
-        if log and (n + 1) % 500 == 0:
-            log(f"  measured {n + 1}/{len(truth)} field-timepoints ({time.perf_counter() - t0:.0f} s)")
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(screen.preset, seed)) as pool:
+        for chunk_rows in pool.map(_measure_chunk, chunks):
+            rows.extend(chunk_rows)
+            if log and len(rows) % 1000 < 100:
+                log(f"  measured {len(rows)}/{len(records)} field-timepoints ({time.perf_counter() - t0:.0f} s)")
     fields = pd.DataFrame(rows).merge(screen.layout[["plate", "well", "patient", "compound", "concentration_um", "role"]],
                                       on=["plate", "well"], how="left")
     fields["flagged"] = False
@@ -155,8 +188,29 @@ def accuracy_rows(per: pd.DataFrame, pooled: pd.DataFrame) -> dict:
     }
 
 
+def measured_screen(design, seed: int, cache: Path | None, jobs: int):
+    """Truth tables and measured fields of one simulated screen (measured fields cached as parquet)."""
+    screen = build_screen(design, seed)
+    path = cache / f"{design.name}-seed{seed}.parquet" if cache else None
+    if path is not None and path.is_file():
+        return truth_tables(screen), pd.read_parquet(path)
+    print(f"screen {design.name} seed {seed}: measuring {len(screen.field_truth)} field-timepoints", flush=True)
+    measured = measured_fields(screen, seed, jobs=jobs, log=lambda m: print(m, flush=True))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        measured.to_parquet(path)
+    return truth_tables(screen), measured
+
+
+def with_pipeline_qc(truth_fields: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
+    """True counts with the pipeline's field-QC decisions: separates count error from QC."""
+    keys = ["plate", "well", "site", "timepoint"]
+    qc = measured.set_index(keys)["qc_pass"]
+    return truth_fields.assign(qc_pass=qc.reindex(pd.MultiIndex.from_frame(truth_fields[keys])).to_numpy())
+
+
 def measured_calibration(n_screens: int, preset: str, sites: int | None, config: ScoringConfig,
-                         cache: Path | None = None, seed0: int = 0) -> None:
+                         cache: Path | None = None, seed0: int = 0, jobs: int = 1) -> None:
     """Print true-count vs measured-count calibration on the same simulated screens."""
     design = measured_preset(preset, sites)
     runs = {"truth counts, truth QC": ([], []), "truth counts, pipeline QC": ([], []),
@@ -164,22 +218,9 @@ def measured_calibration(n_screens: int, preset: str, sites: int | None, config:
     count_err = []
     t0 = time.perf_counter()
     for seed in range(seed0, seed0 + n_screens):
-        screen = build_screen(design, seed)
-        truth = truth_tables(screen)
-        path = cache / f"{design.name}-seed{seed}.parquet" if cache else None
-        if path is not None and path.is_file():
-            measured = pd.read_parquet(path)
-        else:
-            print(f"screen seed {seed}: measuring {len(screen.field_truth)} field-timepoints", flush=True)
-            measured = measured_fields(screen, log=lambda m: print(m, flush=True))
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                measured.to_parquet(path)
+        truth, measured = measured_screen(design, seed, cache, jobs)
         truth_f = fields_from_truth(truth)
-        # True counts with the pipeline's field-QC decisions: separates count error from QC.
-        qc = measured.set_index(["plate", "well", "site", "timepoint"])["qc_pass"]
-        truth_pqc = truth_f.assign(qc_pass=qc.reindex(pd.MultiIndex.from_frame(
-            truth_f[["plate", "well", "site", "timepoint"]])).to_numpy())
+        truth_pqc = with_pipeline_qc(truth_f, measured)
         for label, fields in zip(runs, (truth_f, truth_pqc, measured)):
             p, q = calibrate_fields(fields, truth["effects"], config)
             runs[label][0].append(p.assign(seed=seed))
@@ -230,6 +271,38 @@ def measured_calibration(n_screens: int, preset: str, sites: int | None, config:
         {"figure": "defocused field-timepoints failed by pipeline QC", "value": float(ce["defocus_caught"].mean())},
     ]))
     print(f"\n_{elapsed:.0f} s (measurement of uncached screens included)_")
+
+
+def null_rows(per: pd.DataFrame, pooled: pd.DataFrame, q_cut: float) -> dict:
+    """Null-screen figures of stacked :func:`calibrate_fields` results (no true effect)."""
+    treat = per[per["role"].eq("treatment")].dropna(subset=["p_value", "se"])
+    calls = pooled[pooled["role"].eq("treatment")].groupby("seed")["q_value"].min() < q_cut
+    crit = stats.t.ppf(0.975, treat["df"])
+    return {
+        "screens": int(calls.size),
+        f"screens with any pooled call at q < {q_cut}": int(calls.sum()),
+        "per-patient estimates": len(treat),
+        "share of per-patient p < 0.05": float((treat["p_value"] < 0.05).mean()),
+        "95% CI coverage of HR 1": float(covered(treat["log_hr"], treat["se"], crit, 0.0).mean()),
+    }
+
+
+def measured_null_calibration(n_screens: int, sites: int | None, config: ScoringConfig,
+                              cache: Path | None = None, jobs: int = 1) -> None:
+    """Print null-screen figures from true and measured counts of the same `null` screens."""
+    design = measured_preset("null", sites)
+    runs = {"truth counts, truth QC": ([], []), "measured counts, pipeline QC": ([], [])}
+    for seed in range(1000, 1000 + n_screens):
+        truth, measured = measured_screen(design, seed, cache, jobs)
+        for label, fields in zip(runs, (fields_from_truth(truth), measured)):
+            p, q = calibrate_fields(fields, truth["effects"], config)
+            runs[label][0].append(p.assign(seed=seed))
+            runs[label][1].append(q.assign(seed=seed))
+    rows = [{"counts": label, **null_rows(pd.concat(per), pd.concat(pooled), config.fdr_q)}
+            for label, (per, pooled) in runs.items()]
+    print(f"\n## Null screens, measured vs true counts ({n_screens} `null` screens, {design.imaging.sites} site(s) "
+          f"per well, seeds 1000-{999 + n_screens})\n")
+    print(md_table(rows))
 
 
 def cr1_variants(fields: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
@@ -300,15 +373,20 @@ def main(argv=None):
     parser.add_argument("--preset", default="screen")
     parser.add_argument("--measured", type=int, default=0,
                         help="also score N screens from the pipeline's measured counts (rendered + measure_field)")
+    parser.add_argument("--measured-nulls", type=int, default=0,
+                        help="also score N `null` screens from measured and true counts")
     parser.add_argument("--sites", type=int, default=None,
                         help="sites per well of the measured screens (default: the preset's)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes measuring fields (one core each)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for measured fields tables (reused when present)")
     args = parser.parse_args(argv)
     config = ScoringConfig()
     t0 = time.perf_counter()
     if args.measured:
-        measured_calibration(args.measured, args.preset, args.sites, config, cache=args.cache)
+        measured_calibration(args.measured, args.preset, args.sites, config, cache=args.cache, jobs=args.jobs)
+    if args.measured_nulls:
+        measured_null_calibration(args.measured_nulls, args.sites, config, cache=args.cache, jobs=args.jobs)
     if not args.screens:
         return
 
