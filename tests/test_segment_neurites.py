@@ -109,6 +109,21 @@ def test_wide_bright_cell_is_not_a_neurite():
     assert neurite_skeleton_length(neurite_mask(img, pixel_size_um=PX), pixel_size_um=PX) < 5
 
 
+def _blurred_line(length_px, sigma_px=1.7, amplitude=80.0):
+    """A 1-px horizontal line blurred as by a focus drift (peak ``amplitude`` above noise)."""
+    img = _field()
+    canvas = np.zeros(img.shape)
+    canvas[80, 30 : 30 + length_px] = 1.0
+    return img + amplitude * np.sqrt(2 * np.pi) * sigma_px * ndi.gaussian_filter(canvas, sigma_px)
+
+
+def test_long_blurred_neurite_seeds_but_a_short_blurred_stretch_does_not():
+    # Too wide for the width test of the seeds; a 65 µm line is a neurite, a 16 µm stretch
+    # as wide may be the tail of a spindle-shaped cell.
+    assert neurite_mask(_blurred_line(100), pixel_size_um=PX)[80, 35:125].all()
+    assert not neurite_mask(_blurred_line(25), pixel_size_um=PX).any()
+
+
 def test_nan_pixels_do_not_crash_and_bad_shapes_are_named():
     img = _draw(_field(), 80, 20, 80, 140)
     img[0:10, 0:10] = np.nan
