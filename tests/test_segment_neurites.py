@@ -256,3 +256,52 @@ def test_fill_small_holes_keeps_large_holes_and_border_regions():
     assert not out[10:30, 30:50].any()
     assert not out[20, 0] and not out[0, 20]
     assert (out | mask).sum() == mask.sum() + 16
+
+
+# --- gap closing -------------------------------------------------------------------------
+
+
+def _one_piece(skeleton):
+    return ndi.label(skeleton, np.ones((3, 3)))[1] == 1
+
+
+def test_faded_stretch_between_two_neurite_pieces_is_bridged():
+    # A neurite fading out for 16 px (10 µm) between two bright pieces, with two faint beads
+    # in the gap (below the ridge threshold): measured as one piece, gap included.
+    img = _draw(_field((160, 200)), 80, 20, 80, 90)
+    _draw(img, 80, 106, 80, 180)
+    _draw(img, 80, 95, 80, 96, amplitude=20.0)
+    _draw(img, 80, 101, 80, 102, amplitude=20.0)
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert _one_piece(res.skeleton)
+    assert res.total_length_um == pytest.approx(160 * PX, rel=0.08)
+
+
+def test_pieces_that_do_not_face_each_other_or_are_far_apart_stay_apart():
+    from screening.measure.neurites import bridge_gaps
+
+    img = _field((200, 240))
+    _draw(img, 40, 20, 40, 100)  # parallel pieces, 16 px apart sideways, overlapping ends
+    _draw(img, 56, 90, 56, 170)
+    _draw(img, 120, 20, 120, 100)  # collinear, but 30 px (19.5 µm) apart: beyond the reach
+    _draw(img, 120, 130, 120, 210)
+    _draw(img, 160, 20, 160, 100)  # at a right angle, 10 px from the end: a T, not a gap
+    _draw(img, 150, 110, 190, 110)
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert ndi.label(res.skeleton, np.ones((3, 3)))[1] == 6
+    # Nothing to bridge on a skeleton of one piece or none.
+    single = np.zeros((20, 40), bool)
+    single[10, 5:35] = True
+    assert (bridge_gaps(single, pixel_size_um=PX) == single).all()
+    assert not bridge_gaps(np.zeros((20, 40), bool), pixel_size_um=PX).any()
+
+
+def test_neurites_ending_at_either_side_of_a_soma_are_not_bridged_through_it():
+    # Two neurites stop at the edge of a bright 8 µm soma and face each other across it,
+    # 9 µm apart: without soma labels, the cell body itself is the barrier.
+    img = _draw(_field((160, 200)), 80, 20, 80, 93)
+    _draw(img, 80, 107, 80, 180)
+    rr, cc = disk((80, 100), 6, shape=img.shape)
+    img[rr, cc] += 400
+    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    assert not res.skeleton[70:91, 97:104].any()

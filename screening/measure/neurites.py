@@ -21,6 +21,11 @@ cell body under it) keep soma interiors out, and a soma label that also covers a
 base or a neighbouring cell would otherwise cut the neurite there. The skeleton of a closed
 ring of ridge (the rim of a soma, a hollow fragment) would count its perimeter, so holes of
 the mask up to a soma's area are filled before skeletonising.
+
+Gap closing: a neurite that fades or breaks into beads for a few µm leaves two skeleton
+pieces whose end points face each other across the gap. Facing end points are joined by a
+straight line (:func:`bridge_gaps`) before pieces are measured, so the neurite is measured,
+assigned and kept as one piece, as a person tracing it would (NeuronJ, NeuriteTracer).
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ import numpy as np
 import skan
 from scipy import ndimage as ndi
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+from skimage.draw import line
 from skimage.morphology import skeletonize
 
 from screening.config.segmentation import SegmentationConfig
 from screening.measure.skeleton_graph import skeleton_graph
 from screening.segment import filters
-from screening.segment.neurites import neurite_mask
+from screening.segment.neurites import neurite_mask_and_bodies
 
 # A neurite touches its soma when its skeleton comes this close (the mask stops a little
 # short of the soma edge, where the soma's own brightness hides the ridge), in multiples
@@ -46,6 +53,19 @@ _ATTACH_WIDTHS = 1.5
 # Holes of the neurite mask up to this many soma areas (soma_diameter_um) are filled: a ring
 # of ridge around a soma or a fragment is its edge, not a neurite.
 _FILL_SOMA_AREAS = 1.0
+# Gap closing (bridge_gaps): two skeleton end points up to _BRIDGE_UM apart are joined when
+# each one's direction (over its last _END_DIRECTION_UM of skeleton) points at the other
+# within _BRIDGE_CONE_DEG. Up to _SHORT_BRIDGE_UM (3 neurite widths) one end within
+# _SHORT_BRIDGE_CONE_DEG is enough: over beads a few px long the direction is poorly defined.
+# The gaps the NeuronJ tracings cross where the neurite is invisible span 8-12.8 µm between
+# skeleton ends (one more in trace 4, between a neurite and its next bead, spans 13.4 µm);
+# two unrelated neurites rarely end face to face that close.
+_BRIDGE_UM = 13.0
+_BRIDGE_CONE_DEG = 45.0
+_SHORT_BRIDGE_UM = 6.0
+_SHORT_BRIDGE_CONE_DEG = 60.0
+_END_DIRECTION_UM = 5.0
+_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
 @dataclass
@@ -176,6 +196,134 @@ def fill_small_holes(mask: np.ndarray, max_area_px: float) -> np.ndarray:
     return mask | small[lab]
 
 
+def _end_directions(skeleton: np.ndarray, rows: np.ndarray, cols: np.ndarray, steps: int) -> np.ndarray:
+    """Unit vector from the point ``steps`` px back along the skeleton to each end point
+    (NaN where the piece is shorter than 2 px), (row, col) order.
+
+    All end points walk at once, each step to the first skeleton neighbour not yet on its
+    path (at a fork, either branch). Following the skeleton, rather than averaging all
+    skeleton pixels nearby, keeps a short fork at the tip from bending the direction.
+    """
+    padded = np.pad(skeleton, 1)  # no bounds checks: the pad is never skeleton
+    offsets = np.array(_NEIGHBOURS)
+    r, c = rows + 1, cols + 1
+    path = [(r, c)]
+    for _ in range(steps):
+        next_r = r[:, None] + offsets[:, 0]
+        next_c = c[:, None] + offsets[:, 1]
+        free = padded[next_r, next_c]
+        for pr, pc in path:
+            free &= (next_r != pr[:, None]) | (next_c != pc[:, None])
+        moves = np.flatnonzero(free.any(axis=1))
+        if moves.size == 0:
+            break
+        first = free[moves].argmax(axis=1)
+        r, c = r.copy(), c.copy()
+        r[moves], c[moves] = next_r[moves, first], next_c[moves, first]
+        path.append((r, c))
+    v = np.c_[rows + 1 - r, cols + 1 - c].astype(float)
+    norm = np.hypot(v[:, 0], v[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((norm >= 2)[:, None], v / norm[:, None], np.nan)
+
+
+def bridge_gaps(
+    skeleton: np.ndarray,
+    *,
+    pixel_size_um: float,
+    barrier: np.ndarray | None = None,
+    border_px: int | None = None,
+) -> np.ndarray:
+    """``skeleton`` with facing end points of different pieces joined by straight lines.
+
+    Parameters
+    ----------
+    skeleton : (M, N) bool array
+        One-pixel-wide skeleton.
+    pixel_size_um : float
+        Pixel size, µm.
+    barrier : (M, N) bool array, optional
+        Pixels no bridge may cross: cell bodies and soma labels (two neurites ending at
+        either side of a soma face each other across it).
+    border_px : int, optional
+        Pieces with a pixel within this distance of the image border are not bridged (see
+        ``measure_neurites``: whether such a piece reaches a soma decides whether it counts,
+        and a guessed bridge should not decide that). Default: all pieces may be bridged.
+
+    Returns
+    -------
+    (M, N) bool array
+        The skeleton plus the bridges (8-connected lines between the joined end points).
+
+    Notes
+    -----
+    Two end points of different pieces (8-connected) up to ``_BRIDGE_UM`` apart are joined
+    when each one's direction, over its last ``_END_DIRECTION_UM`` of skeleton, points at the
+    other within ``_BRIDGE_CONE_DEG``; up to ``_SHORT_BRIDGE_UM`` apart, when one of them points
+    at the other within ``_SHORT_BRIDGE_CONE_DEG``. Candidate pairs are taken shortest first,
+    each end point is joined at most once, and a pair whose line crosses ``barrier`` is not
+    joined. Only the geometry decides, not the intensity along the gap: in the gaps of beaded
+    or faded neurites it is often at the background level (the NeuronJ tracings cross 8-13 µm
+    of it), so a test on it would not tell such a gap from two unrelated pieces; the facing
+    directions do. The end directions are a short walk along the skeleton per end point in
+    a candidate pair (~10-50 µs each).
+    """
+    skeleton = np.asarray(skeleton, dtype=bool)
+    sk8 = skeleton.view(np.uint8)
+    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
+    neighbours = cv2.filter2D(sk8, -1, ring, borderType=cv2.BORDER_CONSTANT)
+    rows, cols = np.nonzero(skeleton & (neighbours == 1))
+    if rows.size < 2:
+        return skeleton
+    ends = np.c_[rows, cols].astype(float)
+    pairs = cKDTree(ends).query_pairs(_BRIDGE_UM / pixel_size_um, output_type="ndarray")
+    if pairs.size == 0:
+        return skeleton
+    _, labels = cv2.connectedComponents(sk8, connectivity=8)
+    piece = labels[rows, cols]
+    allowed = piece[pairs[:, 0]] != piece[pairs[:, 1]]
+    if border_px is not None:
+        b = max(int(border_px), 1)
+        edge = np.zeros(skeleton.shape, dtype=bool)
+        edge[:b] = edge[-b:] = True
+        edge[:, :b] = edge[:, -b:] = True
+        on_edge = np.zeros(labels.max() + 1, dtype=bool)
+        on_edge[labels[edge & skeleton]] = True
+        allowed &= ~on_edge[piece[pairs[:, 0]]] & ~on_edge[piece[pairs[:, 1]]]
+    pairs = pairs[allowed]
+    if pairs.size == 0:
+        return skeleton
+    # Directions only for the end points in a candidate pair (the walk is the slow part).
+    involved = np.unique(pairs)
+    direction = np.full(ends.shape, np.nan)
+    steps = max(round(_END_DIRECTION_UM / pixel_size_um), 2)
+    direction[involved] = _end_directions(skeleton, rows[involved], cols[involved], steps)
+    i, j = pairs.T
+    chord = ends[j] - ends[i]
+    gap = np.hypot(chord[:, 0], chord[:, 1])
+    unit = chord / gap[:, None]
+    # Cosines of the angle between each end's direction and the way to the other end.
+    cos_i = np.nan_to_num(np.sum(direction[i] * unit, axis=1), nan=-1.0)
+    cos_j = np.nan_to_num(np.sum(direction[j] * -unit, axis=1), nan=-1.0)
+    both = np.minimum(cos_i, cos_j) >= np.cos(np.radians(_BRIDGE_CONE_DEG))
+    one = (gap * pixel_size_um <= _SHORT_BRIDGE_UM) & (
+        np.maximum(cos_i, cos_j) >= np.cos(np.radians(_SHORT_BRIDGE_CONE_DEG))
+    )
+    ok = np.flatnonzero(both | one)
+    out = skeleton.copy()
+    joined = np.zeros(ends.shape[0], dtype=bool)
+    for k in ok[np.argsort(gap[ok], kind="stable")]:
+        a, b = i[k], j[k]
+        if joined[a] or joined[b]:
+            continue
+        rr, cc = line(rows[a], cols[a], rows[b], cols[b])
+        if barrier is not None and barrier[rr, cc].any():
+            continue
+        joined[a] = joined[b] = True
+        out[rr, cc] = True
+    return out
+
+
 def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[dict[int, float], float, float]:
     """Length per soma label (nearest along the skeleton), the unassigned rest, and the part
     of that rest in pieces touching the image border (within ``attach_px``), µm."""
@@ -253,16 +401,29 @@ def measure_neurites(
     flat = soma_labels.ravel()
     # bincount, not np.unique: a sort of every pixel costs ~25 ms on a 1024² field.
     somata = {int(k): 0.0 for k in np.flatnonzero(np.bincount(flat[flat > 0]))}
-    mask = neurite_mask(neurite_image, pixel_size_um=pixel_size_um, params=params, background=background)
+    mask, bodies = neurite_mask_and_bodies(
+        neurite_image, pixel_size_um=pixel_size_um, params=params, background=background
+    )
     soma_area_px = np.pi * (0.5 * params.soma_diameter_um / pixel_size_um) ** 2
     mask = fill_small_holes(mask, _FILL_SOMA_AREAS * soma_area_px)
+    attach_px = _ATTACH_WIDTHS * params.neurite_width_um / pixel_size_um
+    # Bridge before the length filter: the beads of a beaded neurite are pieces shorter
+    # than min_neurite_length_um that only count once joined. No bridge crosses a cell body
+    # or soma label; with somata, none joins a piece at the image border (see bridge_gaps).
+    bridged = bridge_gaps(
+        skeletonize(mask),
+        pixel_size_um=pixel_size_um,
+        barrier=bodies | (soma_labels > 0) if somata else bodies,
+        border_px=int(np.ceil(attach_px)) if somata else None,
+    )
     skeleton, total, built = skeleton_lengths(
-        skeletonize(mask), pixel_size_um=pixel_size_um, min_length_um=params.min_neurite_length_um
+        bridged,
+        pixel_size_um=pixel_size_um,
+        min_length_um=params.min_neurite_length_um,
     )
     if built is None or not somata:
         return NeuriteMeasurement(total, somata, total, skeleton)
     graph, table = built
-    attach_px = _ATTACH_WIDTHS * params.neurite_width_um / pixel_size_um
     per_soma, unassigned, outside = _assign(graph, table, soma_labels, attach_px)
     somata.update(per_soma)
     return NeuriteMeasurement(total - outside, somata, unassigned - outside, skeleton, outside)

@@ -212,12 +212,38 @@ def neurite_mask(
     >>> bool(m[32, 10:54].all()) and not m[:20].any()
     True
     """
+    return neurite_mask_and_bodies(image, pixel_size_um=pixel_size_um, params=params, background=background)[0]
+
+
+def neurite_mask_and_bodies(
+    image: np.ndarray,
+    *,
+    pixel_size_um: float,
+    params: SegmentationConfig | None = None,
+    background: np.ndarray | float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`neurite_mask` and the cell bodies it measured on the way.
+
+    Parameters
+    ----------
+    image, pixel_size_um, params, background
+        As for :func:`neurite_mask`.
+
+    Returns
+    -------
+    mask : (M, N) bool array
+        As :func:`neurite_mask`.
+    bodies : (M, N) bool array
+        Structures wider than ``neurite_max_width_um`` (somata, flat cells) standing
+        ``neurite_contrast_snr`` pixel-noise sds above the background: where no neurite gap
+        is bridged (:func:`screening.measure.neurites.bridge_gaps`).
+    """
     params = params if params is not None else SegmentationConfig()
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
     im = _clean_image(image)
     if min(im.shape) < 8:
-        return np.zeros(im.shape, dtype=bool)
+        return np.zeros(im.shape, dtype=bool), np.zeros(im.shape, dtype=bool)
 
     sigma = 0.5 * params.neurite_width_um / pixel_size_um
     smooth = filters.gaussian(im, sigma, mode="nearest")
@@ -242,11 +268,12 @@ def neurite_mask(
         ridge_noise = ridge_noise if ridge_noise > 0 else scale * 1e-2
         pixel_noise = pixel_noise if pixel_noise > 0 else scale
 
+    bodies = body > params.neurite_contrast_snr * pixel_noise
     high_ridge = params.neurite_ridge_snr * ridge_noise
     weak = (ridge > _LOW_RIDGE_FRACTION * high_ridge) & (contrast > _BODY_RATIO * body)
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:
-        return weak
+        return weak, bodies
 
     seed = (
         weak
@@ -273,4 +300,4 @@ def neurite_mask(
         long_px = _LONG_SEED_UM / pixel_size_um
         keep |= _seed_lengths(labels, rows[wide], cols[wide], n) >= long_px
     keep[0] = False
-    return keep[labels]
+    return keep[labels], bodies
