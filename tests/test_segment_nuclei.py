@@ -58,6 +58,20 @@ def test_touching_pair_scales_with_pixel_size():
     assert segment_nuclei(image, pixel_size_um=PX / 2, params=params).max() == 2
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+@pytest.mark.parametrize("shape", [(31, 40), (30, 41), (7, 2)])
+def test_noise_sigma_of_integer_images_equals_the_float_computation(dtype, shape):
+    # Integer images take a histogram path; it must give np.median's value exactly,
+    # half-integer medians (even counts) included.
+    rng = np.random.default_rng(shape[0] * shape[1])
+    high = np.iinfo(dtype).max
+    for image in (rng.integers(0, high, shape).astype(dtype), rng.integers(0, 3, shape).astype(dtype)):
+        rows = image[::3].astype(np.float32)
+        d = rows[:, 1:] - rows[:, :-1]
+        expected = float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
+        assert noise_sigma(image) == expected
+
+
 def test_noise_sigma_of_white_noise():
     rng = np.random.default_rng(1)
     assert noise_sigma(rng.normal(50, 4.0, (200, 200))) == pytest.approx(4.0, rel=0.05)

@@ -23,10 +23,11 @@ def foreground_mask(image: np.ndarray, *, pixel_size_um: float, snr: float = 5.0
     The background is the image's median, good enough for a mask whose only
     use is to say where there is something (focus, emptiness).
     """
+    noise = _noise_sigma(image)  # in the image's own dtype (integer: exact fast path)
     image = np.asarray(image, dtype=np.float32)
     sigma_px = max(1.0 / pixel_size_um, 1.0)
     smooth = filters.gaussian(image, sigma_px, truncate=3.0)
-    noise = _noise_sigma(image) / (2 * np.sqrt(np.pi) * sigma_px)
+    noise = noise / (2 * np.sqrt(np.pi) * sigma_px)
     return smooth > np.median(smooth) + snr * max(noise, 1e-6)
 
 
@@ -63,14 +64,16 @@ def focus_score(
         noise's share of F is subtracted (white noise has a known ratio of
         fine to mid energy).
     """
-    image = np.asarray(image, dtype=np.float32)
+    # The noise estimate reads the image in its own dtype (integer images: an exact fast path).
+    raw = np.asarray(image)
+    image = raw.astype(np.float32)
     if mask is not None:
         mask = np.asarray(mask, bool)
     # Focus is a property of the whole field: a centred crop of at most
     # _CROP_PX² pixels is enough and bounds the cost on big fields.
     crop = tuple(slice(max((s - _CROP_PX) // 2, 0), max((s - _CROP_PX) // 2, 0) + _CROP_PX) for s in image.shape)
     if mask is None or mask[crop].any():
-        image = image[crop]
+        image, raw = image[crop], raw[crop]
         mask = None if mask is None else mask[crop]
         exclude = None if exclude is None else np.asarray(exclude, bool)[crop]
     s0, s1, s2 = (max(s / pixel_size_um, 0.5) for s in _FOCUS_SCALES_UM)
@@ -78,7 +81,7 @@ def focus_score(
     g1 = filters.gaussian(image, s1, truncate=3.0)
     g2 = filters.gaussian(image, s2, truncate=3.0)
     if mask is None:
-        mask = foreground_mask(image, pixel_size_um=pixel_size_um)
+        mask = foreground_mask(raw, pixel_size_um=pixel_size_um)
         mask = filters.maximum_filter(mask, 2 * max(round(2 * s2), 1) + 1)
     if exclude is not None:
         mask = mask & ~exclude
@@ -90,7 +93,7 @@ def focus_score(
     # Expected band energies of white noise of std σ: σ² / (4π) × (1/s_a² - 4/(s_a²+s_b²) ... );
     # a direct estimate is simpler: filter pure noise of the same σ is costly, so use
     # the closed form for the variance of a difference of Gaussians.
-    sigma = _noise_sigma(image)
+    sigma = _noise_sigma(raw)
     fine -= sigma**2 * _dog_noise_gain(s0, s1)
     mid -= sigma**2 * _dog_noise_gain(s1, s2)
     fine, mid = max(fine, 0.0), max(mid, 0.0)

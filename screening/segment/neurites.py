@@ -107,9 +107,13 @@ def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
         return filters.maximum_filter(filters.minimum_filter(image, k), k)
     rows, cols = image.shape
     padded = np.pad(image, ((0, rows % 2), (0, cols % 2)), mode="edge")
-    blocks = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2)
+    # Minimum over 2 x 2 blocks as three elementwise minima of strided views (numpy's
+    # reduction over two axes of a reshaped view is ~10x slower).
+    block_min = np.minimum(
+        np.minimum(padded[0::2, 0::2], padded[0::2, 1::2]), np.minimum(padded[1::2, 0::2], padded[1::2, 1::2])
+    )
     k = _odd(size_px / 2)
-    small = filters.maximum_filter(filters.minimum_filter(blocks.min(axis=(1, 3)), k), k)
+    small = filters.maximum_filter(filters.minimum_filter(block_min, k), k)
     return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:rows, :cols]
 
 

@@ -38,9 +38,35 @@ def noise_sigma(image: np.ndarray) -> float:
     if image.ndim != 2 or image.shape[1] < 2:
         return 0.0
     # Every third row is plenty for a robust statistic and 3x faster.
-    rows = image[::3].astype(np.float32)
-    d = rows[:, 1:] - rows[:, :-1]
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
+    rows = image[::3]
+    if np.issubdtype(rows.dtype, np.integer) and rows.dtype.itemsize <= 2:  # histogram of ≤ 2^17 bins
+        mad = np.float32(_integer_mad(np.diff(rows.astype(np.int64), axis=1)))
+    else:
+        rows = rows.astype(np.float32)
+        d = rows[:, 1:] - rows[:, :-1]
+        mad = np.median(np.abs(d - np.median(d)))
+    return float(1.4826 * mad / np.sqrt(2))
+
+
+def _integer_median_x2(values: np.ndarray) -> int:
+    """Twice ``np.median(values)`` of an integer array, exactly, from a histogram (no sort)."""
+    lo = int(values.min())
+    cum = np.cumsum(np.bincount((values - lo).ravel()))
+    n = int(cum[-1])
+    upper = int(np.searchsorted(cum, n // 2, side="right"))  # the element of rank n // 2
+    lower = upper if n % 2 else int(np.searchsorted(cum, n // 2 - 1, side="right"))
+    return 2 * lo + lower + upper
+
+
+def _integer_mad(values: np.ndarray) -> float:
+    """``np.median(np.abs(values - np.median(values)))`` of integers, exactly.
+
+    Camera images are integers, so their neighbour differences are too: a histogram gives
+    the medians ~5x faster than ``np.median``'s partition (a noise estimate is taken about
+    eight times per field). The doubled values keep a half-integer median exact.
+    """
+    median_x2 = _integer_median_x2(values)
+    return _integer_median_x2(np.abs(2 * values - median_x2)) / 4
 
 
 def smoothed_noise(sigma_noise: float, sigma_px: float) -> float:
