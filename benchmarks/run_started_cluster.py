@@ -8,8 +8,8 @@ cost per field (scheduling, transfers, shard writing) is wall/field − compute/
 
 Usage::
 
-    python benchmarks/run_scaling.py --no-memory   # once: simulates /tmp/.../screen/config.yaml
-    python benchmarks/run_started_cluster.py CONFIG.yaml [--workers 1 2]
+    python benchmarks/run_scaling.py --no-memory --out /tmp/rs   # simulates /tmp/rs/screen/config.yaml
+    python benchmarks/run_started_cluster.py /tmp/rs/screen/config.yaml [--workers 1 2]
 """
 
 from __future__ import annotations
