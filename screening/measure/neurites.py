@@ -196,6 +196,15 @@ def fill_small_holes(mask: np.ndarray, max_area_px: float) -> np.ndarray:
     return mask | small[lab]
 
 
+def _near_border(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], width_px: int) -> np.ndarray:
+    """Whether each pixel ``(rows, cols)`` lies within ``width_px`` of the border of ``shape``.
+
+    The one border test of this module: pieces that bridge_gaps leaves alone are the pieces
+    that _assign may call outside the field, so both must draw the border the same way.
+    """
+    return (rows < width_px) | (cols < width_px) | (rows >= shape[0] - width_px) | (cols >= shape[1] - width_px)
+
+
 def _end_directions(skeleton: np.ndarray, rows: np.ndarray, cols: np.ndarray, steps: int) -> np.ndarray:
     """Unit vector from the point ``steps`` px back along the skeleton to each end point
     (NaN where the piece is shorter than 2 px), (row, col) order.
@@ -279,16 +288,14 @@ def bridge_gaps(
     pairs = cKDTree(ends).query_pairs(_BRIDGE_UM / pixel_size_um, output_type="ndarray")
     if pairs.size == 0:
         return skeleton
-    _, labels = cv2.connectedComponents(sk8, connectivity=8)
+    labels, n_pieces = filters.label(skeleton, connectivity=8)
     piece = labels[rows, cols]
     allowed = piece[pairs[:, 0]] != piece[pairs[:, 1]]
     if border_px is not None:
-        b = max(int(border_px), 1)
-        edge = np.zeros(skeleton.shape, dtype=bool)
-        edge[:b] = edge[-b:] = True
-        edge[:, :b] = edge[:, -b:] = True
-        on_edge = np.zeros(labels.max() + 1, dtype=bool)
-        on_edge[labels[edge & skeleton]] = True
+        sk_rows, sk_cols = np.nonzero(skeleton)
+        near = _near_border(sk_rows, sk_cols, skeleton.shape, max(int(border_px), 1))
+        on_edge = np.zeros(n_pieces + 1, dtype=bool)
+        on_edge[labels[sk_rows[near], sk_cols[near]]] = True
         allowed &= ~on_edge[piece[pairs[:, 0]]] & ~on_edge[piece[pairs[:, 1]]]
     pairs = pairs[allowed]
     if pairs.size == 0:
@@ -336,9 +343,7 @@ def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[di
     sources = np.flatnonzero(near > 0)
     per_soma: dict[int, float] = {}
     # Pieces (skan skeleton ids) with a pixel within the attach distance of the border.
-    rows, cols = soma_labels.shape
-    edge = int(np.ceil(attach_px))
-    on_edge = (coords[:, 0] < edge) | (coords[:, 1] < edge) | (coords[:, 0] >= rows - edge) | (coords[:, 1] >= cols - edge)
+    on_edge = _near_border(coords[:, 0], coords[:, 1], soma_labels.shape, int(np.ceil(attach_px)))
     paths = graph.paths.tocsr()
     piece = table["skeleton_id"].to_numpy()
     node_piece = np.full(coords.shape[0], -1, np.int64)
