@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import time
 from pathlib import Path
 
@@ -110,7 +109,6 @@ _WORKER_SCREEN = {}  # the screen each calibration worker process rebuilt from (
 
 
 def _init_worker(design, seed) -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
     _WORKER_SCREEN["screen"] = build_screen(design, seed)
 
 
