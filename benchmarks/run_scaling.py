@@ -6,10 +6,16 @@ Usage::
 
 Prints markdown tables (quoted in the README):
 
-1. fields/s of a plain Python loop over ``tasks.measure_field_files`` against the
-   Dask run (``screening.pipeline.measure_screen``) with 1 and 2 workers on the same
-   simulated plate: graph overhead = 1-worker time / loop time - 1; scaling
-   efficiency = (1-worker time) / (2 x 2-worker time).
+1. seconds per field of a plain Python loop over ``tasks.measure_field_files`` against
+   the Dask run (``screening.pipeline.measure_screen``: tasks, shards, resume keys, parquet)
+   with 1 and 2 workers on the same simulated fields (the screen's first ``--timepoints``),
+   for the ``threads`` and ``processes`` schedulers. The clusters are started and warmed
+   (every worker has measured one field) before timing, and their start-up is reported
+   apart: it is paid once per run (~10 s; 0.1 % of a 62,208-field screen on 16 cores). Each figure sums two
+   whole runs in the mirrored order loop, 1 worker, 2 workers, 2 workers, 1 worker, loop.
+   Graph overhead = 1-worker time / loop time - 1; the run's own cost = 1-worker wall time /
+   compute time inside the tasks (Dask's task stream) - 1; scaling efficiency = 1-worker
+   time / (2 x 2-worker time).
 2. peak memory (RSS) of the client process and of each worker when the plate grows
    from 96 to 384 wells x 9 sites. The large plates reuse one simulated field per
    channel under many file names (hard links), so the figure isolates the run's own
@@ -27,69 +33,110 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from distributed import get_task_stream
 
-from screening.config import load_config
+from screening.cluster import dask_client
+from screening.config import ComputeConfig, load_config
 from screening.io.screen import field_paths
 from screening.pipeline import measure_screen, plan_fields
 from screening.simulate import simulate_screen
 from screening.tasks import measure_field_files
 
 
-def _time_loop(config) -> tuple[float, int]:
+def _time_loop(config) -> float:
+    """Seconds for a plain Python loop over every field of ``config`` (no Dask, no shards)."""
     fields = plan_fields(config)
     t0 = time.perf_counter()
     for rec in fields.to_dict("records"):
         measure_field_files(field_paths(rec), config, rec["pixel_size_um"])
-    return time.perf_counter() - t0, len(fields)
-
-
-def _time_dask(config, run_dir: Path, workers: int, scheduler: str) -> float:
-    shutil.rmtree(run_dir, ignore_errors=True)
-    config = config.model_copy(update={"compute": config.compute.model_copy(update={"scheduler": scheduler})})
-    t0 = time.perf_counter()
-    measure_screen(config, run_dir, workers=workers, force=True)
     return time.perf_counter() - t0
 
 
-def _time_startup(config, workers: int, scheduler: str) -> float:
-    """Seconds to start the local cluster and warm every worker up as the loop was warmed up
-    (imports, numba compilation: one field measured)."""
-    from screening.cluster import dask_client
+def _time_run(config, run_dir: Path, client) -> tuple[float, float]:
+    """(wall s, compute s inside the field tasks) of one whole run on the started cluster of ``client``."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    with get_task_stream(client) as stream:
+        t0 = time.perf_counter()
+        measure_screen(config, run_dir, address=client.scheduler.address, force=True)
+        wall = time.perf_counter() - t0
+    compute = sum(
+        s["stop"] - s["start"] for task in stream.data for s in task["startstops"] if s["action"] == "compute"
+    )
+    return wall, compute
 
+
+@contextmanager
+def _warm_cluster(config, scheduler: str, workers: int):
+    """A started cluster whose every worker has measured one field; yields (client, start-up s)."""
     first = plan_fields(config).iloc[0].to_dict()
-    compute = config.compute.model_copy(update={"scheduler": scheduler})
     t0 = time.perf_counter()
-    with dask_client(compute, workers=workers) as client:
+    with dask_client(ComputeConfig(scheduler=scheduler, workers=workers)) as client:
         client.run(measure_field_files, field_paths(first), config, first["pixel_size_um"])
-        return time.perf_counter() - t0
+        yield client, time.perf_counter() - t0
 
 
-def speed_table(config_path: Path, out: Path) -> tuple[str, dict]:
-    config = load_config(config_path)
+def steady_state(config, out: Path, scheduler: str) -> dict:
+    """Loop against runs on started, warmed clusters, in the order L R1 R2 R2 R1 L.
+
+    The mirrored order cancels a linear drift of the machine's speed, which on a shared VM is
+    several per cent over the minutes a comparison takes and otherwise dominates the figure.
+    """
+    with _warm_cluster(config, scheduler, 1) as (one, start_one), _warm_cluster(config, scheduler, 2) as (two, _):
+        order = ["loop", one, two, two, one, "loop"]
+        times = [(_time_loop(config), None) if c == "loop" else _time_run(config, out / scheduler, c) for c in order]
+    loop = times[0][0] + times[5][0]
+    run1 = times[1][0] + times[4][0]
+    run2 = times[2][0] + times[3][0]
+    compute1 = times[1][1] + times[4][1]
+    n = 2 * len(plan_fields(config))
+    return {
+        "loop s/field": loop / n, "1 worker s/field": run1 / n, "2 workers s/field": run2 / n,
+        "compute in tasks s/field": compute1 / n, "overhead": run1 / loop - 1,
+        "own cost": run1 / compute1 - 1, "efficiency": run1 / (2 * run2), "start-up s": start_one,
+    }
+
+
+def _first_timepoints(config_path: Path, dst: Path, n: int) -> Path:
+    """The screen's first ``n`` timepoints (hard links of its ImageXpress folders) and their config."""
+    config = yaml.safe_load(config_path.read_text())
+    plate = config["plates"][0]
+    src = (config_path.parent / plate["path"]).resolve()
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst / "plate", copy_function=os.link,
+                    ignore=lambda folder, names: [x for x in names if x.startswith("TimePoint_") and int(x[10:]) > n])
+    plate.update(path="plate", layout=str(Path("plate") / Path(plate["layout"]).relative_to(plate["path"])))
+    config.update(timepoints={t: d for t, d in config["timepoints"].items() if t <= n}, output=str(dst / "run"))
+    path = dst / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def speed_table(config_path: Path, out: Path, n_timepoints: int) -> tuple[str, dict]:
+    config = load_config(_first_timepoints(config_path, out / "timing", n_timepoints))
+    n = len(plan_fields(config))
     measure_field_files(field_paths(plan_fields(config).iloc[0].to_dict()), config, config.pixel_size_um)  # warm up
-    loop_s, n = _time_loop(config)
-    rows = [("plain loop (1 core)", loop_s)]
-    for scheduler in ("threads", "processes"):
-        for workers in (1, 2):
-            rows.append((f"dask {scheduler}, {workers} worker(s)", _time_dask(config, out / "runs" / scheduler, workers, scheduler)))
-    lines = ["| how | wall s | fields/s | s/field |", "|---|---|---|---|"]
-    lines += [f"| {name} | {s:.1f} | {n / s:.2f} | {s / n:.3f} |" for name, s in rows]
-    t = dict(rows)
-    figures = {}
-    for sched in ("threads", "processes"):
-        one, two = t[f"dask {sched}, 1 worker(s)"], t[f"dask {sched}, 2 worker(s)"]
-        start = _time_startup(config, 1, sched)
-        figures[sched] = {"overhead": one / loop_s - 1, "efficiency": one / (2 * two)}
+    figures = {sched: steady_state(config, out / "runs", sched) for sched in ("threads", "processes")}
+    lines = [
+        "| scheduler | loop s/field | 1 worker s/field | of which compute in tasks | 2 workers s/field "
+        "| graph overhead | run's own cost | scaling 1->2 | start-up + warm-up s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for sched, f in figures.items():
         lines.append(
-            f"\n{sched}: graph overhead vs loop {100 * figures[sched]['overhead']:+.1f} % "
-            f"({100 * ((one - start) / loop_s - 1):+.1f} % without the {start:.1f} s of starting one worker "
-            f"and warming it up), scaling efficiency 1->2 workers {100 * figures[sched]['efficiency']:.0f} %"
+            f"| {sched} | {f['loop s/field']:.4f} | {f['1 worker s/field']:.4f} | {f['compute in tasks s/field']:.4f} "
+            f"| {f['2 workers s/field']:.4f} | {100 * f['overhead']:+.1f} % | {100 * f['own cost']:+.1f} % "
+            f"| {100 * f['efficiency']:.0f} % | {f['start-up s']:.1f} |"
         )
-    return f"{n} fields of {config_path}\n\n" + "\n".join(lines), figures
+    head = (
+        f"{n} fields of {config_path}; each figure from two whole runs (order loop, 1 worker, 2 workers, "
+        "2 workers, 1 worker, loop) on clusters started and warmed beforehand\n\n"
+    )
+    return head + "\n".join(lines), figures
 
 
 def _big_plate(src_config: Path, dst: Path, n_wells: int, n_sites: int) -> Path:
@@ -160,9 +207,6 @@ def memory_series(config_path: Path, out: Path, n_wells: int = 384, n_sites: int
     """Client and worker RSS sampled during a ``n_wells`` x ``n_sites`` run (does memory grow with fields?)."""
     import threading
 
-    from screening.cluster import dask_client
-    from screening.config import ComputeConfig
-
     big = _big_plate(config_path, out / "series", n_wells, n_sites)
     config = load_config(big)
     lines = ["| s | wells written | client RSS MiB | worker RSS MiB |", "|---|---|---|---|"]
@@ -212,6 +256,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/run_scaling"))
     parser.add_argument("--config", type=Path, default=None, help="use this screen instead of simulating one")
+    parser.add_argument("--timepoints", type=int, default=3, help="time the screen's first N timepoints")
     parser.add_argument("--no-memory", action="store_true", help="skip the 96 -> 384-well memory table")
     parser.add_argument("--no-speed", action="store_true", help="skip the loop / 1 / 2 worker timings")
     parser.add_argument("--memory-series", action="store_true", help="also sample RSS during the 384-well run")
@@ -224,7 +269,7 @@ def main(argv=None) -> None:
     config_path = args.config or simulate_screen(args.out / "screen", preset=args.preset, seed=args.seed, overwrite=True)
     figures = {"overhead": args.overhead, "efficiency": args.efficiency}
     if not args.no_speed:
-        table, measured = speed_table(config_path, args.out)
+        table, measured = speed_table(config_path, args.out, args.timepoints)
         print("## Run-stage speed\n\n" + table + "\n")
         # The projection uses the scheduler that gains most from added cores unless told otherwise.
         best = max(measured.values(), key=lambda f: f["efficiency"] / (1 + f["overhead"]))
