@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from screening.segment import filters
 
 from screening.config.segmentation import FieldQCConfig
+from screening.segment import filters
 from screening.segment.nuclei import noise_sigma as _noise_sigma
 
 # Band-pass scales of the focus score, in µm: fine detail (edges of nuclei,
@@ -13,8 +13,6 @@ from screening.segment.nuclei import noise_sigma as _noise_sigma
 # fine band first, whatever the number of cells.
 _FOCUS_SCALES_UM = (0.65, 1.3, 2.6)
 _CROP_PX = 512
-
-
 
 
 def foreground_mask(image: np.ndarray, *, pixel_size_um: float, snr: float = 5.0) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import label, regionprops
+from skimage.measure import label
 from skimage.segmentation import watershed
 
 from screening.config.segmentation import SegmentationConfig
@@ -250,24 +250,37 @@ def solidity(mask: np.ndarray) -> float:
 def _split_concave(labels: np.ndarray, d_px: float) -> tuple[np.ndarray, list[float]]:
     """Split objects with a notch in their outline along the distance-transform watershed.
 
-    Returns the new labels and the solidity of each (index label - 1).
+    Returns the new labels (objects and their parts numbered in label order) and
+    the solidity of each (index label - 1).
     """
-    out = np.zeros_like(labels)
-    solidities = []
+    # Per-object work only where needed: areas by bincount, boxes by find_objects (no
+    # regionprops objects, whose per-object Python holds the GIL a 2-thread run shares).
+    area = np.bincount(labels.ravel())
     min_area = _MIN_AREA * np.pi * (d_px / 2) ** 2
-    for obj in regionprops(labels):
-        if obj.area < min_area:  # dropped by the filter anyway
-            parts, values = [obj.image], [1.0]
-        else:
-            whole = solidity(obj.image)
-            parts, values = [obj.image], [whole]
-            if whole < _CONCAVE_SOLIDITY and obj.area > 2 * min_area:
-                split = _try_split(obj.image, whole, d_px, min_area)
-                if split is not None:
-                    parts, values = split
-        for part, value in zip(parts, values, strict=True):
+    lookup = np.zeros(area.size, labels.dtype)
+    solidities: list[float] = []
+    splits = []
+    for lab, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        if area[lab] < min_area:  # dropped by the filter anyway
+            solidities.append(1.0)
+            lookup[lab] = len(solidities)
+            continue
+        image = labels[box] == lab
+        whole = solidity(image)
+        concave = whole < _CONCAVE_SOLIDITY and area[lab] > 2 * min_area
+        split = _try_split(image, whole, d_px, min_area) if concave else None
+        if split is None:
+            solidities.append(whole)
+            lookup[lab] = len(solidities)
+            continue
+        for part, value in zip(*split, strict=True):
             solidities.append(value)
-            out[obj.slice][part] = len(solidities)
+            splits.append((box, part, len(solidities)))
+    out = lookup[labels]
+    for box, part, new_label in splits:
+        out[box][part] = new_label
     return out, solidities
 
 
