@@ -6,6 +6,7 @@ from scipy import ndimage as ndi
 
 from screening.segment.somata import (
     centre_inside,
+    flatness,
     count_motor_neurons,
     negative_level,
     positivity_threshold,
@@ -114,3 +115,50 @@ def test_saturated_mask_needs_a_plateau():
     assert not saturated_mask(image).any()  # one brightest pixel is not clipping
     image[:2, :3] = 4095  # a 12-bit camera's ceiling, six pixels
     assert saturated_mask(image).sum() == 6
+
+
+def test_flatness_of_centred_and_rim_nuclei():
+    # Median / 95th percentile, clipped to [0, 1]; 0 without any reporter.
+    assert np.allclose(flatness([900.0, 300.0, 0.0, 5.0], [1000.0, 1000.0, 0.0, np.nan]), [0.9, 0.3, 0.0, 0.0])
+
+
+def test_label_percentile_several_at_once():
+    from screening.segment.nuclei import label_percentile
+
+    labels = np.array([[1, 1, 1, 1, 0], [2, 2, 0, 3, 3]])
+    values = np.array([[4.0, 1.0, 3.0, 2.0, 9.0], [5.0, 6.0, 9.0, 7.0, 7.0]])
+    both = label_percentile(values, labels, 4, (0, 100))
+    assert both.shape == (2, 4)
+    assert np.array_equal(both[:, :3], [[1, 5, 7], [4, 6, 7]]) and np.isnan(both[:, 3]).all()
+    assert np.array_equal(label_percentile(values, labels, 3, 50), both[0, :3] * 0 + [2, 5, 7])
+
+
+def test_nucleus_on_the_slope_of_a_neighbours_soma_not_counted():
+    # A neuron (bright soma with a bright centre) and a reporter-negative nucleus on
+    # its rim: most of that nucleus is under the soma (20th percentile above the
+    # threshold), but the reporter rises across it towards the neuron.
+    shape = (160, 160)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    rho2 = ((yy - 80) ** 2 + (xx - 70) ** 2) / 24.0**2
+    soma = np.where(rho2 < 1, 1 - 0.8 * rho2, 0.0)
+    rng = np.random.default_rng(1)
+    reporter = 250.0 * soma
+    nuclei = np.zeros(shape)
+    centres = [(80, 70), (80, 86)] + [(r, c) for r in (20, 140) for c in (20, 60, 100, 140)]
+    for r, c in centres:
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, (r, c), 7))
+        if (r, c) not in centres[:2]:  # reporter-negative cells: dim somata
+            reporter = np.maximum(reporter, 60.0 * _disc(shape, (r, c), 9))
+    reporter = rng.poisson(ndi.gaussian_filter(reporter, 1.0) + 60).astype(np.uint16) + 100
+    nuclei = rng.poisson(ndi.gaussian_filter(nuclei, 1.0) + 25).astype(np.uint16) + 100
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX)
+    assert result.nuclei_labels.max() == 10
+    assert result.n == 1 and result.soma_labels[80, 70] > 0 and result.soma_labels[80, 86] != result.soma_labels[80, 70]
+    # Without the flatness rule the rim nucleus would count: its 20th percentile is above the threshold.
+    from screening.config import SegmentationConfig
+    from screening.segment.nuclei import label_percentile
+    from screening.segment.somata import soma_bodies
+
+    bodies = soma_bodies(result.reporter_smooth, pixel_size_um=PX, params=SegmentationConfig())
+    rim = result.nuclei_labels[80, 86]
+    assert label_percentile(bodies, result.nuclei_labels, 10, 20)[rim - 1] > result.threshold

@@ -204,8 +204,23 @@ def _refine(regions: np.ndarray, smooth: np.ndarray, low: float) -> np.ndarray:
     return lookup[kept]
 
 
-def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -> np.ndarray:
-    """``q``-th percentile (lower) of ``values`` within each label 1..n; NaN where a label is absent."""
+def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q) -> np.ndarray:
+    """``q``-th percentile (lower) of ``values`` within each label 1..n; NaN where a label is absent.
+
+    Parameters
+    ----------
+    values : (M, N) array
+    labels : (M, N) int array
+        0 is background.
+    n : int
+        Number of labels.
+    q : float or sequence of float
+        Percentile(s), 0-100.
+
+    Returns
+    -------
+    (n,) float array for a scalar ``q``; (len(q), n) for a sequence (one sort serves them all).
+    """
     flat = labels.ravel()
     on = flat > 0
     lab = flat[on]
@@ -223,11 +238,13 @@ def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -
     lab, val = lab[order], val[order]
     starts = np.searchsorted(lab, np.arange(1, n + 2))
     counts = np.diff(starts)
-    out = np.full(n, np.nan)
+    qs = np.atleast_1d(np.asarray(q, dtype=float))
+    out = np.full((qs.size, n), np.nan)
     has = counts > 0
-    pos = starts[:-1] + np.floor((counts - 1) * q / 100).astype(int)
-    out[has] = val[pos[has]]
-    return out
+    for row, qi in zip(out, qs, strict=True):
+        pos = starts[:-1] + np.floor((counts - 1) * qi / 100).astype(int)
+        row[has] = val[pos[has]]
+    return out[0] if np.ndim(q) == 0 else out
 
 
 def solidity(mask: np.ndarray) -> float:

@@ -16,6 +16,9 @@ from screening.segment.background import estimate_background
 from screening.segment.nuclei import label_percentile, noise_sigma, segment_nuclei
 
 _LEVEL_PERCENTILE = 20  # a nucleus's reporter level: most of it must lie under a soma
+# A nucleus's reporter must also be flat across it (median / 95th percentile, see
+# flatness): a nucleus under the rim of a neighbour's soma sees a slope.
+_FLAT_PERCENTILES = (50, 95)
 _MIN_POSITIVE_SNR = 6.0  # a positive soma is at least this many pixel-noise σ above background
 _PYKNOTIC_AREA = 0.5  # × nominal nucleus disc: condensed nuclei of dead cells are smaller
 _PYKNOTIC_BRIGHTNESS = 1.3  # ... or somewhat small and brighter than this × the median nucleus
@@ -123,6 +126,29 @@ def negative_level(values: np.ndarray, ratio: float, floor: float) -> float:
             break
         level = new
     return level
+
+
+def flatness(median: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """How flat a nucleus's reporter is: its median over its 95th percentile, in [0, 1].
+
+    Parameters
+    ----------
+    median, high : arrays of float
+        Median and 95th percentile of the opened reporter over each nucleus
+        (illumination-corrected ADU).
+
+    Returns
+    -------
+    ndarray of float
+        1 for a nucleus under the middle of a soma (the opened reporter is
+        about level there); well under 1 for a reporter-negative nucleus
+        under the rim of a neighbour's soma, whose reporter rises towards
+        the neighbour. 0 where ``high`` is not positive (no soma at all).
+    """
+    median, high = np.asarray(median, float), np.asarray(high, float)
+    ok = np.isfinite(median) & np.isfinite(high) & (high > 0)
+    ratio = np.divide(median, high, out=np.zeros(np.broadcast(median, high).shape), where=ok)
+    return np.clip(ratio, 0.0, 1.0)
 
 
 def positivity_threshold(
@@ -234,6 +260,11 @@ def count_motor_neurons(
       field's log levels, kept between ``reporter_positive_ratio`` and twice
       that × the median level of the reporter-negative population (found by
       iterating on the lower values), and at least 6 pixel-noise σ;
+    - that level × the nucleus's reporter flatness (median / 95th percentile
+      over the nucleus) still exceeds the threshold: a reporter-negative
+      nucleus under the rim of a neighbour's soma sees the reporter rise
+      towards the neighbour (flatness ~0.5-0.7), a neuron's own nucleus sits
+      under the middle of its soma (~0.9-1);
     - it is not condensed (pyknotic: under half a nominal nucleus and
       brighter than the field's median nucleus, or under 0.7 and 1.3 ×
       brighter) and not saturated debris.
@@ -275,7 +306,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, labels, saturated, pixel_s
         return MotorNeuronCount(0, np.zeros(labels.shape, np.int32), labels, 0, 0.0, 0.0, 0)
     area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
     present = area > 0
-    level = label_percentile(bodies, labels, n_lab, _LEVEL_PERCENTILE)
+    level, median, high = label_percentile(bodies, labels, n_lab, (_LEVEL_PERCENTILE, *_FLAT_PERCENTILES))
     debris = np.bincount(labels.ravel(), weights=saturated.ravel(), minlength=n_lab + 1)[1:] > 0
 
     # Condensed (pyknotic) nuclei: small (and bright); their cell is dead.
@@ -295,7 +326,10 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, labels, saturated, pixel_s
     ratio = params.reporter_positive_ratio
     neg = negative_level(level[candidate], ratio, floor)
     threshold = positivity_threshold(level[candidate], neg, ratio, floor)
-    positive = candidate & (level > threshold)
+    # The threshold comes from the plain levels (the two populations); the
+    # flatness only discounts a candidate's own level, so a negative nucleus
+    # half under a neighbour's soma (bright on one side) falls below it.
+    positive = candidate & (level > threshold) & (level * flatness(median, high) > threshold)
     keep = _keep_centred(labels, np.concatenate([[False], positive]))
     counted = np.flatnonzero(keep[1:]) + 1
     somata = _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params)
