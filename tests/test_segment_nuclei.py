@@ -123,3 +123,18 @@ def test_spaced_maxima_matches_peak_local_max_on_distance_maps():
     dist = ndi.distance_transform_edt(two)
     assert {tuple(p) for p in spaced_maxima(dist, 5)} == {(20, 20), (20, 40)}
     assert len(spaced_maxima(dist, 25)) == 1
+
+
+def test_non_convex_clump_of_nucleus_size_kept_smaller_smear_dropped():
+    from screening.segment.nuclei import _filter
+
+    d_px = 10.0  # nominal disc area 78.5 px
+    labels = np.zeros((40, 40), np.int32)
+    labels[2:12, 2:12] = 1  # 100 px: a nucleus-sized clump
+    labels[20:27, 20:27] = 2  # 49 px: a smear
+    corrected = np.full(labels.shape, 100.0)
+    # Both less convex than _MIN_SOLIDITY: only the nucleus-sized one stays.
+    kept = _filter(labels, [0.78, 0.78], corrected, d_px, sigma_noise=1.0)
+    assert kept.max() == 1 and kept[5, 5] == 1 and kept[22, 22] == 0
+    # Convex objects of either size stay as before.
+    assert _filter(labels, [0.95, 0.95], corrected, d_px, sigma_noise=1.0).max() == 2

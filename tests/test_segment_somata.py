@@ -162,3 +162,33 @@ def test_nucleus_on_the_slope_of_a_neighbours_soma_not_counted():
     bodies = soma_bodies(result.reporter_smooth, pixel_size_um=PX, params=SegmentationConfig())
     rim = result.nuclei_labels[80, 86]
     assert label_percentile(bodies, result.nuclei_labels, 10, 20)[rim - 1] > result.threshold
+
+
+def test_split_merged_cuts_across_the_long_axis():
+    from screening.segment.somata import split_merged
+
+    shape = (40, 60)
+    pair = _disc(shape, (20, 20), 7) | _disc(shape, (20, 33), 7)  # two nuclei side by side
+    labels = np.where(pair, 2, 0).astype(np.int32)
+    labels[_disc(shape, (5, 50), 3)] = 1  # a small one, left alone
+    halves, parent = split_merged(labels, 2, np.array([False, True]))
+    assert parent.tolist() == [1, 2, 2]
+    assert {halves[20, 20], halves[20, 33]} == {2, 3}  # one nucleus in each half
+    assert halves[5, 50] == 1 and (halves[pair] > 0).all()
+    assert abs((halves == 2).sum() - (halves == 3).sum()) <= 14  # halves of about equal size
+
+
+def test_merged_nuclei_counted_by_halves():
+    # A neuron's nucleus merged with a reporter-negative neighbour's: one neuron; two
+    # neurons whose nuclei merged: two.
+    negatives = [(30, 30), (30, 170), (100, 100), (170, 30), (170, 170), (100, 30)]
+    reporter, nuclei = make_field(neurons=[(50, 100), (150, 100), (150, 114)], negatives=[*negatives, (50, 114)])
+    labels = np.zeros(reporter.shape, np.int32)
+    for k, centre in enumerate(negatives, start=1):
+        labels[_disc(reporter.shape, centre, 7)] = k
+    labels[_disc(reporter.shape, (50, 100), 7) | _disc(reporter.shape, (50, 114), 7)] = 7  # neuron + negative
+    labels[_disc(reporter.shape, (150, 100), 7) | _disc(reporter.shape, (150, 114), 7)] = 8  # two neurons
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, nuclei_labels=labels)
+    assert result.n == 3
+    assert result.nuclei_labels is labels or np.array_equal(result.nuclei_labels, labels)  # nuclei as given
+    assert result.soma_labels[50, 100] > 0 and result.soma_labels[50, 118] == 0

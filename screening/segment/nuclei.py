@@ -24,7 +24,8 @@ _SEED_DIST = 0.25  # distance-transform maxima at least this × d apart
 _CORE_SHARE = 0.8  # a seed whose share of the cores is this × nominal disc holds it (see _seeds)
 _CONCAVE_SOLIDITY = 0.92  # objects less convex than this are tried for a split
 _MIN_AREA = 0.3  # × area of the nominal disc
-_MIN_SOLIDITY = 0.83  # less convex objects are smears or clumps of debris
+_MIN_SOLIDITY = 0.83  # less convex objects are smears or clumps of debris ...
+_CLUMP_AREA = 1.0  # ... unless at least this × the nominal disc: then a clump of nuclei
 _MIN_MEAN_SNR = 3.0  # object mean above background, in pixel-noise σ
 
 
@@ -115,7 +116,8 @@ def segment_nuclei(
     4. Objects with a notch (solidity < 0.92) are split along the watershed
        of their distance transform when that makes the parts more convex.
     5. Debris and out-of-focus smears are dropped: area < 0.3 × nominal
-       disc, solidity < 0.83, or mean signal < 3 noise σ.
+       disc, solidity < 0.83 (unless the object is at least a nominal disc:
+       a clump of nuclei), or mean signal < 3 noise σ.
     """
     params = params or SegmentationConfig()
     image = np.asarray(image, dtype=np.float32)
@@ -339,15 +341,23 @@ def spaced_maxima(image: np.ndarray, min_distance: int) -> np.ndarray:
 
 
 def _filter(labels, solidities, corrected, d_px: float, sigma_noise: float) -> np.ndarray:
-    """Drop debris: small, not convex, or too faint objects; relabel 1..n."""
+    """Drop debris: small, not convex (unless nucleus-sized), or too faint objects; relabel 1..n.
+
+    A non-convex object at least a nominal nucleus in area is a clump of
+    nuclei that would not split (touching nuclei without a notch deep enough),
+    not debris: dropping it lost every nucleus in it (on the simulated fields,
+    13 of the 70 missed motor neurons of ``small`` and ``hard``). It is kept
+    whole; the motor-neuron count judges merged pairs by halves.
+    """
     n = int(labels.max())
     if n == 0:
         return labels
-    min_area = _MIN_AREA * np.pi * (d_px / 2) ** 2
+    nominal = np.pi * (d_px / 2) ** 2
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     total = np.bincount(labels.ravel(), weights=corrected.ravel(), minlength=n + 1)[1:]
     mean = total / np.maximum(area, 1)
-    keep = (area >= min_area) & (np.asarray(solidities) >= _MIN_SOLIDITY) & (mean >= _MIN_MEAN_SNR * sigma_noise)
+    shaped = (np.asarray(solidities) >= _MIN_SOLIDITY) | (area >= _CLUMP_AREA * nominal)
+    keep = (area >= _MIN_AREA * nominal) & shaped & (mean >= _MIN_MEAN_SNR * sigma_noise)
     lookup = np.zeros(n + 1, np.int32)
     lookup[1:][keep] = np.arange(1, keep.sum() + 1)
     return lookup[labels]
