@@ -41,7 +41,7 @@ class MotorNeuronCount:
     nuclei_labels : (M, N) int32 array or None
         All nuclei found (with a nuclear channel).
     n_candidates : int
-        Nuclei (or reporter blobs) examined.
+        Nuclei (or reporter blobs) examined; a merged pair of nuclei counts as its two halves.
     negative_level : float
         Reporter level of the reporter-negative population (illumination-corrected ADU).
     threshold : float
@@ -315,6 +315,9 @@ def count_motor_neurons(
       nucleus under the rim of a neighbour's soma sees the reporter rise
       towards the neighbour (flatness ~0.5-0.7), a neuron's own nucleus sits
       under the middle of its soma (~0.9-1);
+    - a nucleus over 1.5 × the field's median nucleus area (a merged pair)
+      is judged as two halves, cut across its long axis: a neuron merged
+      with a reporter-negative neighbour counts once, two neurons twice;
     - it is not condensed (pyknotic: under half a nominal nucleus and
       brighter than the field's median nucleus, or under 0.7 and 1.3 ×
       brighter) and not saturated debris.
