@@ -296,6 +296,36 @@ def test_pieces_that_do_not_face_each_other_or_are_far_apart_stay_apart():
     assert not bridge_gaps(np.zeros((20, 40), bool), pixel_size_um=PX).any()
 
 
+def _skeleton(*segments, shape=(140, 200)):
+    """One-pixel-wide skeleton of straight segments (r0, c0, r1, c1)."""
+    skeleton = np.zeros(shape, bool)
+    for r0, c0, r1, c1 in segments:
+        rr, cc = line(r0, c0, r1, c1)
+        skeleton[rr, cc] = True
+    return skeleton
+
+
+def test_neurite_fading_into_another_at_a_shallow_angle_is_joined_to_its_side():
+    from screening.measure.neurites import bridge_gaps
+
+    # A neurite descending at 22° ends 12 px (7.8 µm) above a horizontal one whose end lies
+    # 13 px behind (no end-to-end bridge: neither end faces the other). The end aims at the
+    # horizontal neurite within 30°, which runs within 45° of its direction: one bridge from
+    # the end to that neurite's nearest pixel in the aim cone, one piece.
+    skeleton = _skeleton((50, 20, 78, 90), (90, 85, 90, 190))
+    out = bridge_gaps(skeleton, pixel_size_um=PX)
+    added = np.argwhere(out & ~skeleton)
+    assert _one_piece(out)
+    assert len(added) == 11  # a thin straight line from (79, 91) down to row 89
+    assert tuple(added[0]) == (79, 91) and added[-1][0] == 89
+    # A neurite ahead that runs at ~80° to the end's direction: a contact, not a join.
+    steep = _skeleton((50, 20, 78, 90), (110, 85, 76, 105))
+    assert (bridge_gaps(steep, pixel_size_um=PX) == steep).all()
+    # Beside a parallel neurite 12 px to the side: out of the 30° aim within the reach.
+    beside = _skeleton((78, 20, 78, 90), (90, 85, 90, 190))
+    assert (bridge_gaps(beside, pixel_size_um=PX) == beside).all()
+
+
 def test_neurites_ending_at_either_side_of_a_soma_are_not_bridged_through_it():
     # Two neurites stop at the edge of a bright 8 µm soma and face each other across it,
     # 9 µm apart: without soma labels, the cell body itself is the barrier.
