@@ -26,6 +26,7 @@ Prints markdown tables (quoted in the README):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -44,7 +45,7 @@ from screening.cluster import dask_client
 from screening.config import ComputeConfig, load_config
 from screening.io.screen import field_paths
 from screening.pipeline import measure_screen, plan_fields
-from screening.simulate import simulate_screen
+from screening.simulate import get_preset, simulate_screen
 from screening.tasks import measure_field_files
 
 
@@ -255,10 +256,12 @@ def projection(seconds_per_field_2048: float, overhead: float, efficiency: float
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--field-size", type=int, default=1024,
+                        help="simulate fields of this many px square (the preset's own: 512)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/run_scaling"))
     parser.add_argument("--config", type=Path, default=None, help="use this screen instead of simulating one")
-    parser.add_argument("--timepoints", type=int, default=3, help="time the screen's first N timepoints")
+    parser.add_argument("--timepoints", type=int, default=1, help="time the screen's first N timepoints")
     parser.add_argument("--no-memory", action="store_true", help="skip the 96 -> 384-well memory table")
     parser.add_argument("--no-speed", action="store_true", help="skip the loop / 1 / 2 worker timings")
     parser.add_argument("--memory-series", action="store_true", help="also sample RSS during the 384-well run")
@@ -268,14 +271,19 @@ def main(argv=None) -> None:
     parser.add_argument("--efficiency", type=float, default=None, help="parallel efficiency for the projection (default: measured)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    config_path = args.config or simulate_screen(args.out / "screen", preset=args.preset, seed=args.seed, overwrite=True)
+    preset = get_preset(args.preset)
+    preset = dataclasses.replace(preset, imaging=dataclasses.replace(preset.imaging, field_shape=(args.field_size,) * 2))
+    config_path = args.config or simulate_screen(args.out / "screen", preset=preset, seed=args.seed, overwrite=True)
     figures = {"overhead": args.overhead, "efficiency": args.efficiency}
     if not args.no_speed:
         table, measured = speed_table(config_path, args.out, args.timepoints)
         print("## Run-stage speed\n\n" + table + "\n")
         # The projection uses the scheduler that gains most from added cores unless told otherwise.
         best = max(measured.values(), key=lambda f: f["scaling 1->2"] / (1 + f["graph overhead"]))
-        measured_best = {"overhead": best["graph overhead"], "efficiency": best["scaling 1->2"]}
+        # A negative loop difference is the worker process's state, not a gain from Dask: the
+        # projection charges at least the run's own cost.
+        overhead = max(best["graph overhead"], best["run's own cost"])
+        measured_best = {"overhead": overhead, "efficiency": best["scaling 1->2"]}
         figures = {k: measured_best[k] if v is None else v for k, v in figures.items()}
     if not args.no_memory:
         print("## Memory as the plate grows\n\n" + memory_table(config_path, args.out) + "\n")

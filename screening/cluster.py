@@ -26,9 +26,15 @@ class SchedulerError(RuntimeError):
 # Each worker's statistical profiler (for the dashboard, which a run does not open) keeps a
 # call tree per second for the last 1000 s: ~20 KiB more worker memory per field measured
 # until it is full, and a thread that takes the GIL every 10 ms from the fields (threads).
+# The event-loop tick (every 20 ms, to warn of a blocked loop) and the work-stealing balance
+# (every 100 ms) cost the client's process ~6 % of a core while fields run; at 1 s each,
+# ~2 % (benchmarks/README.md, "Run stage"). Fields take 0.2-2 s, so stealing once a second
+# still evens out the workers' queues.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.scheduler.work-stealing-interval": "1s",
 }
 
 

@@ -400,7 +400,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     # The threshold comes from the plain levels (the two populations); the
     # flatness only discounts a candidate's own level, so a negative nucleus
     # half under a neighbour's soma (bright on one side) falls below it.
-    positive = candidate & (level > threshold) & (level * flatness(median, high) > threshold)
+    positive = candidate & (level * flatness(median, high) > threshold)  # flatness <= 1
     keep = _keep_centred(labels, np.concatenate([[False], positive]))
     counted = np.flatnonzero(keep[1:]) + 1
     somata = _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params)
