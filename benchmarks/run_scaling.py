@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/run_scaling.py [--preset small] [--seed 0] [--out DIR] [--s-per-2048-field S]
+    python benchmarks/run_scaling.py [--preset small] [--field-size 1024] [--timepoints 1] [--seed 0]
+        [--out DIR] [--s-per-2048-field S] [--no-speed] [--no-memory] [--memory-series]
 
 Prints markdown tables (quoted in the README):
 
