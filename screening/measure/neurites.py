@@ -83,6 +83,7 @@ _MERGE_ANGLE_DEG = 45.0
 # in the cone within the reach, crosses at least one of them.
 _MERGE_RAYS = 5
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+_WINDOW_3X3 = np.array(((0, 0),) + _NEIGHBOURS)  # a pixel and its 8 neighbours, centre first
 
 
 @dataclass
@@ -285,8 +286,9 @@ def _ray_hits(
         Piece met first, 0 where no ray meets a usable piece other than the end's own.
     step : int array
         Distance along the chosen ray at which it met it, px.
-    stop_rows, stop_cols : int arrays
-        Where the chosen ray stopped: the piece met has a pixel in the 3 x 3 around it.
+    piece_rows, piece_cols : int arrays
+        Where an end meets its piece: the piece's first pixel (centre, then the 8 neighbours)
+        in the 3 x 3 around the chosen ray's stop; the stop itself where no piece is met.
 
     Notes
     -----
@@ -315,8 +317,7 @@ def _ray_hits(
     inside = (r >= 1) & (c >= 1) & (r < labels.shape[0] - 1) & (c < labels.shape[1] - 1)
     k_end, k_ray, r, c = k_end[inside], k_ray[inside], r[inside], c[inside]
     # The piece around each stop: another usable piece than the end's own, else nothing.
-    offsets = np.array(((0, 0),) + _NEIGHBOURS)
-    around = labels[r[:, None] + offsets[:, 0], c[:, None] + offsets[:, 1]]
+    around = labels[r[:, None] + _WINDOW_3X3[:, 0], c[:, None] + _WINDOW_3X3[:, 1]]
     own = labels[rows, cols]
     other = np.where((around > 0) & (around != own[k_end, None]), around, 0).max(axis=1)
     met = np.zeros(first.shape, np.int64)
@@ -325,7 +326,14 @@ def _ray_hits(
     ray = reach.argmin(axis=1)
     k = np.arange(rows.size)
     step = first[k, ray]
-    return met[k, ray], t[step].astype(np.intp), pr[k, ray, step], pc[k, ray, step]
+    piece, at_r, at_c = met[k, ray], pr[k, ray, step], pc[k, ray, step]
+    # The met piece's pixel in the 3 x 3 around the stop (the first in window order).
+    hit = piece > 0
+    around = labels[at_r[hit, None] + _WINDOW_3X3[:, 0], at_c[hit, None] + _WINDOW_3X3[:, 1]]
+    pick = _WINDOW_3X3[(around == piece[hit, None]).argmax(axis=1)]
+    at_r[hit] += pick[:, 0]
+    at_c[hit] += pick[:, 1]
+    return piece, t[step].astype(np.intp), at_r, at_c
 
 
 def _line_axes(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray, half: int = 3) -> np.ndarray:
@@ -491,15 +499,12 @@ def _merge_joins(
     hit = np.flatnonzero(piece > 0)
     if hit.size == 0:
         return
-    # The met piece's pixel next to the stop, and that piece's axis there.
-    at_r, at_c = at_r[hit], at_c[hit]
-    offsets = np.array(((0, 0),) + _NEIGHBOURS)
-    around = labels[at_r[:, None] + offsets[:, 0], at_c[:, None] + offsets[:, 1]]
-    pick = offsets[(around == piece[hit, None]).argmax(axis=1)]
-    axis = _line_axes(labels, at_r + pick[:, 0], at_c + pick[:, 1])
+    # The met piece's axis at the pixel the ray reached.
+    r1, c1 = at_r[hit], at_c[hit]
+    axis = _line_axes(labels, r1, c1)
     parallel = np.abs(np.sum(axis * direction[idx[hit]], axis=1)) >= np.cos(np.radians(_MERGE_ANGLE_DEG))
     ok = np.nan_to_num(parallel, nan=0.0).astype(bool)
-    hit, r1, c1 = hit[ok], at_r[ok] + pick[ok, 0], at_c[ok] + pick[ok, 1]
+    hit, r1, c1 = hit[ok], r1[ok], c1[ok]
     r0, c0 = rows[idx[hit]], cols[idx[hit]]
     line_r, line_c, drawn = _straight_lines(r0, c0, r1, c1)
     if barrier is not None:

@@ -15,13 +15,17 @@ _FOCUS_SCALES_UM = (0.65, 1.3, 2.6)
 _CROP_PX = 512
 
 
-def foreground_mask(image: np.ndarray, *, pixel_size_um: float, snr: float = 5.0) -> np.ndarray:
+def foreground_mask(
+    image: np.ndarray, *, pixel_size_um: float, snr: float = 5.0, noise_sigma: float | None = None
+) -> np.ndarray:
     """Pixels clearly above the background (smoothed, ``snr`` × smoothed noise).
 
     The background is the image's median, good enough for a mask whose only
-    use is to say where there is something (focus, emptiness).
+    use is to say where there is something (focus, emptiness). ``noise_sigma``
+    (pixel noise, image units) is estimated from ``image`` unless given.
     """
-    noise = _noise_sigma(image)  # in the image's own dtype (integer: exact fast path)
+    # In the image's own dtype (integer: exact fast path).
+    noise = _noise_sigma(image) if noise_sigma is None else noise_sigma
     image = np.asarray(image, dtype=np.float32)
     sigma_px = max(1.0 / pixel_size_um, 1.0)
     smooth = filters.gaussian(image, sigma_px, truncate=3.0)
@@ -78,8 +82,9 @@ def focus_score(
     g0 = filters.gaussian(image, s0, truncate=3.0)
     g1 = filters.gaussian(image, s1, truncate=3.0)
     g2 = filters.gaussian(image, s2, truncate=3.0)
+    sigma = _noise_sigma(raw)
     if mask is None:
-        mask = foreground_mask(raw, pixel_size_um=pixel_size_um)
+        mask = foreground_mask(raw, pixel_size_um=pixel_size_um, noise_sigma=sigma)
         mask = filters.maximum_filter(mask, 2 * max(round(2 * s2), 1) + 1)
     if exclude is not None:
         mask = mask & ~exclude
@@ -91,7 +96,6 @@ def focus_score(
     # Expected band energies of white noise of std σ: σ² / (4π) × (1/s_a² - 4/(s_a²+s_b²) ... );
     # a direct estimate is simpler: filter pure noise of the same σ is costly, so use
     # the closed form for the variance of a difference of Gaussians.
-    sigma = _noise_sigma(raw)
     fine -= sigma**2 * _dog_noise_gain(s0, s1)
     mid -= sigma**2 * _dog_noise_gain(s1, s2)
     fine, mid = max(fine, 0.0), max(mid, 0.0)

@@ -243,9 +243,8 @@ def centre_inside(mask: np.ndarray, touches: tuple[bool, bool, bool, bool]) -> b
 def _keep_centred(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Drop from ``keep`` (bool per label, index 0 unused) the border objects centred outside."""
     h, w = labels.shape
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     slices = ndi.find_objects(labels)
-    for lab in edge[(edge > 0) & keep[edge]]:
+    for lab in np.flatnonzero(_border_labels(labels, keep.size - 1) & keep):
         rows, cols = slices[lab - 1]
         touches = (rows.start == 0, rows.stop == h, cols.start == 0, cols.stop == w)
         keep[lab] = centre_inside(labels[rows, cols] == lab, touches)
@@ -361,7 +360,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     # Merged pairs (not cut by the border, whose pieces are smaller anyway)
     # become two candidates; everything below is per candidate.
     merged = nuc_area > _MERGED_AREA * np.median(nuc_area[nuc_area > 0])
-    merged[_border_labels(nuclei_labels, n_nuc)] = False
+    merged[_border_labels(nuclei_labels, n_nuc)[1:]] = False
     labels, parent = split_merged(nuclei_labels, n_nuc, merged)
     n_lab = parent.size
     area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
@@ -411,10 +410,11 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
 
 
 def _border_labels(labels: np.ndarray, n: int) -> np.ndarray:
-    """Bool per label 1..n (index label - 1): touches the image border."""
+    """Bool per label 0..n (index = label): touches the image border; index 0 is False."""
     edge = np.zeros(n + 1, bool)
     edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    return edge[1:]
+    edge[0] = False
+    return edge
 
 
 def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -> np.ndarray:
