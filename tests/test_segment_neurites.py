@@ -335,3 +335,99 @@ def test_neurites_ending_at_either_side_of_a_soma_are_not_bridged_through_it():
     img[rr, cc] += 400
     res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
     assert not res.skeleton[70:91, 97:104].any()
+
+
+# --- dense meshes, bright and dark holes, wide parts ------------------------------------
+
+
+def _mesh(spacing_px: int, shape=(200, 200), amplitude=80.0):
+    """A square grid of blurred lines ``spacing_px`` apart: a dense mesh of neurites."""
+    img = _field(shape)
+    for k in range(20, shape[0] - 20, spacing_px):
+        _draw(img, k, 10, k, shape[1] - 10, amplitude)
+        _draw(img, 10, k, shape[0] - 10, k, amplitude)
+    return img
+
+
+def test_every_line_of_a_dense_mesh_is_found():
+    # Lines 10 px (6.5 µm) apart cover much of the field and raise both a field-wide noise
+    # estimate and the grey opening (the body estimate) over the whole mesh; each line is
+    # still a neurite, so the mask crosses every line of the mesh between the crossings.
+    img = _mesh(10)
+    mask = neurite_mask(img, pixel_size_um=PX)
+    rows = range(20, 180, 10)
+    between = [(r + 5) for r in rows][:-1]  # half-way between two horizontal lines
+    for col in range(20, 180, 10):
+        hit = [mask[r - 2 : r + 3, col - 1 : col + 2].any() for r in between]
+        assert all(hit), f"vertical line at column {col} broken"
+
+
+def test_mesh_length_is_the_sum_of_its_lines():
+    img = _mesh(12)
+    n_lines = len(range(20, 180, 12))
+    # each line runs from px 10 to 190; the skeleton stops a little short at free ends
+    want = 2 * n_lines * 180 * PX
+    got = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX).total_length_um
+    assert 0.85 * want <= got <= 1.05 * want
+
+
+def test_dark_holes_stay_open_bright_holes_fill():
+    from screening.measure.neurites import fill_small_holes
+
+    image = np.full((60, 100), 10.0)
+    mask = np.zeros(image.shape, bool)
+    for c0 in (5, 55):
+        mask[10:40, c0 : c0 + 30] = True
+        mask[15:35, c0 + 5 : c0 + 25] = False  # hole of 400 px
+    image[mask] = 100.0
+    image[15:35, 60:80] = 100.0  # right-hand hole as bright as its rim: a cell body
+    mask[45:55, 5:95] = True  # a second piece joins both: each hole is one of two
+    mask[40:45, 10] = mask[40:45, 60] = True
+    out = fill_small_holes(mask, 1000, image, background=10.0)
+    assert not out[15:35, 10:30].any()  # dark: a gap between neurites
+    assert out[15:35, 60:80].all()  # bright: the inside of a rim
+
+
+def test_a_lone_dark_ring_is_filled_as_one_piece_with_one_hole():
+    from screening.measure.neurites import fill_small_holes
+
+    image = np.full((40, 40), 10.0)
+    mask = np.zeros(image.shape, bool)
+    mask[5:35, 5:35] = True
+    mask[10:30, 10:30] = False
+    image[mask] = 100.0
+    assert fill_small_holes(mask, 1000, image, background=10.0)[10:30, 10:30].all()
+
+
+def test_drop_wide_parts_removes_a_disk_and_keeps_lines():
+    from screening.measure.neurites import drop_wide_parts
+
+    mask = np.zeros((80, 120), bool)
+    rr, cc = disk((40, 40), 14)
+    mask[rr, cc] = True  # a filled soma, 28 px across
+    mask[39:42, 54:115] = True  # a 3 px neurite leaving it
+    out = drop_wide_parts(mask, 9)
+    assert not out[30:50, 30:50].any()
+    assert out[39:42, 60:115].all()
+
+
+def test_skeleton_of_isolated_pixels_measures_zero():
+    from screening.measure.neurites import skeleton_lengths
+
+    skeleton = np.zeros((30, 30), bool)
+    skeleton[5, 5] = skeleton[20, 20] = True
+    kept, length, graph = skeleton_lengths(skeleton, pixel_size_um=PX)
+    assert length == 0.0 and graph is None and not kept.any()
+
+
+def test_lower_side_level_reads_the_darker_side_across_a_line():
+    from screening.segment.neurites import lower_side_level
+
+    img = np.full((60, 60), 100.0)
+    img[:, :30] += 50.0  # a wide bright body on the left half
+    img = ndi.gaussian_filter(_draw(img, 5, 40, 55, 40, 80.0), 1.5)  # a vertical line at column 40
+    level = lower_side_level(img, np.array([30]), np.array([40]), 5.0)
+    assert level[0] == pytest.approx(100.0, abs=3.0)
+    # inside the body, both sides are body
+    level_in = lower_side_level(_draw(img.copy(), 5, 15, 55, 15), np.array([30]), np.array([15]), 5.0)
+    assert level_in[0] > 140.0

@@ -55,6 +55,8 @@ _ATTACH_WIDTHS = 1.5
 # Holes of the neurite mask up to this many soma areas (soma_diameter_um) are filled: a ring
 # of ridge around a soma or a fragment is its edge, not a neurite.
 _FILL_SOMA_AREAS = 1.0
+# ... when the hole is at least this bright (above background) relative to the mask around it.
+_BRIGHT_HOLE_FRACTION = 0.7
 # Gap closing (bridge_gaps): two skeleton end points up to _BRIDGE_UM apart are joined when
 # each one's direction (over its last _END_DIRECTION_UM of skeleton) points at the other
 # within _BRIDGE_CONE_DEG. Up to _SHORT_BRIDGE_UM (3 neurite widths) one end within
@@ -114,10 +116,19 @@ class NeuriteMeasurement:
     outside_length_um: float = 0.0
 
 
+def _has_neighbours(skeleton: np.ndarray) -> bool:
+    """Whether any two pixels of ``skeleton`` touch (8-connectivity)."""
+    s = skeleton
+    return bool(
+        (s[1:] & s[:-1]).any() or (s[:, 1:] & s[:, :-1]).any()
+        or (s[1:, 1:] & s[:-1, :-1]).any() or (s[1:, :-1] & s[:-1, 1:]).any()
+    )
+
+
 def _graph(skeleton: np.ndarray, pixel_size_um: float):
     """skan graph and per-branch table, or None for a skeleton without any branch."""
-    if np.count_nonzero(skeleton) < 2:
-        return None
+    if not _has_neighbours(skeleton):
+        return None  # skan cannot build a graph of isolated pixels only
     graph = skeleton_graph(skeleton, spacing=pixel_size_um)
     table = skan.summarize(graph, separator="_")
     if table.empty:
@@ -199,19 +210,92 @@ def neurite_skeleton_length(mask: np.ndarray, *, pixel_size_um: float, min_lengt
     return length
 
 
-def fill_small_holes(mask: np.ndarray, max_area_px: float) -> np.ndarray:
-    """``mask`` with its holes (background regions not touching the image border, 4-connected)
-    smaller than ``max_area_px`` filled."""
+def fill_small_holes(
+    mask: np.ndarray,
+    max_area_px: float,
+    image: np.ndarray | None = None,
+    background: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """``mask`` with its small holes filled: the inside of a ring of ridge around a cell body.
+
+    Parameters
+    ----------
+    mask : (M, N) bool array
+    max_area_px : float
+        Holes (background regions not touching the image border, 4-connected) smaller than
+        this are filled, px.
+    image : (M, N) array, optional
+        With it, a hole is filled only when it is bright (its mean above ``background`` at
+        least ``_BRIGHT_HOLE_FRACTION`` of the mean of the mask pixels around it) or the only
+        small hole of its piece of mask. The inside of a soma is as bright as its rim, and a
+        hollow ring is one piece with one hole; the gaps of a mesh of neurites are dark and
+        many to a piece.
+    background : (M, N) array or float, optional
+        Background of ``image``; default its median.
+
+    Returns
+    -------
+    (M, N) bool array
+    """
     mask = np.ascontiguousarray(mask, dtype=bool)
     if not mask.any() or max_area_px <= 0:
         return mask
-    _, lab, stats, _ = cv2.connectedComponentsWithStats((~mask).view(np.uint8), connectivity=4)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((~mask).view(np.uint8), connectivity=4)
     left, top, width, height, area = (stats[:, i] for i in range(5))
     rows, cols = mask.shape
     border = (left == 0) | (top == 0) | (left + width == cols) | (top + height == rows)
     small = (area < max_area_px) & ~border
     small[0] = False  # label 0 is the mask itself
+    if image is not None and small.any():
+        small &= _bright_or_alone(mask, lab, small, np.asarray(image), background)
     return mask | small[lab]
+
+
+def _bright_or_alone(mask, holes, small, image, background) -> np.ndarray:
+    """Which holes (labels of ``holes``) are bright or the only small hole of their piece.
+
+    Only the pixels of small holes and their 8 neighbours are read: small holes do not touch
+    the image border, so every neighbour index is inside the image.
+    """
+    n = small.size
+    width = mask.shape[1]
+    flat_holes = holes.ravel()
+    at = np.flatnonzero(small[flat_holes])
+    hole = flat_holes[at]
+    if background is None:
+        background = float(np.median(image[::4, ::4]))
+
+    def level(idx):
+        bg = background if np.ndim(background) == 0 else np.asarray(background).ravel()[idx]
+        return image.ravel()[idx].astype(np.float64) - bg
+
+    area = np.bincount(hole, minlength=n)
+    inside = np.bincount(hole, weights=level(at), minlength=n) / np.maximum(area, 1)
+    # Mask pixels next to each hole (a pixel touching a hole at two places counts twice).
+    steps = np.array([-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1])
+    nb = (at[:, None] + steps).ravel()
+    nb_hole = np.repeat(hole, steps.size)
+    on_mask = mask.ravel()[nb]
+    nb, nb_hole = nb[on_mask], nb_hole[on_mask]
+    around = np.bincount(nb_hole, weights=level(nb), minlength=n) / np.maximum(np.bincount(nb_hole, minlength=n), 1)
+    _, piece = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    piece_of_hole = np.zeros(n, np.int64)
+    piece_of_hole[nb_hole] = piece.ravel()[nb]
+    holes_per_piece = np.bincount(piece_of_hole[small], minlength=int(piece_of_hole.max()) + 1)
+    return (inside >= _BRIGHT_HOLE_FRACTION * around) | (holes_per_piece[piece_of_hole] == 1)
+
+
+def drop_wide_parts(mask: np.ndarray, max_width_px: float) -> np.ndarray:
+    """``mask`` without the parts a disk of ``max_width_px`` diameter fits in (cell bodies),
+    and the pixel around them (the opening leaves slivers along a curved edge).
+
+    A filled soma rim is a disk; a neurite, however bright, is narrower.
+    """
+    size = max(round(max_width_px) | 1, 3)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    wide = cv2.dilate(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disk), np.ones((3, 3), np.uint8))
+    return mask & (wide == 0)
 
 
 def _near_border(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], width_px: int) -> np.ndarray:
@@ -625,7 +709,8 @@ def measure_neurites(
         neurite_image, pixel_size_um=pixel_size_um, params=params, background=background
     )
     soma_area_px = np.pi * (0.5 * params.soma_diameter_um / pixel_size_um) ** 2
-    mask = fill_small_holes(mask, _FILL_SOMA_AREAS * soma_area_px)
+    mask = fill_small_holes(mask, _FILL_SOMA_AREAS * soma_area_px, neurite_image, background)
+    mask = drop_wide_parts(mask, params.neurite_max_width_um / pixel_size_um)
     attach_px = _ATTACH_WIDTHS * params.neurite_width_um / pixel_size_um
     # Bridge before the length filter: the beads of a beaded neurite are pieces shorter
     # than min_neurite_length_um that only count once joined. No bridge crosses a cell body

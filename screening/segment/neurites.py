@@ -38,6 +38,10 @@ _LOW_RIDGE_FRACTION = 0.5
 # cells is only a small ripple on the body.
 _SEED_BODY_RATIO = 1.5
 _BODY_RATIO = 0.3
+# The body test of a weak pixel also looks this many neurite widths either side of the ridge
+# (lower_side_level), and its contrast must be at least this many pixel-noise sds.
+_SIDE_WIDTHS = 1.5
+_WEAK_CONTRAST_SNR = 2.0
 # Scale-normalised ridge strength at twice the scale over that at the ridge scale: ~0.5
 # for a line much thinner than the scale, ≥ 1 for structures as wide as the coarse scale
 # (finite differences on the half-resolution grid read ~8 % lower than at full resolution).
@@ -85,10 +89,54 @@ def hessian_eigenvalues(smoothed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return half_trace - root, half_trace + root
 
 
-def _robust_sd(values: np.ndarray) -> float:
-    """Standard deviation from the median absolute deviation (every 4th pixel: fast)."""
-    sample = values[::4, ::4].ravel() if values.ndim == 2 else values.ravel()
+def _robust_sd(values: np.ndarray, where: np.ndarray) -> float:
+    """Standard deviation from the median absolute deviation of ``values[::4, ::4][where]``.
+
+    ``where`` is a mask of the every-4th-pixel grid: which pixels the noise is read on.
+    """
+    sample = values[::4, ::4][where]
     return float(_MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
+
+
+def lower_side_level(smooth: np.ndarray, rows: np.ndarray, cols: np.ndarray, distance_px: float) -> np.ndarray:
+    """The darker of the two points ``distance_px`` either side of a ridge, across it.
+
+    Parameters
+    ----------
+    smooth : (M, N) float array
+        Smoothed image.
+    rows, cols : int arrays
+        Ridge pixels.
+    distance_px : float
+        How far across the ridge to look, px.
+
+    Returns
+    -------
+    level : float array
+        ``smooth`` (bilinear) at the darker of the two points; the direction across is the
+        Hessian's eigenvector of its most negative eigenvalue at each pixel.
+
+    Notes
+    -----
+    A cell body is bright on both sides of any line inside it; a neurite in a dense mesh has
+    a gap on at least one side, even where neighbouring neurites raise a grey opening (the
+    body estimate) over the whole mesh.
+    """
+    g = smooth
+    r = np.clip(rows, 1, g.shape[0] - 2)
+    c = np.clip(cols, 1, g.shape[1] - 2)
+    hrr = g[r + 1, c] - 2 * g[r, c] + g[r - 1, c]
+    hcc = g[r, c + 1] - 2 * g[r, c] + g[r, c - 1]
+    hrc = 0.25 * (g[r + 1, c + 1] - g[r + 1, c - 1] - g[r - 1, c + 1] + g[r - 1, c - 1])
+    low = 0.5 * (hrr + hcc) - np.sqrt((0.5 * (hrr - hcc)) ** 2 + hrc**2)
+    # Two forms of the same eigenvector; the longer one is well defined.
+    first, second = np.stack([hrc, low - hrr]), np.stack([low - hcc, hrc])
+    n1, n2 = np.hypot(*first), np.hypot(*second)
+    across = np.where(n1 >= n2, first / np.maximum(n1, 1e-12), second / np.maximum(n2, 1e-12))
+    step = distance_px * across
+    plus = ndi.map_coordinates(g, [rows + step[0], cols + step[1]], order=1, mode="nearest")
+    minus = ndi.map_coordinates(g, [rows - step[0], cols - step[1]], order=1, mode="nearest")
+    return np.minimum(plus, minus)
 
 
 def _odd(size_px: float) -> int:
@@ -166,6 +214,22 @@ def _clean_image(image: np.ndarray) -> np.ndarray:
     if not finite.all():
         out[~finite] = np.median(out[finite]) if finite.any() else 0.0
     return out
+
+
+def _weak_ridge(smooth, candidate, contrast, body, background, *, floor: float, side_px: float) -> np.ndarray:
+    """Ridge pixels that stand above the cell body under them (hysteresis low level).
+
+    The body under a pixel is the lower of the grey opening (``body``) and the darker side
+    across the ridge (:func:`lower_side_level`) above ``background``; the pixel's contrast
+    must exceed ``_BODY_RATIO`` times it and ``floor``.
+    """
+    weak = candidate & (contrast > floor)
+    # The side test can only pass pixels the opening test fails: look across only there.
+    rows, cols = np.nonzero(weak & (contrast <= _BODY_RATIO * body))
+    side = lower_side_level(smooth, rows, cols, side_px)
+    side_body = np.maximum(side - (background if np.ndim(background) == 0 else background[rows, cols]), 0)
+    weak[rows, cols] = contrast[rows, cols] > _BODY_RATIO * side_body
+    return weak
 
 
 def neurite_mask(
@@ -253,11 +317,16 @@ def neurite_mask_and_bodies(
     smooth = filters.gaussian(im, sigma, mode="nearest")
     low, high = hessian_eigenvalues(smooth)
     ridge = np.maximum(-low - np.abs(high), 0)
-    ridge_noise = _robust_sd(low)
+    # Noise is read on the darker half of the field: in a dense culture neurites cover much of
+    # it, and their own signal would inflate a field-wide estimate (up to 3x in the densest
+    # `hard` fields), raising the thresholds exactly where most neurites are.
+    sparse = smooth[::4, ::4]
+    dark = sparse <= np.median(sparse)
+    ridge_noise = _robust_sd(low, dark)
 
     # Pixel noise from the residual of the smoothing; white noise keeps
     # sqrt(1 - 3 / (4 pi sigma^2)) of its sd there.
-    pixel_noise = _robust_sd(im - smooth) / np.sqrt(max(1 - 3 / (4 * np.pi * sigma**2), 0.1))
+    pixel_noise = _robust_sd(im - smooth, dark) / np.sqrt(max(1 - 3 / (4 * np.pi * sigma**2), 0.1))
     # Contrast: white top-hat against the wide structure (cell body) under the pixel.
     window = params.neurite_max_width_um / pixel_size_um
     opened = _opening(smooth, window)
@@ -274,7 +343,10 @@ def neurite_mask_and_bodies(
 
     bodies = body > params.neurite_contrast_snr * pixel_noise
     high_ridge = params.neurite_ridge_snr * ridge_noise
-    weak = (ridge > _LOW_RIDGE_FRACTION * high_ridge) & (contrast > _BODY_RATIO * body)
+    weak = _weak_ridge(
+        smooth, ridge > _LOW_RIDGE_FRACTION * high_ridge, contrast, body, background,
+        floor=_WEAK_CONTRAST_SNR * pixel_noise, side_px=_SIDE_WIDTHS * params.neurite_width_um / pixel_size_um,
+    )
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:
         return weak, bodies
