@@ -20,7 +20,10 @@ Somata are not cut out of the ridge mask: the mask's own tests (a line, standing
 cell body under it) keep soma interiors out, and a soma label that also covers a neurite's
 base or a neighbouring cell would otherwise cut the neurite there. The skeleton of a closed
 ring of ridge (the rim of a soma, a hollow fragment) would count its perimeter, so holes of
-the mask up to a soma's area are filled before skeletonising.
+the mask up to a soma's area are filled before skeletonising when they are bright (a cell body
+inside its rim) or alone in their piece of mask (a hollow ring), and whatever a disk of
+``neurite_max_width_um`` then fits in (the filled body) is dropped. The dark gaps of a mesh of
+neurites stay open: filled, a dense mesh would skeletonise into one line.
 
 Gap closing: a neurite that fades or breaks into beads for a few µm leaves two skeleton
 pieces whose end points face each other across the gap. Facing end points are joined by a

@@ -12,10 +12,11 @@ side of it. Three cheap measures, all at scales given in µm, decide it:
   thinner than the fine scale loses half its (scale-normalised) strength there, the tail
   of a spindle-shaped cell does not.
 
-Pixels of weak ridges that are not part of a wider structure form candidate pieces; a
-piece is kept when it contains a seed: a strong, high-contrast, thin stretch standing well
-above any cell body under it. Faint processes of flat cells never seed, texture inside
-cell bodies never passes the body test, and a neurite that crosses a cell keeps its
+Pixels of weak ridges that are not part of a wider structure (the lower of the opening and
+the darker side across the ridge: a mesh of neurites raises the opening, not the gaps beside
+each neurite) form candidate pieces; a piece is kept when it contains a seed: a strong,
+high-contrast, thin stretch standing well above any cell body under it. Faint processes of
+flat cells never seed, texture inside cell bodies never passes the body test, and a neurite that crosses a cell keeps its
 crossing. A piece without a thin seed is still kept when its strong, high-contrast
 stretches that are only somewhat wider add up to a long line (``_LONG_SEED_UM``): a
 neurite blurred by a focus drift looks as wide as the tail of a spindle-shaped cell, but
@@ -266,8 +267,8 @@ def neurite_mask(
 
     Notes
     -----
-    See the module docstring. Noise levels are estimated from the image itself (median
-    absolute deviations), so thresholds are signal-to-noise ratios and the same defaults
+    See the module docstring. Noise levels are estimated from the darker half of the image
+    itself (median absolute deviations), so thresholds are signal-to-noise ratios and the same defaults
     serve 8-bit and 16-bit images. Cost: two Gaussian filters, one at full and one at half
     resolution, two separable min/max filters and a labelling: ~60 ms for 1024² px.
 
