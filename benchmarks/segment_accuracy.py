@@ -18,8 +18,9 @@ Real images (../shared/data, read-only; nominal pixel sizes, since the files car
 
 Simulated screens (``screening.simulate.sample_fields``; presets ``small`` and ``hard``, seeds
 0-2, then seeds 3-8 held out: defaults were chosen looking at seeds 0-2): per-field count error
-relative to max(true, 20), total bias, Pearson r; neurite length from :func:`screening.measure.measure_field` against the true visible arbor length; QC: the
-fraction of defocused fields that fail QC and of sharp fields that fail QC.
+relative to max(true, 20), total bias, Pearson r; neurite length from
+:func:`screening.measure.measure_field` against the true visible arbor length; QC: the fraction of
+defocused fields that fail QC and of sharp fields that fail QC.
 
 Baselines: nuclei by global Otsu + distance-transform watershed (the CellProfiler-like
 pipeline); counts by those nuclei plus a global Otsu threshold on the reporter (a nucleus is
