@@ -249,21 +249,23 @@ def fill_small_holes(
     border = np.zeros(n, dtype=bool)
     for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
         border[edge] = True
-    small = (np.bincount(flat, minlength=n) < max_area_px) & ~border
+    area = np.bincount(flat, minlength=n)
+    small = (area < max_area_px) & ~border
     small[0] = False  # label 0 is the mask itself
     at = np.flatnonzero(small[flat])
     if image is not None and at.size:
-        small &= _bright_or_alone(mask, flat, at, small, np.asarray(image), background)
+        small &= _bright_or_alone(mask, flat, at, small, area, np.asarray(image), background)
         at = at[small[flat[at]]]
     out = mask.copy()
     out.ravel()[at] = True
     return out
 
 
-def _bright_or_alone(mask, holes, at, small, image, background) -> np.ndarray:
+def _bright_or_alone(mask, holes, at, small, area, image, background) -> np.ndarray:
     """Which holes are bright or the only small hole of their piece.
 
-    ``holes`` are the flat hole labels, ``at`` the flat indices of the small holes' pixels.
+    ``holes`` are the flat hole labels, ``at`` the flat indices of the small holes' pixels,
+    ``area`` the pixels of each hole label.
 
     Only the pixels of small holes and their 4 neighbours are read (holes are 4-connected, so
     those neighbours are the mask around them): small holes do not touch the image border, so
@@ -279,7 +281,6 @@ def _bright_or_alone(mask, holes, at, small, image, background) -> np.ndarray:
         bg = background if np.ndim(background) == 0 else np.asarray(background).ravel()[idx]
         return image.ravel()[idx].astype(np.float64) - bg
 
-    area = np.bincount(hole, minlength=n)
     inside = np.bincount(hole, weights=level(at), minlength=n) / np.maximum(area, 1)
     # Mask pixels next to each hole (a pixel touching a hole at two places counts twice).
     steps = np.array([-width, -1, 1, width])
@@ -287,7 +288,8 @@ def _bright_or_alone(mask, holes, at, small, image, background) -> np.ndarray:
     nb_hole = np.repeat(hole, steps.size)
     on_mask = mask.ravel()[nb]
     nb, nb_hole = nb[on_mask], nb_hole[on_mask]
-    around = np.bincount(nb_hole, weights=level(nb), minlength=n) / np.maximum(np.bincount(nb_hole, minlength=n), 1)
+    ring_px = np.bincount(nb_hole, minlength=n)
+    around = np.bincount(nb_hole, weights=level(nb), minlength=n) / np.maximum(ring_px, 1)
     _, piece = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
     piece_of_hole = np.zeros(n, np.int64)
     piece_of_hole[nb_hole] = piece.ravel()[nb]
@@ -301,7 +303,7 @@ def drop_wide_parts(mask: np.ndarray, max_width_px: float) -> np.ndarray:
 
     A filled soma rim is a disk; a neurite, however bright, is narrower.
     """
-    size = max(round(max_width_px) | 1, 3)
+    size = filters.odd_window(max_width_px)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     mask = np.ascontiguousarray(mask, dtype=bool)
     wide = cv2.dilate(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disk), np.ones((3, 3), np.uint8))

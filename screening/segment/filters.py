@@ -46,6 +46,11 @@ def gaussian(image: np.ndarray, sigma: float, *, truncate: float = 4.0, mode: st
     return cv2.GaussianBlur(image, (ksize, ksize), sigmaX=sigma, sigmaY=sigma, borderType=_border(mode))
 
 
+def odd_window(size_px: float) -> int:
+    """The odd window size (px, at least 3) nearest ``size_px``: a window with a centre pixel."""
+    return max(round(size_px) | 1, 3)
+
+
 def _square(size: int) -> np.ndarray:
     return np.ones((int(size), int(size)), np.uint8)
 

@@ -16,11 +16,11 @@ Pixels of weak ridges that are not part of a wider structure (the lower of the o
 the darker side across the ridge: a mesh of neurites raises the opening, not the gaps beside
 each neurite) form candidate pieces; a piece is kept when it contains a seed: a strong,
 high-contrast, thin stretch standing well above any cell body under it. Faint processes of
-flat cells never seed, texture inside cell bodies never passes the body test, and a neurite that crosses a cell keeps its
-crossing. A piece without a thin seed is still kept when its strong, high-contrast
-stretches that are only somewhat wider add up to a long line (``_LONG_SEED_UM``): a
-neurite blurred by a focus drift looks as wide as the tail of a spindle-shaped cell, but
-such tails are short.
+flat cells never seed, texture inside cell bodies never passes the body test, and a neurite
+that crosses a cell keeps its crossing. A piece without a thin seed is still kept when its
+strong, high-contrast stretches that are only somewhat wider add up to a long line
+(``_LONG_SEED_UM``): a neurite blurred by a focus drift looks as wide as the tail of a
+spindle-shaped cell, but such tails are short.
 """
 
 from __future__ import annotations
@@ -85,6 +85,11 @@ def hessian_eigenvalues(smoothed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hrr[1:-1] = g[2:] - 2 * g[1:-1] + g[:-2]
     hcc[:, 1:-1] = g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2]
     hrc[1:-1, 1:-1] = 0.25 * (g[2:, 2:] - g[2:, :-2] - g[:-2, 2:] + g[:-2, :-2])
+    return _eigenvalues(hrr, hcc, hrc)
+
+
+def _eigenvalues(hrr, hcc, hrc):
+    """Eigenvalues ``low <= high`` of the symmetric 2 x 2 matrices [[hrr, hrc], [hrc, hcc]]."""
     half_trace = 0.5 * (hrr + hcc)
     root = np.sqrt((0.5 * (hrr - hcc)) ** 2 + hrc**2)
     return half_trace - root, half_trace + root
@@ -99,7 +104,9 @@ def _robust_sd(values: np.ndarray, where: np.ndarray) -> float:
     return float(_MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
 
 
-def lower_side_level(smooth: np.ndarray, rows: np.ndarray, cols: np.ndarray, distance_px: float) -> np.ndarray:
+def lower_side_level(
+    smooth: np.ndarray, rows: np.ndarray, cols: np.ndarray, distance_px: float
+) -> np.ndarray:
     """The darker of the two points ``distance_px`` either side of a ridge, across it.
 
     Parameters
@@ -129,7 +136,7 @@ def lower_side_level(smooth: np.ndarray, rows: np.ndarray, cols: np.ndarray, dis
     hrr = g[r + 1, c] - 2 * g[r, c] + g[r - 1, c]
     hcc = g[r, c + 1] - 2 * g[r, c] + g[r, c - 1]
     hrc = 0.25 * (g[r + 1, c + 1] - g[r + 1, c - 1] - g[r - 1, c + 1] + g[r - 1, c - 1])
-    low = 0.5 * (hrr + hcc) - np.sqrt((0.5 * (hrr - hcc)) ** 2 + hrc**2)
+    low, _ = _eigenvalues(hrr, hcc, hrc)
     # Two forms of the same eigenvector; the longer one is well defined.
     first, second = np.stack([hrc, low - hrr]), np.stack([low - hcc, hrc])
     n1, n2 = np.hypot(*first), np.hypot(*second)
@@ -140,10 +147,6 @@ def lower_side_level(smooth: np.ndarray, rows: np.ndarray, cols: np.ndarray, dis
     return np.minimum(plus, minus)
 
 
-def _odd(size_px: float) -> int:
-    return max(round(size_px) | 1, 3)
-
-
 def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
     """Grey opening with a square window of about ``size_px``, computed at half resolution.
 
@@ -152,7 +155,7 @@ def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
     upsampling back loses nothing that matters, at a quarter of the cost.
     """
     if size_px < 6:
-        k = _odd(size_px)
+        k = filters.odd_window(size_px)
         return filters.maximum_filter(filters.minimum_filter(image, k), k)
     rows, cols = image.shape
     padded = np.pad(image, ((0, rows % 2), (0, cols % 2)), mode="edge")
@@ -161,7 +164,7 @@ def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
     block_min = np.minimum(
         np.minimum(padded[0::2, 0::2], padded[0::2, 1::2]), np.minimum(padded[1::2, 0::2], padded[1::2, 1::2])
     )
-    k = _odd(size_px / 2)
+    k = filters.odd_window(size_px / 2)
     small = filters.maximum_filter(filters.minimum_filter(block_min, k), k)
     return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:rows, :cols]
 
@@ -268,8 +271,8 @@ def neurite_mask(
     Notes
     -----
     See the module docstring. Noise levels are estimated from the darker half of the image
-    itself (median absolute deviations), so thresholds are signal-to-noise ratios and the same defaults
-    serve 8-bit and 16-bit images. Cost: two Gaussian filters, one at full and one at half
+    itself (median absolute deviations), so thresholds are signal-to-noise ratios and the same
+    defaults serve 8-bit and 16-bit images. Cost: two Gaussian filters, one at full and one at half
     resolution, two separable min/max filters and a labelling: ~60 ms for 1024² px.
 
     Examples
@@ -346,7 +349,8 @@ def neurite_mask_and_bodies(
     high_ridge = params.neurite_ridge_snr * ridge_noise
     weak = _weak_ridge(
         smooth, ridge > _LOW_RIDGE_FRACTION * high_ridge, contrast, body, background,
-        floor=_WEAK_CONTRAST_SNR * pixel_noise, side_px=_SIDE_WIDTHS * params.neurite_width_um / pixel_size_um,
+        floor=_WEAK_CONTRAST_SNR * pixel_noise,
+        side_px=_SIDE_WIDTHS * params.neurite_width_um / pixel_size_um,
     )
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:

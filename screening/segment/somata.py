@@ -381,7 +381,8 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
         # sums as over the whole field, several times faster.
         flat = nuclei_labels.ravel()
         on = np.flatnonzero(flat)
-        total = np.bincount(flat[on], weights=np.asarray(nuclei).ravel()[on].astype(np.float64), minlength=n_nuc + 1)
+        pixel_values = np.asarray(nuclei).ravel()[on].astype(np.float64)
+        total = np.bincount(flat[on], weights=pixel_values, minlength=n_nuc + 1)
         brightness = total[1:] / np.maximum(nuc_area, 1)
         whole = (nuc_area > 0) & ~debris[:n_nuc]
         typical = np.median(brightness[whole]) if whole.any() else 0.0
