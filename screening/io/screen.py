@@ -249,8 +249,11 @@ def field_table(screen: Screen, config: RunConfig) -> pd.DataFrame:
 
 
 def field_paths(row) -> dict[str, str | None]:
-    """Role -> one file path of a field row of :func:`field_table` (its lowest plane)."""
-    return {k[5:]: v for k, v in row.items() if k.startswith("path_")}
+    """Role -> one file path of a field row of :func:`field_table` (its lowest plane; None: no file).
+
+    A missing file is None whatever the table stored (pandas 3 reads it back as NaN).
+    """
+    return {k[5:]: (v if isinstance(v, str) and v else None) for k, v in row.items() if k.startswith("path_")}
 
 
 def field_planes(row) -> dict[str, dict[int, str] | None]:
