@@ -1,0 +1,52 @@
+"""Tracking parameters: registration of timepoints, linking of somata, death and censoring rules.
+
+Owned by :mod:`screening.track`. Distances in µm, converted to pixels once per plate
+where the pixel size is known. Only ``registration_pixel_um`` changes what a field task
+stores (the registration thumbnail), so only it enters the measurement hash; the rest is
+applied when ``screening run`` or ``screening score`` links the stored somata.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrackingConfig(BaseModel):
+    """How each site's somata become neurons followed over time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    registration_pixel_um: float = Field(
+        4.0, gt=0,
+        description="pixel size (µm) of the downsampled image each field keeps for registration "
+        "(nuclear channel, else reporter); about a quarter of a soma, so the image keeps the "
+        "culture's texture and costs ~60 kB per 1024² field",
+    )
+    upsample_factor: int = Field(
+        20, ge=1, description="sub-pixel precision of the phase correlation: 1/upsample_factor of a thumbnail pixel"
+    )
+    max_shift_um: float = Field(
+        100.0, gt=0,
+        description="a shift between consecutive timepoints larger than this (µm) is implausible for a "
+        "plate reader's stage and is flagged (shift_ok false) rather than trusted",
+    )
+    min_registration_correlation: float = Field(
+        0.3, ge=-1, le=1,
+        description="Pearson correlation of the two registered images over their overlap below which "
+        "a shift is poorly supported and flagged (shift_ok false)",
+    )
+    max_link_distance_um: float = Field(
+        10.0, gt=0,
+        description="largest distance (µm, registered positions) between a soma at one usable timepoint "
+        "and the same neuron at the next; about two thirds of a soma diameter",
+    )
+    max_gap: int = Field(
+        1, ge=0,
+        description="timepoints a neuron may go unseen and still be the same neuron: a missed detection "
+        "at a usable timepoint (a 'zombie' reversal, counted) or an unusable timepoint bridged",
+    )
+    edge_margin_um: float = Field(
+        10.0, ge=0,
+        description="a neuron last seen within this distance (µm) of the border of the next usable "
+        "image (after registration) is censored as having left the field, not counted as dead",
+    )
