@@ -36,7 +36,9 @@ from screening.progress import FieldProgress
 from screening.report import write_report
 from screening.score import score_screen, write_scores
 from screening.shards import field_key, read_shards, write_shard
-from screening.tasks import measure_field_files
+from screening.tasks import measure_field_tracked
+from screening.track.sites import choose_survival, register_fields, track_run, write_tracks
+from screening.track.store import WellBuffer, drop_untracked
 
 FIELD_COLUMNS = [
     "plate", "well", "site", "timepoint", "day", "n_neurons", "neurite_length_um", "n_nuclei",
@@ -118,12 +120,13 @@ def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progres
 
     records = todo.to_dict("records")
     rules = config.plane_rules()
+    tracking = WellBuffer(run_dir)
     with dask_client(config.compute, workers=workers, address=address) as client:
         remote_config = client.scatter(config, broadcast=True)
 
         def submit(rec):
             future = client.submit(
-                measure_field_files, field_planes(rec), remote_config, rec["pixel_size_um"], rules[rec["plate"]],
+                measure_field_tracked, field_planes(rec), remote_config, rec["pixel_size_um"], rules[rec["plate"]],
                 key=f"field-{rec['field_key']}", pure=False,
             )
             future.record = rec
@@ -133,12 +136,15 @@ def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progres
         in_flight = as_completed([submit(r) for _, r in zip(range(config.compute.batch_size), stream)])
         for future in in_flight:
             rec = future.record
-            row = {**rec, **future.result()}
+            result, objects, thumb = future.result()
+            row = {**rec, **result}
             future.release()
             well = (rec["plate"], rec["well"])
             rows_by_well[well].append(row)
+            tracking.add(rec, objects, thumb)
             pending[well] -= 1
             if pending[well] == 0:
+                tracking.flush(*well, {r["field_key"] for r in rows_by_well[well]})
                 write_shard(run_dir, *well, pd.DataFrame(rows_by_well[well]))
             progress.advance()
             nxt = next(stream, None)
@@ -157,7 +163,7 @@ def order_columns(fields: pd.DataFrame) -> pd.DataFrame:
 def measure_screen(config, run_dir, *, workers=None, address=None, force=False, log=None) -> tuple[pd.DataFrame, dict]:
     """Measure every field (reusing stored shards); returns the fields table and counts."""
     fields = plan_fields(config)
-    reuse = _reusable(run_dir, fields, force)
+    reuse = drop_untracked(_reusable(run_dir, fields, force), run_dir)
     is_reused = fields["field_key"].isin(reuse)
     todo = fields[~is_reused]
     rows_by_well: dict[tuple, list] = defaultdict(list)
@@ -240,11 +246,15 @@ def run_screen(config: RunConfig, *, out_dir=None, workers=None, scheduler=None,
     except SchedulerError as exc:
         raise InputError(str(exc)) from None
     t_measure = time.monotonic() - t0
+    fields = order_columns(register_fields(fields, run_dir, config.tracking))
+    t_register = time.monotonic() - t0 - t_measure
     write_table(fields, run_dir / "fields.parquet")
     write_manifest(run_dir, config, fields, counts, {"measure": round(t_measure, 3)})
     written = score_run(run_dir, log=log, config=config)
     wall = time.monotonic() - t0
-    write_manifest(run_dir, config, fields, counts, {"measure": round(t_measure, 3), "total": round(wall, 3)})
+    write_manifest(run_dir, config, fields, counts, {
+        "measure": round(t_measure, 3), "register": round(t_register, 3), "total": round(wall, 3),
+    })
     n_ok = int((fields["status"] == "ok").sum())
     result = RunResult(
         run_dir, len(fields), n_ok, len(fields) - n_ok, counts["reused"], counts["computed"], wall,
@@ -274,12 +284,16 @@ def score_run(run_dir, *, log=None, config: RunConfig | None = None) -> list[Pat
         raise InputError(str(exc)) from None
     wells = aggregate_wells(fields)
     written = [write_table(wells, run_dir / "wells.parquet")]
-    written += _score_tables(fields, wells, config, run_dir, log)
+    tracked = track_run(fields, run_dir, config.tracking)
+    written += write_tracks(tracked, run_dir, log=log or Console(stderr=True))
+    written += _score_tables(fields, wells, config, run_dir, log, tracked)
     return [*written, report_run(run_dir)]
 
 
-def _score_tables(fields, wells, config, run_dir, log) -> list[Path]:
-    result = score_screen(fields, wells, config.scoring)
+def _score_tables(fields, wells, config, run_dir, log, tracked=None) -> list[Path]:
+    intervals, why_counts = choose_survival(tracked, config.scoring)
+    result = score_screen(fields, wells, config.scoring, tracked_intervals=intervals)
+    result.warnings[:0] = [why_counts] if why_counts else []
     for warning in result.warnings:
         (log or Console(stderr=True)).print(f"warning: {warning}", soft_wrap=True)
     return list(write_scores(result, run_dir).values())

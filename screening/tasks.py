@@ -10,10 +10,13 @@ import traceback
 from collections.abc import Mapping
 
 import cv2
+import numpy as np
+import pandas as pd
 
 from screening.config import RunConfig
 from screening.io.planes import PlaneRule, as_plane_files, read_planes
 from screening.measure.field import measure_field
+from screening.track.objects import thumbnail, thumbnail_factor
 
 
 def failed_row(error: str) -> dict:
@@ -93,13 +96,39 @@ def measure_field_files(
     ``paths`` and ``plane_rule`` are as in :func:`read_field` (the rule is the
     field's plate's ``plates[].planes``).
     """
+    return measure_field_tracked(paths, config, pixel_size_um, plane_rule)[0]
+
+
+def measure_field_tracked(
+    paths: Mapping[str, str | Mapping[int, str] | None],
+    config: RunConfig,
+    pixel_size_um: float,
+    plane_rule: PlaneRule | None = None,
+) -> tuple[dict, pd.DataFrame | None, np.ndarray | None]:
+    """:func:`measure_field_files` plus what tracking needs from the pixels read.
+
+    Returns
+    -------
+    row : dict
+        The field row, with the image size ``height_px, width_px``.
+    objects : DataFrame or None
+        One row per soma (:func:`screening.track.objects.soma_objects`).
+    thumbnail : ndarray or None
+        The nuclear image (else the reporter) downsampled to about
+        ``tracking.registration_pixel_um`` (:func:`screening.track.objects.thumbnail`),
+        so registration never reads the images again.
+    """
     # Dask runs one field per core; OpenCV's own thread pool would oversubscribe them.
     cv2.setNumThreads(1)
     try:
         images = read_field(paths, config.channels.tokens(), plane_rule)
-        row = dict(measure_field(images, config, pixel_size_um=pixel_size_um).row)
+        measured = measure_field(images, config, pixel_size_um=pixel_size_um)
+        row = dict(measured.row)
+        still = images.get("nuclei", images["reporter"])
+        factor = thumbnail_factor(pixel_size_um, config.tracking.registration_pixel_um)
+        small = thumbnail(still, factor) if min(still.shape) >= 8 * factor else None
     except Exception as exc:  # noqa: BLE001 - one bad field must not stop a plate
         detail = str(exc) or traceback.format_exception_only(exc)[-1].strip()
-        return failed_row(f"{type(exc).__name__}: {detail}")
-    row.update(status="ok", error="")
-    return row
+        return failed_row(f"{type(exc).__name__}: {detail}"), None, None
+    row.update(status="ok", error="", height_px=int(still.shape[0]), width_px=int(still.shape[1]))
+    return row, measured.objects, small

@@ -2,7 +2,7 @@
 
 Every default lives in these models, in physical units (µm, days). Sections
 are split by concept: :mod:`.segmentation` (field measurement and field QC),
-:mod:`.scoring` (statistics) and :mod:`.compute` (schedulers); this module
+:mod:`.scoring` (statistics), :mod:`.tracking` (registration and linking) and :mod:`.compute` (schedulers); this module
 holds the run-level model and the YAML loader.
 """
 
@@ -19,6 +19,7 @@ from screening.config.run import (
 )
 from screening.config.scoring import ScoringConfig
 from screening.config.segmentation import FieldQCConfig, SegmentationConfig
+from screening.config.tracking import TrackingConfig
 
 __all__ = [
     "ChannelsConfig",
@@ -31,6 +32,7 @@ __all__ = [
     "ScoringConfig",
     "SegmentationConfig",
     "SlurmConfig",
+    "TrackingConfig",
     "config_hash",
     "load_config",
     "parse_config",

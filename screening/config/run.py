@@ -22,6 +22,7 @@ from screening.config.compute import ComputeConfig
 from screening.config.errors import ConfigError, describe_validation_error
 from screening.config.scoring import ScoringConfig
 from screening.config.segmentation import FieldQCConfig, SegmentationConfig
+from screening.config.tracking import TrackingConfig
 
 KNOWN_FORMATS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
 
@@ -132,6 +133,7 @@ class RunConfig(_Strict):
     segmentation: SegmentationConfig = SegmentationConfig()
     qc: FieldQCConfig = FieldQCConfig()
     scoring: ScoringConfig = ScoringConfig()
+    tracking: TrackingConfig = TrackingConfig()
     compute: ComputeConfig = ComputeConfig()
 
     @model_validator(mode="after")
@@ -160,6 +162,8 @@ class RunConfig(_Strict):
                 "qc": self.qc.model_dump(mode="json"),
                 "channels": self.channels.model_dump(mode="json"),
                 "pixel_size_um": self.pixel_size_um,
+                # Each field stores a registration thumbnail at this pixel size.
+                "registration_pixel_um": self.tracking.registration_pixel_um,
             }
         )
 

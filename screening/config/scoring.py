@@ -16,6 +16,12 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     baseline_role: str = Field("vehicle", description="role every compound is compared against")
+    survival: Literal["tracked", "counts"] = Field(
+        "tracked",
+        description="neurons at risk and deaths per interval from tracked neurons (neurons.parquet; "
+        "needs two or more timepoints) or from net counts per site; tracked falls back to counts, "
+        "with a warning, when the run has no tracks",
+    )
     positive_control: str | None = Field(
         None, description="compound name of the positive control; default: wells with that role"
     )

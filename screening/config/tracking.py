@@ -17,13 +17,15 @@ class TrackingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     registration_pixel_um: float = Field(
-        4.0, gt=0,
+        2.0, gt=0,
         description="pixel size (µm) of the downsampled image each field keeps for registration "
-        "(nuclear channel, else reporter); about a quarter of a soma, so the image keeps the "
-        "culture's texture and costs ~60 kB per 1024² field",
+        "(nuclear channel, else reporter): a nucleus is ~5 pixels across, so sparse fields still "
+        "register to ~0.2 px (benchmarks/README.md, Tracking); 0.23 MB per 1024² field at 0.65 µm/px",
     )
     upsample_factor: int = Field(
-        20, ge=1, description="sub-pixel precision of the phase correlation: 1/upsample_factor of a thumbnail pixel"
+        10, ge=1,
+        description="sub-pixel precision of the correlation: 1/upsample_factor of a registration pixel "
+        "(10: 0.2 µm; the cost of the upsampled DFT grows with it)"
     )
     max_shift_um: float = Field(
         100.0, gt=0,

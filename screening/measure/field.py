@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from screening.config.run import RunConfig
 from screening.measure.neurites import measure_neurites
@@ -14,6 +15,7 @@ from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
+from screening.track.objects import soma_objects
 
 ROLES = ("reporter", "nuclei", "neurites")
 # Smallest field worth measuring: a couple of somata across (at 0.65 µm/px, 32 px ≈ 21 µm).
@@ -38,10 +40,15 @@ class FieldMeasurement:
     images : dict of ndarray or None
         With ``return_images``: ``soma_labels``, ``nuclei_labels`` (when there
         is a nuclear channel) and ``neurite_skeleton`` (bool).
+    objects : DataFrame or None
+        One row per counted soma (:func:`screening.track.objects.soma_objects`:
+        centroid, area, reporter and nuclear level) for tracking; None when the
+        field was not segmented.
     """
 
     row: dict
     images: dict[str, np.ndarray] | None = None
+    objects: pd.DataFrame | None = None
 
 
 def _empty_row(has_nuclei: bool) -> dict:
@@ -168,6 +175,7 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
 
     images: dict[str, np.ndarray] = {}
     failures: list[str] = []
+    objects = None
     if foreground >= qc_config.min_foreground_fraction and sat_fraction < 0.5:
         nuclei_labels = None
         if nuclei is not None:
@@ -190,6 +198,8 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
             neurite, length = None, float("nan")
             failures.append(f"neurite measurement failed: {type(exc).__name__}: {exc}")
         debris = _debris_fraction(saturated, count, pixel_size_um, seg)
+        level = count.reporter_smooth if count.reporter_smooth is not None else reporter
+        objects = soma_objects(count.soma_labels, level, nuclei)
         row.update(
             n_neurons=int(count.n),
             neurite_length_um=length,
@@ -220,7 +230,7 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
     if failures:
         row["qc_pass"] = False
         row["qc_reason"] = "; ".join([r for r in (row["qc_reason"], *failures) if r])
-    return FieldMeasurement(row, images if return_images else None)
+    return FieldMeasurement(row, images if return_images else None, objects)
 
 
 def _same_image(a: np.ndarray, b: np.ndarray) -> bool:

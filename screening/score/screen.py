@@ -71,7 +71,13 @@ def _append(notes: pd.Series, mask, text: str) -> pd.Series:
     return notes
 
 
-def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfig | None = None) -> ScoreResult:
+def score_screen(
+    fields: pd.DataFrame,
+    wells: pd.DataFrame,
+    config: ScoringConfig | None = None,
+    *,
+    tracked_intervals: pd.DataFrame | None = None,
+) -> ScoreResult:
     """Score a screen: plate QC, per-patient survival and neurites, pooled ranking, FDR.
 
     Parameters
@@ -83,6 +89,10 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
     wells : DataFrame
         ``wells.parquet`` (per well × timepoint sums over usable fields).
     config : ScoringConfig, optional
+    tracked_intervals : DataFrame, optional
+        Neurons at risk and deaths per site and interval from tracked neurons
+        (:func:`screening.track.sites.tracked_intervals`); the survival model uses them
+        instead of net counts, and ``scores.survival`` says which was used.
 
     Returns
     -------
@@ -116,7 +126,10 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
         elif row["note"]:
             warnings.append(f"plate {row['plate']} patient {row['patient']}: {row['note']}")
 
-    intervals = site_intervals(fields, window_days=config.window_days)
+    if tracked_intervals is None:
+        intervals = site_intervals(fields, window_days=config.window_days)
+    else:
+        intervals = tracked_intervals.copy()
     edge = edge_wells(fields[["plate", "well"]].drop_duplicates())
     edge_of = dict(zip(zip(fields.loc[edge.index, "plate"], fields.loc[edge.index, "well"]), edge))
     intervals["edge"] = [edge_of.get(k, False) for k in zip(intervals["plate"], intervals["well"])]
@@ -139,6 +152,7 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
     )
     arms = _arms(fields, config)
     scores = arms.merge(survival.drop(columns=["role"]), on=["patient", "compound", "concentration_um"], how="left")
+    scores["survival"] = "counts" if tracked_intervals is None else "tracked"
     scores["note"] = scores["note"].fillna("no usable intervals (no neurons at risk or no usable fields)")
     for col in ("n_wells", "n_vehicle_wells"):
         scores[col] = scores[col].fillna(0).astype(int)

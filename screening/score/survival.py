@@ -174,7 +174,11 @@ def fit_patient(
     # Sites of one well share covariates and the cluster: summing them per
     # well × interval leaves the binomial likelihood and the well scores unchanged.
     multi_plate = data["plate"].nunique() > 1
-    data["_stratum"] = (data["plate"].astype(str) + "|" if multi_plate else "") + data["interval"].astype(str)
+    # An interval that bridges an unusable timepoint (tracked survival) is its own stratum.
+    interval = data["interval"].astype(str)
+    if "interval_end" in data:
+        interval = interval + "-" + data["interval_end"].astype(str)
+    data["_stratum"] = (data["plate"].astype(str) + "|" if multi_plate else "") + interval
     data["_arm_index"] = data["_arm"].map({k: j for j, k in enumerate(usable_arms)}).fillna(-1).astype(int)
     data["_edge"] = data["edge"].astype(float) if adjust_edge and "edge" in data else 0.0
     grouped = (

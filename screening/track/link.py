@@ -8,7 +8,7 @@ assignment maximises the summed ``max_distance - d`` (a link is always preferred
 link, and shorter links to longer ones), solved by :func:`scipy.optimize.linear_sum_assignment`
 on the pairs a KD-tree finds within the gate.
 
-laptrack itself was measured on the ``hard`` preset's density (185 somata × 6 timepoints):
+laptrack (BSD-3) was measured on the ``hard`` preset's density (185 somata × 6 timepoints):
 0.44 s per site, 17 % of the site's measurement time; this is ~2 ms.
 """
 
