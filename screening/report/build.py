@@ -20,6 +20,8 @@ from screening.io.atomic import write_text_atomic
 from screening.report import figures as fg
 from screening.report import summaries as sm
 from screening.report.load import OPTIONAL, TABLE_FILES, RunTables, load_run
+from screening.report.tracking import SECTION as TRACKING_SECTION
+from screening.report.tracking import tracking_section
 from screening.report.markup import (
     Cell,
     ci,
@@ -44,6 +46,7 @@ SECTIONS = [
     ("verdict", "Verdict"), ("summary", "Run summary"), ("plate-qc", "Plate QC"), ("survival", "Survival"),
     ("effects", "Effects"), ("problems", "Problems"),
 ]
+SECTIONS.insert(SECTIONS.index(("survival", "Survival")) + 1, TRACKING_SECTION)
 
 
 def _missing(tables: RunTables, *names: str) -> str:
@@ -557,7 +560,7 @@ def render_report(tables: RunTables) -> str:
               f"</code>{' · ' + esc(created) if created else ''} · hits at q &lt; {_fdr_q(tables):g}</div>")
     body = "".join([
         verdict(tables), summary(tables), plate_qc_section(tables), survival_section(tables),
-        effects_section(tables), problems_section(tables),
+        tracking_section(tables), effects_section(tables), problems_section(tables),
     ])
     version = (tables.manifest.get("versions") or {}).get("screening", "")
     footer = f"Made by screening {esc(version)} from the tables in this run folder; opens offline."
