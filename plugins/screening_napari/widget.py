@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -32,6 +33,7 @@ from screening.config.segmentation import SegmentationConfig
 from screening_napari import images as img
 from screening_napari.plots import CountsPlot, PlateView
 from screening_napari.run import DAY_METRICS, METRICS, QCRun
+from screening_napari.tracks import TrackView
 from screening_napari.tuning import SegmentationTuner, save_tuned_config
 
 RANKING_COLUMNS = ["rank", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
@@ -116,6 +118,12 @@ class QCWidget(QWidget):
             buttons[text].clicked.connect(slot)
         self.flags_label = QLabel("")
         self.flags_label.setWordWrap(True)
+        self.neuron_label = QLabel("")  # a clicked tracked neuron's history
+        self.track_view = TrackView(self.viewer, self.neuron_label)
+        self.register_box = QCheckBox("registered timepoints")
+        self.register_box.setChecked(True)
+        self.register_box.setToolTip("show each timepoint moved into its site's first frame, as tracks are drawn")
+        self.register_box.toggled.connect(self._set_registered)
         well_tab = QWidget()
         wl = QVBoxLayout(well_tab)
         wl.addLayout(_row(QLabel("well"), self.well_combo))
@@ -125,6 +133,8 @@ class QCWidget(QWidget):
         wl.addLayout(_row(buttons["Flag well"], buttons["Flag field"]))
         wl.addLayout(_row(buttons["Unflag well"], buttons["Unflag field"]))
         wl.addWidget(self.flags_label)
+        wl.addWidget(self.register_box)
+        wl.addWidget(self.neuron_label)
 
         # ranking and tuning
         self.ranking_table = QTableWidget()
@@ -164,6 +174,7 @@ class QCWidget(QWidget):
             return None
         self.run, self.config = run, run.config
         self.well = None
+        self.track_view.load(run.run_dir)
         img.clear_caches()
         self.path_edit.setText(str(run.run_dir))
         self.tuner.set_values(run.config.segmentation)
@@ -266,7 +277,7 @@ class QCWidget(QWidget):
         for role in roles:
             if rule == "mean":  # a mean projection is float64 (read_planes)
                 dtype = img.field_shape(fields, role, rule)[1]
-            stack = img.channel_stack(fields, role, shape, dtype, rule)
+            stack = self.track_view.registered(img.channel_stack(fields, role, shape, dtype, rule), fields)
             limits = self._limits(fields, role, rule)
             self._set_layer("image", role, stack, scale, colormap=img.CHANNEL_COLORMAPS[role],
                             blending="additive", contrast_limits=limits)
@@ -282,6 +293,11 @@ class QCWidget(QWidget):
         self._show_flags()
         self._on_step()
 
+    def _set_registered(self, on: bool) -> None:
+        self.track_view.register = bool(on)
+        if self.well is not None:
+            self.show_well(self.well)
+
     def _limits(self, fields, role, rule) -> tuple[float, float]:
         sources = (img.field_sources(rec, rule).get(role) for rec in fields.to_dict("records"))
         try:
@@ -292,6 +308,7 @@ class QCWidget(QWidget):
     def _set_overlays(self, fields, shape, scale) -> None:
         self._cancel_pending()
         stacks = img.overlay_stacks(fields, self.config, shape, request=self._request_segmentation)
+        stacks = {k: self.track_view.registered(v, fields) for k, v in stacks.items()}
         has_nuclei = bool(self.config.channels.nuclei)
         for key, name in img.OVERLAYS.items():
             if key == "nuclei_labels" and not has_nuclei:
@@ -373,6 +390,8 @@ class QCWidget(QWidget):
             return
         site, tp = field
         day = self._days.get(tp)
+        px = float(self._fields["pixel_size_um"].iloc[0]) if "pixel_size_um" in self._fields else 1.0
+        self.track_view.show(self.plate, self.well, site, self._timepoints, px)
         self.counts_plot.mark_day(day)
         problems = [v for k, v in img.ERRORS.items() if k[:4] == (self.plate, self.well, site, tp)]
         shown = self._fields[(self._fields["site"] == site) & (self._fields["timepoint"] == tp)]
