@@ -368,7 +368,6 @@ def test_demo_run_in_the_plugin(demo_run, make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer(show=True)
     viewer.open(str(run_dir), plugin="screening")
     _, widget = viewer.window.add_plugin_dock_widget("screening", "Run QC")
-    widget.register_box.setChecked(False)  # images as imaged: compared with the files below
     wells = pd.read_parquet(run_dir / "wells.parquet")
     last = wells[wells["day"] == wells["day"].max()]
     grid = widget.plate_view.grid

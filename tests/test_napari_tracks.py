@@ -70,6 +70,7 @@ def test_demo_well_shows_registered_tracks_and_a_neurons_history(demo_run, make_
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("screening", "Run QC")
     widget.open_run(run_dir)
+    widget.register_box.setChecked(True)
     tracks = pd.read_parquet(run_dir / "tracks.parquet")
     fields = pd.read_parquet(run_dir / "fields.parquet")
     dead = tracks[tracks["status"] == "dead"].iloc[0]

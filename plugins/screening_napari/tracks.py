@@ -1,5 +1,6 @@
-"""Tracked neurons in the well browser: a Tracks layer over the registered images, deaths
-marked, and a click on a neuron shows its history.
+"""Tracked neurons in the well browser: a Tracks layer over the images (registered with the
+"registered timepoints" box, as imaged without), deaths marked, and a click on a neuron
+shows its history.
 
 Reads ``tracks.parquet``/``neurons.parquet`` of the run folder (written by the scoring
 stage) and the registration columns of ``fields.parquet``; analyses nothing itself.
@@ -120,7 +121,7 @@ class TrackView:
 
     def __init__(self, viewer, label):
         self.viewer, self.label = viewer, label
-        self.register = True  # show every timepoint in its site's first frame (False: as imaged)
+        self.register = False  # True: every timepoint moved into its site's first frame
         self.tracks = self.neurons = pd.DataFrame()
         self._shown: tuple | None = None
         self._ids = np.empty(0)

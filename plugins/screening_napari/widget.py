@@ -121,7 +121,7 @@ class QCWidget(QWidget):
         self.neuron_label = QLabel("")  # a clicked tracked neuron's history
         self.track_view = TrackView(self.viewer, self.neuron_label)
         self.register_box = QCheckBox("registered timepoints")
-        self.register_box.setChecked(True)
+        self.register_box.setChecked(False)  # as imaged by default: what the files hold
         self.register_box.setToolTip("show each timepoint moved into its site's first frame, as tracks are drawn")
         self.register_box.toggled.connect(self._set_registered)
         well_tab = QWidget()
