@@ -1,4 +1,4 @@
-"""The ``screening`` command line (DESIGN.md contracts).
+"""The ``screening`` command line (README.md, "Command line").
 
 Exit codes: 0 success (warnings allowed), 1 invalid input (config, plate map,
 files), 2 usage error, 3 run finished but too many fields failed.
@@ -18,13 +18,29 @@ EXIT_TOO_MANY_FAILED = 3
 
 app = typer.Typer(
     name="screening",
-    help="Drug screens on iPSC-derived motor neurons: plate images -> counts -> hazard ratios.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from screening import __version__
+
+        out.print(f"screening {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Drug screens on iPSC-derived motor neurons: plate images -> counts -> hazard ratios."""
 
 
 def _fail(message: str, code: int = EXIT_INVALID_INPUT):
@@ -81,14 +97,15 @@ def simulate(
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
         _fail(f"{outdir} is not empty; choose a new folder or pass --overwrite to replace it")
     if layout == "imagexpress":
-        config_path = simulate_screen(outdir, preset=preset, seed=seed, overwrite=overwrite)
+        config_path = simulate_screen(outdir, preset=preset, seed=seed, overwrite=overwrite, log=err)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            simulate_screen(Path(tmp) / "screen", preset=preset, seed=seed)
+            simulate_screen(Path(tmp) / "screen", preset=preset, seed=seed, log=err)
+            err.print(f"writing the {layout} layout")
             if outdir.exists():
                 shutil.rmtree(outdir)
             config_path = convert_layout(Path(tmp) / "screen", layout, outdir)
-    out.print(f"wrote {preset} screen (seed {seed}, {layout} layout) to {outdir}; config: {config_path}")
+    out.print(f"wrote {preset} screen (seed {seed}, {layout} layout) to {outdir}; config: {config_path}", soft_wrap=True)
 
 
 @app.command()
