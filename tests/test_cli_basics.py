@@ -27,7 +27,7 @@ def test_simulate_reports_progress_in_plain_lines(tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "demo"), "--preset", "demo"])
     assert result.exit_code == 0, result.output
     lines = re.findall(r"rendered (\d+)/(\d+) fields, [\d.]+ fields/s", result.output)
-    assert lines and lines[-1][0] == lines[-1][1] == "96"  # demo: 48 wells x 1 site x 2 timepoints
+    assert lines and lines[-1][0] == lines[-1][1] == "96"  # demo: 24 wells x 1 site x 4 timepoints
 
 
 def test_simulate_progress_is_a_bar_on_a_terminal(tmp_path):
