@@ -49,6 +49,42 @@ def _fail(message: str, code: int = EXIT_INVALID_INPUT):
 
 
 @app.command()
+def init(
+    folders: Annotated[list[Path], typer.Argument(help="plate folder(s), one per plate")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="config to write")] = Path("config.yaml"),
+    name: Annotated[str | None, typer.Option(help="run name (default: the plate id, or the config's folder)")] = None,
+    force: Annotated[bool, typer.Option(help="replace an existing config and plate-map templates")] = False,
+):
+    """Write a commented config.yaml and a plate-map template per plate from plate folders."""
+    from screening.init import InitError, write_init
+
+    try:
+        result = write_init(folders, output, name=name, force=force)
+    except InitError as exc:
+        _fail(str(exc))
+    for s in result.surveys:
+        pixel = f"{s.pixel_size_um:.4g} µm/px" if s.pixel_size_um else "pixel size unknown"
+        out.print(
+            f"{s.id}: {s.format}, {s.index['well'].nunique()} wells x {s.index['site'].nunique()} site(s), "
+            f"{s.index['timepoint'].nunique()} timepoint(s), channels {', '.join(sorted(set(s.index['channel'])))}, "
+            f"{pixel}", soft_wrap=True,
+        )
+        for problem in s.problems:
+            err.print(f"[yellow]note:[/yellow] {problem}", soft_wrap=True)
+    for role, token in result.channels.roles.items():
+        out.print(f"channel {role}: {token} ({result.channels.reasons[token]})", soft_wrap=True)
+    days = ", ".join(
+        f"{t}->day {min(d.values()):.3g}" if d else f"{t}->day ?" for t, d in result.days.items()
+    )
+    out.print(f"timepoints: {days}", soft_wrap=True)
+    out.print(f"wrote {result.config} and " + ", ".join(str(p) for p in result.layouts.values()), soft_wrap=True)
+    out.print(
+        "next: fill in the plate map(s) (docs/plate-map.md), check the lines marked FILL IN / CHECK in "
+        f"{result.config}, then: screening validate {result.config}", soft_wrap=True,
+    )
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
     """Check config, plate folders, plate maps and images; list every problem (exit 1 if any)."""
     from screening.validate import describe_planes, validate_config_file
