@@ -35,3 +35,29 @@ def test_config_reference_lists_every_key_with_a_meaning():
     assert undescribed == [], f"keys without a description: {undescribed}"
     assert "| `segmentation.soma_diameter_um` | number | `15.0` | µm |" in text
     assert "| `segmentation.min_soma_area_um2` | number | `60.0` | µm² |" in text
+
+
+def _demo_numbers_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_demo_numbers", REPO / "docs" / "make_demo_numbers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_demo_numbers_are_those_of_a_fresh_demo_run(demo_run):
+    make = _demo_numbers_module()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index(make.START):readme.index(make.END) + len(make.END)]
+    assert block == make.render(demo_run, REPO / "configs" / "example.yaml"), (
+        "README.md's demo numbers are not what the current code gives: run `make docs`"
+    )
+    assert "| hits (pooled q < 0.1) |" in block and "SSMD" in block
+
+
+def test_user_docs_do_not_point_at_files_users_do_not_have():
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        assert "DESIGN.md" not in path.read_text(encoding="utf-8"), path
+    for link in ("docs/config.md", "docs/plate-map.md", "docs/outputs.md", "docs/layouts.md", "docs/method.md"):
+        assert (REPO / link).is_file() and f"({link})" in (REPO / "README.md").read_text(encoding="utf-8"), link

@@ -1,4 +1,4 @@
-"""The run-level config model (DESIGN.md) and its YAML loader."""
+"""The run-level config model (every key: docs/config.md) and its YAML loader."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ FIELD_COLUMNS = [
 
 @dataclass
 class ScoreResult:
-    """Tables of one scoring run (DESIGN.md columns first in each)."""
+    """Tables of one scoring run (the columns of docs/outputs.md first in each)."""
 
     scores: pd.DataFrame
     ranking: pd.DataFrame

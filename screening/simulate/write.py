@@ -1,6 +1,6 @@
 """Write a simulated screen to disk: ImageXpress folders, plate maps, a run config and the truth.
 
-Layout (DESIGN.md, ImageXpress)::
+Layout (ImageXpress, docs/layouts.md)::
 
     <outdir>/config.yaml
     <outdir>/<PLATE>/layout.csv
