@@ -205,14 +205,9 @@ def timepoint_days(surveys: list[PlateSurvey]) -> dict[int, dict[str, float]]:
     return dict(sorted(out.items()))
 
 
-def wells_of(index: pd.DataFrame) -> list[str]:
-    """Imaged wells in plate order (row by row)."""
-    return sorted(set(index["well"]), key=well_row_col)
-
-
 def layout_template(index: pd.DataFrame) -> pd.DataFrame:
-    """A plate-map template: every imaged well, the other columns empty."""
-    wells = wells_of(index)
+    """A plate-map template: every imaged well in plate order (row by row), the other columns empty."""
+    wells = sorted(set(index["well"]), key=well_row_col)
     return pd.DataFrame({c: wells if c == "well" else [""] * len(wells) for c in TEMPLATE_COLUMNS})
 
 
