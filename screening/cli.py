@@ -74,7 +74,7 @@ def init(
     for role, token in result.channels.roles.items():
         out.print(f"channel {role}: {token} ({result.channels.reasons[token]})", soft_wrap=True)
     days = ", ".join(
-        f"{t}->day {min(d.values()):.3g}" if d else f"{t}->day ?" for t, d in result.days.items()
+        f"{t}->day {round(min(d.values()), 3):g}" if d else f"{t}->day ?" for t, d in result.days.items()
     )
     out.print(f"timepoints: {days}", soft_wrap=True)
     out.print(f"wrote {result.config} and " + ", ".join(str(p) for p in result.layouts.values()), soft_wrap=True)
