@@ -105,86 +105,114 @@ def follow_site(
         )
     ids = link_frames(registered, usable["tindex"].to_numpy(), max_distance=max_distance_px, max_gap=max_gap)
 
-    seen = _seen_table(frames, registered, ids, usable)
-    neurons, tracks = [], []
-    u_tindex = usable["tindex"].to_numpy()
-    last_tindex = int(series["tindex"].max()) if len(series) else -1
-    for track_id, rows in seen.groupby("track_id", sort=True):
-        first, last = int(rows["u"].iloc[0]), int(rows["u"].iloc[-1])
-        nxt = last + 1 if last + 1 < len(usable) else None
-        reason, died = "", False
-        if nxt is None or u_tindex[nxt] - u_tindex[last] - 1 > max_gap:
-            reason = "end" if u_tindex[last] == last_tindex else "field_unusable"
-            nxt = None
-        else:
-            ref = rows.iloc[-1]
-            at = usable.iloc[nxt]
-            y, x = ref["y_reg_px"] - at["shift_y_px"], ref["x_reg_px"] - at["shift_x_px"]
-            inside = (edge_margin_px <= y < at["height_px"] - edge_margin_px) and (
-                edge_margin_px <= x < at["width_px"] - edge_margin_px
-            )
-            died = bool(inside)
-            reason = "" if died else "left_field"
-        track_rows = _track_rows(rows, series, usable, first, last, nxt if died else None)
-        track_rows.insert(0, "track_id", track_id)
-        tracks.append(track_rows)
-        head = rows.iloc[0]
-        neurons.append({
-            "track_id": track_id,
-            "first_timepoint": int(usable.at[first, "timepoint"]),
-            "last_timepoint": int(usable.at[last, "timepoint"]),
-            "died": died,
-            "censor_reason": reason,
-            "y_px": float(head["y_px"]),
-            "x_px": float(head["x_px"]),
-            "first_day": float(usable.at[first, "day"]),
-            "last_day": float(usable.at[last, "day"]),
-            "death_timepoint": float(usable.at[nxt, "timepoint"]) if died else np.nan,
-            "death_day": float(usable.at[nxt, "day"]) if died else np.nan,
-            "n_seen": len(rows),
-            "n_missed": int((track_rows["status"] == "missed").sum()),
-        })
-    neurons = pd.DataFrame(neurons, columns=NEURON_COLUMNS)
-    tracks = pd.concat(tracks, ignore_index=True) if tracks else pd.DataFrame(columns=TRACK_COLUMNS)
+    seen = _seen_table(frames, registered, ids)
+    neurons = _outcomes(seen, series, usable, max_gap, edge_margin_px)
+    tracks = _track_rows(seen, neurons, series, usable)
     intervals = _intervals(neurons, usable, max_gap)
-    return SiteTracks(neurons, tracks[TRACK_COLUMNS], intervals, int(neurons["n_missed"].sum()))
+    return SiteTracks(neurons, tracks, intervals, int(neurons["n_missed"].sum()))
 
 
-def _seen_table(frames, registered, ids, usable) -> pd.DataFrame:
-    """One row per detection with its track id and usable-frame index ``u``."""
-    parts = []
-    for u, (g, reg, tid) in enumerate(zip(frames, registered, ids)):
-        part = pd.DataFrame({
-            "track_id": tid, "u": u,
-            "y_px": g["y_px"].to_numpy(float), "x_px": g["x_px"].to_numpy(float),
-            "y_reg_px": reg[:, 0], "x_reg_px": reg[:, 1],
-        })
-        for col in ("area_px", "reporter_level", "nuclei_level"):
-            part[col] = g[col].to_numpy(float) if col in g else np.nan
-        parts.append(part)
-    seen = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["track_id", "u"])
-    return seen.sort_values(["track_id", "u"], kind="stable")
-
-
-def _track_rows(rows, series, usable, first, last, death) -> pd.DataFrame:
-    """Per-timepoint rows of one neuron: seen, missed, unusable (bridged) and its death."""
-    start, stop = usable.at[first, "tindex"], usable.at[death if death is not None else last, "tindex"]
-    span = series[(series["tindex"] >= start) & (series["tindex"] <= stop)]
-    seen = rows.set_index(usable.loc[rows["u"], "timepoint"].to_numpy())
-    out = span[["timepoint", "day", "shift_y_px", "shift_x_px"]].reset_index(drop=True)
-    known = out["timepoint"].isin(seen.index)
-    usable_tp = set(usable["timepoint"])
-    out["status"] = np.where(known, "alive", np.where(out["timepoint"].isin(usable_tp), "missed", "unusable"))
-    if death is not None:
-        out.loc[out.index[-1], "status"] = "dead"
-    # Unseen timepoints carry the last registered position, placed in that image's frame.
-    reg = seen.reindex(out["timepoint"])[["y_reg_px", "x_reg_px"]].ffill().to_numpy()
-    out["y_reg_px"], out["x_reg_px"] = reg[:, 0], reg[:, 1]
-    out["y_px"] = np.where(known, seen["y_px"].reindex(out["timepoint"]).to_numpy(), reg[:, 0] - out["shift_y_px"])
-    out["x_px"] = np.where(known, seen["x_px"].reindex(out["timepoint"]).to_numpy(), reg[:, 1] - out["shift_x_px"])
+def _seen_table(frames, registered, ids) -> dict[str, np.ndarray]:
+    """Every detection's track id, usable-frame index ``u``, positions and levels, sorted by (track, u)."""
+    n = [len(g) for g in frames]
+    cols = {
+        "track_id": np.concatenate(ids) if ids else np.empty(0, int),
+        "u": np.repeat(np.arange(len(frames)), n),
+        "y_px": np.concatenate([g["y_px"].to_numpy(float) for g in frames]) if frames else np.empty(0),
+        "x_px": np.concatenate([g["x_px"].to_numpy(float) for g in frames]) if frames else np.empty(0),
+        "y_reg_px": np.concatenate([r[:, 0] for r in registered]) if frames else np.empty(0),
+        "x_reg_px": np.concatenate([r[:, 1] for r in registered]) if frames else np.empty(0),
+    }
     for col in ("area_px", "reporter_level", "nuclei_level"):
-        out[col] = seen[col].reindex(out["timepoint"]).to_numpy(float)
-    return out.drop(columns=["shift_y_px", "shift_x_px"])
+        parts = [g[col].to_numpy(float) if col in g else np.full(len(g), np.nan) for g in frames]
+        cols[col] = np.concatenate(parts) if parts else np.empty(0)
+    order = np.lexsort((cols["u"], cols["track_id"]))
+    return {k: v[order] for k, v in cols.items()}
+
+
+def _outcomes(seen, series, usable, max_gap, edge_margin_px) -> pd.DataFrame:
+    """One row per track: first and last usable frame seen, death or censoring reason."""
+    track = seen["track_id"]
+    if track.size == 0:
+        return pd.DataFrame(columns=NEURON_COLUMNS)
+    starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]])
+    ends = np.r_[starts[1:], track.size] - 1
+    first, last = seen["u"][starts], seen["u"][ends]
+    u_tindex = usable["tindex"].to_numpy()
+    nxt = last + 1
+    has_next = nxt < len(usable)
+    nxt_c = np.minimum(nxt, len(usable) - 1)
+    bridged = has_next & (u_tindex[nxt_c] - u_tindex[last] - 1 <= max_gap)
+    # Where the neuron would be in the next usable image: its registered position, unshifted there.
+    y = seen["y_reg_px"][ends] - usable["shift_y_px"].to_numpy(float)[nxt_c]
+    x = seen["x_reg_px"][ends] - usable["shift_x_px"].to_numpy(float)[nxt_c]
+    h, w = usable["height_px"].to_numpy(float)[nxt_c], usable["width_px"].to_numpy(float)[nxt_c]
+    inside = (y >= edge_margin_px) & (y < h - edge_margin_px) & (x >= edge_margin_px) & (x < w - edge_margin_px)
+    died = bridged & inside
+    at_end = u_tindex[last] == series["tindex"].max()
+    reason = np.where(died, "", np.where(bridged, "left_field", np.where(at_end, "end", "field_unusable")))
+    tp, day = usable["timepoint"].to_numpy(), usable["day"].to_numpy(float)
+    # Missed detections: usable frames between the first and last sighting without one.
+    n_seen = ends - starts + 1
+    return pd.DataFrame({
+        "track_id": track[starts],
+        "first_timepoint": tp[first].astype(int),
+        "last_timepoint": tp[last].astype(int),
+        "died": died,
+        "censor_reason": reason,
+        "y_px": seen["y_px"][starts],
+        "x_px": seen["x_px"][starts],
+        "first_day": day[first],
+        "last_day": day[last],
+        "death_timepoint": np.where(died, tp[nxt_c], np.nan),
+        "death_day": np.where(died, day[nxt_c], np.nan),
+        "n_seen": n_seen,
+        "n_missed": last - first + 1 - n_seen,
+    })[NEURON_COLUMNS]
+
+
+def _track_rows(seen, neurons: pd.DataFrame, series: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
+    """Per-timepoint rows of every neuron: seen, missed, unusable (bridged) and its death."""
+    if neurons.empty:
+        return pd.DataFrame(columns=TRACK_COLUMNS)
+    pos_of = {int(t): i for i, t in enumerate(series["timepoint"])}  # series is sorted by tindex
+    start = neurons["first_timepoint"].map(pos_of).to_numpy()
+    stop_tp = np.where(neurons["died"], neurons["death_timepoint"].fillna(-1), neurons["last_timepoint"]).astype(int)
+    stop = pd.Series(stop_tp).map(pos_of).to_numpy()
+    length = stop - start + 1
+    row_track = np.repeat(np.arange(len(neurons)), length)
+    row_pos = np.repeat(start, length) + np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    # Detection of each (track, series position), -1 where unseen.
+    u_pos = usable["timepoint"].map(pos_of).to_numpy()
+    det = np.full((len(neurons), len(series)), -1)
+    track_index = np.searchsorted(neurons["track_id"].to_numpy(), seen["track_id"])
+    det[track_index, u_pos[seen["u"]]] = np.arange(seen["track_id"].size)
+    found = det[row_track, row_pos]
+    # The last detection at or before each row (rows of a track start with one): forward fill.
+    last_found = np.maximum.accumulate(np.where(found >= 0, np.arange(found.size), 0))
+    ref = found[last_found]
+    usable_pos = np.zeros(len(series), bool)
+    usable_pos[u_pos] = True
+    status = np.where(found >= 0, "alive", np.where(usable_pos[row_pos], "missed", "unusable"))
+    is_last = np.r_[row_track[1:] != row_track[:-1], True]
+    status = np.where(is_last & neurons["died"].to_numpy()[row_track], "dead", status)
+    shift_y = series["shift_y_px"].to_numpy(float)[row_pos]
+    shift_x = series["shift_x_px"].to_numpy(float)[row_pos]
+    y_reg, x_reg = seen["y_reg_px"][ref], seen["x_reg_px"][ref]
+    seen_here = found >= 0
+    out = {
+        "track_id": neurons["track_id"].to_numpy()[row_track],
+        "timepoint": series["timepoint"].to_numpy()[row_pos],
+        "day": series["day"].to_numpy(float)[row_pos],
+        "status": status,
+        "y_px": np.where(seen_here, seen["y_px"][found], y_reg - shift_y),
+        "x_px": np.where(seen_here, seen["x_px"][found], x_reg - shift_x),
+        "y_reg_px": y_reg,
+        "x_reg_px": x_reg,
+    }
+    for col in ("area_px", "reporter_level", "nuclei_level"):
+        out[col] = np.where(seen_here, seen[col][found], np.nan)
+    return pd.DataFrame(out)[TRACK_COLUMNS]
 
 
 def _intervals(neurons: pd.DataFrame, usable: pd.DataFrame, max_gap: int) -> pd.DataFrame:

@@ -45,23 +45,22 @@ def register_fields(fields: pd.DataFrame, run_dir, config: TrackingConfig) -> pd
         ``registration_correlation``.
     """
     out = fields.copy()
-    for col in SHIFT_COLUMNS:
-        out[col] = False if col == "shift_ok" else np.nan
+    parts = []
     for (plate, well), rows in out.groupby(["plate", "well"], sort=False):
         thumbs = read_well_thumbs(run_dir, plate, well)
         for _, site in rows.groupby("site", sort=False):
             site = site.sort_values("timepoint")
             images = [thumbs.get(k) for k in site["field_key"]]
             px = float(site["pixel_size_um"].iloc[0])
-            scale = _scale(site, images)
             shifts = register_series(
-                images, scale=scale, upsample_factor=config.upsample_factor,
+                images, scale=_scale(site, images), upsample_factor=config.upsample_factor,
                 max_shift_px=config.max_shift_um / px, min_correlation=config.min_registration_correlation,
             )
-            out.loc[site.index, SHIFT_COLUMNS] = shifts[SHIFT_COLUMNS].to_numpy(object)
-    out["shift_ok"] = out["shift_ok"].astype(bool)
-    for col in ("shift_y_px", "shift_x_px", "registration_correlation"):
-        out[col] = out[col].astype(float)
+            parts.append(shifts.set_index(site.index))
+    shifts = pd.concat(parts) if parts else pd.DataFrame(columns=SHIFT_COLUMNS)
+    for col in SHIFT_COLUMNS:
+        out[col] = shifts[col].reindex(out.index)
+    out["shift_ok"] = out["shift_ok"].fillna(False).astype(bool)
     return out
 
 
