@@ -233,30 +233,37 @@ def cox_check(run: Path, per_tracked: pd.DataFrame) -> pd.DataFrame:
     return per_tracked.merge(cox, on=KEYS, how="inner").dropna(subset=["log_hr"])
 
 
-def cost_rows(run: Path, sample: int) -> dict:
-    """Registration and tracking seconds per field beside single-threaded measurement."""
+def cost_rows(run: Path, sample: int, rounds: int = 2) -> dict:
+    """Registration and tracking seconds per field beside single-threaded measurement.
+
+    Measurement of a sample of fields and registration + tracking of all fields alternate
+    ``rounds`` times, so a change in the shared machine's speed falls on both.
+    """
     config = load_config(run.parent / "config.yaml")
     fields = apply_flags(pd.read_parquet(run / "fields.parquet"), run)
-    t0 = time.perf_counter()
-    register_fields(fields, run, config.tracking)
-    t_reg = time.perf_counter() - t0
     objects = read_objects(run)
-    t0 = time.perf_counter()
-    track_fields(fields, objects, config.tracking)
-    t_track = time.perf_counter() - t0
     picks = fields.sample(min(sample, len(fields)), random_state=0).to_dict("records")
     rules = config.plane_rules()
-    t0 = time.perf_counter()
-    for rec in picks:
-        measure_field_tracked(field_planes(rec), config, rec["pixel_size_um"], rules[rec["plate"]])
-    t_measure = (time.perf_counter() - t0) / len(picks)
-    n = len(fields)
+    spent = {"measure": 0.0, "register": 0.0, "track": 0.0}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for rec in picks:
+            measure_field_tracked(field_planes(rec), config, rec["pixel_size_um"], rules[rec["plate"]])
+        t1 = time.perf_counter()
+        register_fields(fields, run, config.tracking)
+        t2 = time.perf_counter()
+        track_fields(fields, objects, config.tracking)
+        t3 = time.perf_counter()
+        spent["measure"] += (t1 - t0) / len(picks)
+        spent["register"] += (t2 - t1) / len(fields)
+        spent["track"] += (t3 - t2) / len(fields)
+    per = {k: v / rounds for k, v in spent.items()}
     return {
-        "fields": n,
-        "measure s/field": t_measure,
-        "register s/field": t_reg / n,
-        "track s/field": t_track / n,
-        "registration + tracking / measurement": (t_reg + t_track) / n / t_measure,
+        "fields": len(fields),
+        "measure s/field": per["measure"],
+        "register s/field": per["register"],
+        "track s/field": per["track"],
+        "registration + tracking / measurement": (per["register"] + per["track"]) / per["measure"],
     }
 
 
