@@ -9,6 +9,7 @@ connects to a running scheduler; ``slurm`` starts ``dask_jobqueue.SLURMCluster``
 from __future__ import annotations
 
 import logging
+import tempfile
 from contextlib import contextmanager
 
 from screening.config import ComputeConfig
@@ -38,20 +39,26 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
-def _local_cluster(compute: ComputeConfig, workers: int):
+def _local_cluster(compute: ComputeConfig, workers: int, scratch: str):
     import dask
     from distributed import LocalCluster
 
     processes = compute.scheduler == "processes"
     # An in-process cluster rejects a tcp host; worker processes listen on loopback only.
     network = {"host": "127.0.0.1"} if processes else {}
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+    # Scheduler and workers keep their work space (and its global.lock / purge.lock) under
+    # `scratch`, which the run removes, instead of leaving them in the system temp folder.
+    with dask.config.set({**LOCAL_CLUSTER_CONFIG, "temporary-directory": scratch}):
         return LocalCluster(
             n_workers=workers if processes else 1,
             threads_per_worker=1 if processes else workers,
             processes=processes,
             dashboard_address=None,
+            # No dashboard, but the scheduler's HTTP server (health, metrics) still starts: on any
+            # free port, not 8787, whose being taken by another run printed a warning.
+            scheduler_kwargs={"dashboard_address": ":0"},
             silence_logs=logging.ERROR,
+            local_directory=scratch,
             **network,
         )
 
@@ -83,21 +90,26 @@ def dask_client(compute: ComputeConfig, *, workers: int | None = None, address: 
     address = address or compute.address
     workers = workers or compute.workers
     cluster = None
-    try:
-        if address:
-            client = Client(address, timeout="20s")
-        else:
-            if compute.scheduler == "distributed":
-                raise SchedulerError(
-                    "compute.scheduler is distributed but no address: set compute.address or --scheduler"
-                )
-            cluster = _slurm_cluster(compute) if compute.scheduler == "slurm" else _local_cluster(compute, workers)
-            client = Client(cluster)
-    except OSError as exc:
-        raise SchedulerError(f"cannot reach Dask scheduler {address}: {exc}") from None
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with tempfile.TemporaryDirectory(prefix="screening-dask-") as scratch:
+        try:
+            if address:
+                client = Client(address, timeout="20s")
+            else:
+                if compute.scheduler == "distributed":
+                    raise SchedulerError(
+                        "compute.scheduler is distributed but no address: set compute.address or --scheduler"
+                    )
+                if compute.scheduler == "slurm":
+                    cluster = _slurm_cluster(compute)
+                else:
+                    cluster = _local_cluster(compute, workers, scratch)
+                client = Client(cluster)
+        except OSError as exc:
+            where = f"Dask scheduler {address}" if address else f"a local Dask cluster ({compute.scheduler})"
+            raise SchedulerError(f"cannot reach {where}: {exc}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
