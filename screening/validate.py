@@ -56,7 +56,7 @@ def check_images(screen: Screen, *, workers: int = 8) -> tuple[list[str], list[s
         listed = "; ".join(f"{path} is {shape}" for shape, path in odd[:5])
         more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
         errors.append(
-            f"plate {plate}: {len(odd)} image(s) differ from the plate's shape {common} ({listed}{more}); "
+            f"plate {plate}: images of different shapes: {len(odd)} differ from the plate's {common} ({listed}{more}); "
             "one plate needs one shape: re-export or remove them"
         )
     return errors, warnings

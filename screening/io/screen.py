@@ -124,9 +124,10 @@ def _check_completeness(plate_id: str, index: pd.DataFrame, channels: list[str],
     """Fields missing a channel, and fields (or whole timepoints) missing that the plate should have."""
     problems = []
     present = index[index["channel"].isin(channels)]
+    found = set(present["channel"])  # a channel in no file at all is an error of its own (_check_channels)
     fields = present.groupby(FIELD_KEYS[1:])["channel"].agg(set)
     for key, chans in fields.items():
-        for channel in sorted(set(channels) - chans):
+        for channel in sorted(found - chans):
             well, site, tp = key
             problems.append(
                 f"plate {plate_id}: well {well} site {site} timepoint {tp}: no file for channel {channel}"
@@ -134,15 +135,24 @@ def _check_completeness(plate_id: str, index: pd.DataFrame, channels: list[str],
     if len(present):
         configured = config.timepoints or {}
         problems.extend(_missing_fields(plate_id, present, configured, dict(configured)))
-    unknown = sorted(set(index["channel"]) - set(channels))
     if index.empty:
         problems.append(f"plate {plate_id}: no images found; check plates[].path and plates[].format")
-    elif present.empty:
-        problems.append(
-            f"plate {plate_id}: none of the configured channels {channels} in file names (found {unknown}); "
-            "fix channels: in the config"
-        )
     return problems
+
+
+def _check_channels(plate_id: str, index: pd.DataFrame, config: RunConfig) -> list[str]:
+    """Configured channel tokens that no file of the plate carries (a typo in channels:)."""
+    found = sorted(set(index["channel"]))
+    if not found:
+        return []
+    roles: dict[str, list[str]] = {}
+    for role, token in config.channels.tokens().items():
+        roles.setdefault(token, []).append(f"channels.{role}")
+    return [
+        f"plate {plate_id}: {' and '.join(names)} = {token!r} is in no file name (the plate has "
+        f"{', '.join(found)}); fix channels: in the config"
+        for token, names in roles.items() if token not in found
+    ]
 
 
 def _check_shared_files(index: pd.DataFrame) -> list[str]:
@@ -186,6 +196,7 @@ def load_screen(config: RunConfig) -> Screen:
         indexes.append(found.index)
         if pmap is not None:
             errors.extend(_check_map_vs_images(plate.id, plate.layout, pmap, found.index))
+        errors.extend(_check_channels(plate.id, found.index, config))
         warnings.extend(_check_completeness(plate.id, found.index, channels, config))
         warnings.extend(check_chosen_plane(plate.id, found.index, channels, plate.planes))
     index = pd.concat(indexes, ignore_index=True) if indexes else pd.DataFrame(columns=TABLE_COLUMNS)
