@@ -535,11 +535,15 @@ def test_second_run_into_a_locked_folder_is_refused(demo):
     assert not (demo.run / ".screening.lock").exists()
 
 
-def test_bad_input_leaves_no_run_folder(demo, tmp_path):
-    demo.layout.unlink()
-    fresh = tmp_path / "new" / "run"
+def test_a_run_that_cannot_start_leaves_no_run_folder(demo, tmp_path):
+    fresh = tmp_path / "fresh"
+    demo.edit_config(lambda c: c.update(compute={"scheduler": "distributed"}))  # fails after the folder is made
     result = runner.invoke(app, ["run", str(demo.config), "--out", str(fresh)])
-    assert result.exit_code == ExitCode.INVALID_INPUT
+    assert result.exit_code == ExitCode.SCHEDULER, result.output
+    assert not fresh.exists()
+    demo.layout.unlink()  # fails before
+    result = runner.invoke(app, ["run", str(demo.config), "--out", str(fresh / "run")])
+    assert result.exit_code == ExitCode.INVALID_INPUT, result.output
     assert not fresh.exists()
 
 
@@ -603,3 +607,26 @@ def test_gui_tests_skip_without_a_display():
     assert "DISPLAY unset" in display_problem({})
     assert "/tmp/.X11-unix/X4242" in display_problem({"DISPLAY": ":4242"})
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}) == ""
+
+
+def test_unmeasurable_field_counts_as_failed_naming_its_files(tmp_path, monkeypatch):
+    """What validate and run refuse up front, met anyway (a file replaced mid-run): a failed field."""
+    from screening import tasks
+    from screening.config import parse_config
+
+    config = parse_config({"name": "x", "channels": {"reporter": "w1", "nuclei": "w2"},
+                           "plates": [{"id": "P", "path": str(tmp_path), "layout": str(tmp_path / "l.csv")}]},
+                          base_dir=tmp_path, source="test")
+    rng = np.random.default_rng(0)
+    reporter, nuclei = tmp_path / "r_w1.tif", tmp_path / "n_w2.tif"
+    tifffile.imwrite(reporter, rng.integers(100, 2000, (256, 256), dtype=np.uint16))
+    tifffile.imwrite(nuclei, rng.integers(100, 2000, (200, 256), dtype=np.uint16))
+    row = tasks.measure_field_files({"reporter": str(reporter), "nuclei": str(nuclei)}, config, 0.65)
+    assert row["status"] == "failed" and not row["qc_pass"]
+    assert "differs from reporter shape" in row["error"] and str(reporter) in row["error"] and str(nuclei) in row["error"]
+
+    tifffile.imwrite(nuclei, rng.integers(100, 2000, (256, 256), dtype=np.uint16))
+    monkeypatch.setattr("screening.measure.field._measure", lambda *a: 1 / 0)
+    row = tasks.measure_field_files({"reporter": str(reporter), "nuclei": str(nuclei)}, config, 0.65)
+    assert row["status"] == "failed" and "measurement failed: ZeroDivisionError" in row["error"]
+    assert str(reporter) in row["error"]
