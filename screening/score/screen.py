@@ -35,7 +35,7 @@ FIELD_COLUMNS = [
 
 @dataclass
 class ScoreResult:
-    """Tables of one scoring run (DESIGN.md columns first in each)."""
+    """Tables of one scoring run (the columns of docs/outputs.md first in each)."""
 
     scores: pd.DataFrame
     ranking: pd.DataFrame
@@ -245,6 +245,10 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
     return ScoreResult(scores=scores, ranking=ranking, plate_qc=qc, dose_response=doses, warnings=warnings)
 
 
+#: Columns of the score tables that hold whole numbers (NaN where there is none).
+INTEGER_COLUMNS = ("rank", "n_patients", "n_wells", "n_vehicle_wells")
+
+
 def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
     """Write ``scores.csv``, ``ranking.csv``, ``plate_qc.csv``, ``dose_response.csv`` and ``warnings.txt``.
 
@@ -275,6 +279,8 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         ("scores", result.scores), ("ranking", result.ranking),
         ("plate_qc", result.plate_qc), ("dose_response", result.dose_response),
     ):
+        # Written as integers ("3", blank when unranked), not as floats ("3.0").
+        table = table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table})
         paths[name] = write_atomic(run_dir / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
     lines = [" ".join(str(w).split()) for w in result.warnings]  # one warning, one line
     paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))
