@@ -92,14 +92,13 @@ def _exit_code(exc: BaseException) -> ExitCode | None:
     return None
 
 
-def _describe_os_error(exc: OSError) -> str:
-    from screening.io.atomic import WriteError, write_error
+def _os_error_message(exc: OSError) -> str:
+    """A WriteError says path, cause and what to do; any other OSError names at least its path."""
+    from screening.io.atomic import WriteError
 
-    if isinstance(exc, WriteError):
+    if isinstance(exc, WriteError) or not exc.filename:
         return str(exc)
-    if exc.filename:
-        return str(write_error(exc.filename, exc)).replace("cannot write", "cannot use", 1)
-    return f"{type(exc).__name__}: {exc}"
+    return f"{exc.filename}: {exc.strerror or exc}"
 
 
 @contextmanager
@@ -123,7 +122,7 @@ def _answered(interrupted: str | Callable[[], str]):
         code = _exit_code(exc)
         if code is None:
             raise
-        _fail(_describe_os_error(exc) if code == ExitCode.CANNOT_WRITE else str(exc), code)
+        _fail(_os_error_message(exc) if isinstance(exc, OSError) else str(exc), code)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -246,7 +245,7 @@ def run(
     from screening.config import load_config
     from screening.pipeline import run_screen
 
-    with _answered(f"bad config {config}"):
+    with _answered("nothing was written"):
         cfg = load_config(config)
     run_dir = Path(out_dir or cfg.output)
     with _answered(_resume_message(config, run_dir)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,13 +43,12 @@ def check_images(screen: Screen, *, workers: int = 8) -> tuple[list[str], list[s
     with ThreadPoolExecutor(max_workers=workers) as pool:
         headers = list(pool.map(check_tiff, paths))
     warnings = [h.problem for h in headers if h.problem]
+    shapes: dict[str, dict[tuple, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for plate, header in zip(screen.index["plate"], headers, strict=True):
+        if header.shape is not None:
+            shapes[plate][header.shape].append(header.path)
     errors = []
-    readable = [(plate, h) for plate, h in zip(screen.index["plate"], headers, strict=True) if h.shape is not None]
-    for plate in sorted({plate for plate, _ in readable}):
-        by_shape: dict[tuple, list[str]] = {}
-        for p, header in readable:
-            if p == plate:
-                by_shape.setdefault(header.shape, []).append(header.path)
+    for plate, by_shape in sorted(shapes.items()):
         if len(by_shape) < 2:
             continue
         common = max(by_shape, key=lambda shape: len(by_shape[shape]))

@@ -94,15 +94,18 @@ def expected_fields(index: pd.DataFrame, timepoints=()) -> pd.DataFrame:
     return pd.MultiIndex.from_product([wells, sites, tps], names=FIELD_KEYS[1:]).to_frame(index=False)
 
 
-def _missing_fields(plate_id: str, present: pd.DataFrame, timepoints, days: dict) -> list[str]:
-    """Fields of the plate's grid without any image, named by timepoint (a whole one) or by well."""
+def _missing_fields(plate_id: str, present: pd.DataFrame, timepoints: dict) -> list[str]:
+    """Fields of the plate's grid without any image, named by timepoint (a whole one) or by well.
+
+    ``timepoints`` is the config's ``timepoints:`` (timepoint -> day; empty without one).
+    """
     grid = expected_fields(present, timepoints)
     have = set(present[FIELD_KEYS[1:]].itertuples(index=False, name=None))
     missing = grid[[k not in have for k in grid.itertuples(index=False, name=None)]]
     problems = []
     for tp, group in missing.groupby("timepoint"):
         if len(group) == len(grid[grid["timepoint"] == tp]):
-            day = days.get(tp)
+            day = timepoints.get(tp)
             problems.append(
                 f"plate {plate_id}: no images at timepoint {tp}{f' (day {day:g})' if day is not None else ''} "
                 f"in any well: is its folder missing? Its {len(group)} fields fail; restore the images or remove "
@@ -133,8 +136,7 @@ def _check_completeness(plate_id: str, index: pd.DataFrame, channels: list[str],
                 f"plate {plate_id}: well {well} site {site} timepoint {tp}: no file for channel {channel}"
             )
     if len(present):
-        configured = config.timepoints or {}
-        problems.extend(_missing_fields(plate_id, present, configured, dict(configured)))
+        problems.extend(_missing_fields(plate_id, present, config.timepoints or {}))
     if index.empty:
         problems.append(f"plate {plate_id}: no images found; check plates[].path and plates[].format")
     return problems
