@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -286,8 +286,8 @@ def _no_treatment(demo: Demo) -> None:
                                         compound=t["compound"].where(t["role"].isin(["empty"]), "DMSO")))
 
 
-def _untouched(_: pd.DataFrame) -> pd.Series:
-    return pd.Series(False, index=_.index)
+def _untouched(fields: pd.DataFrame) -> pd.Series:
+    return pd.Series(False, index=fields.index)
 
 
 def _field(well: str = WELL, t: int | None = 2):
@@ -310,7 +310,6 @@ class Fault:
     touched: Callable[[pd.DataFrame], pd.Series] | None = None
     check: Callable[[Demo], object] = lambda d: None
     extra: tuple[str, ...] = ()
-    env: dict = field(default_factory=dict)
 
 
 OK, BAD, USAGE, TOO_MANY = ExitCode.OK, ExitCode.INVALID_INPUT, ExitCode.USAGE, ExitCode.TOO_MANY_FAILED
