@@ -21,6 +21,7 @@ from screening.simulate import (
     Patient,
     Preset,
     build_screen,
+    get_preset,
     read_truth,
     render_field,
     sample_fields,
@@ -318,13 +319,7 @@ def test_varied_looks_differ_across_seeds_and_cover_their_ranges():
         assert {getattr(look, name) for look in looks} == set(options)
     assert set(LOOK_RANGES) == set(NUMERIC_RANGES) | set(CHOICES)
     # The named preset draws the look from the screen's seed.
-    assert get_preset_look("varied", 11) == draw_look(11)
-
-
-def get_preset_look(name, seed):
-    from screening.simulate import get_preset
-
-    return get_preset(name, seed).look
+    assert get_preset("varied", 11).look == draw_look(11)
 
 
 @pytest.mark.parametrize("px", [0.3, 0.65, 1.3])
@@ -393,8 +388,7 @@ def _sparse(preset):
 def test_varied_nuclei_have_the_looks_size_and_the_truths_count(px, diameter):
     preset = _sparse(_tiny_varied(None, pixel_size_um=px, nucleus_diameter_um=diameter))
     screen = build_screen(preset, seed=1)
-    counted = diameters = 0
-    sizes = []
+    counted, sizes = 0, []
     for field in range(3):
         rendered = render_field(screen, field, 1)  # day 0: nobody dead yet
         image = rendered.images["w2"].astype(float)
@@ -408,7 +402,6 @@ def test_varied_nuclei_have_the_looks_size_and_the_truths_count(px, diameter):
     assert counted > 15
     # Semi-axes 0.95-1.2 and 0.75-0.95 of the radius: equivalent diameter ~0.96x the nominal one.
     assert np.median(sizes) == pytest.approx(0.96 * diameter, rel=0.12)
-    del diameters
 
 
 @pytest.mark.parametrize(("mode", "low", "high"), [("condensed", 1.5, 4.0), ("faded", 0.2, 0.6),
