@@ -57,6 +57,7 @@ from screening.simulate.write import image_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classical import (  # noqa: E402
+    clip_bright,
     mean_per_label,
     otsu_watershed_nuclei,
     sato_skeleton,
@@ -69,7 +70,6 @@ KEYS = ["plate", "well", "site", "timepoint"]
 GRID_SEED = 0  # screen seed of the grid looks: the same cells and layout, only the look varies
 MIN_NEURITE_TRUTH_UM = 100.0  # fields with less true neurite are left out of the median error
 SATO_SIGMAS_UM = (0.65, 1.3, 1.95)  # 1-3 px at 0.65 µm/px, the setting of the data README
-CLIP_PERCENTILE = 99.5
 BARS = {"count error": 0.04, "bias": 0.03, "count r": 0.985, "neurite error": 0.15, "neurite r": 0.97}
 
 NOISY = dict(gain_adu_per_e=0.5, read_noise_adu=8.0, reporter_background_adu=200.0, nuclei_background_adu=100.0)
@@ -154,16 +154,15 @@ def all_skeleton_um(fields: pd.DataFrame) -> pd.Series:
 
 
 def _images(plate: Path, row) -> tuple[np.ndarray, np.ndarray]:
-    """Reporter and nuclei of a field, each clipped at its 99.5th percentile: the upper bound a
-    user gives the threshold so that a saturated speck does not set a global Otsu cut."""
+    """Reporter and nuclei of a field, as the baseline reads them (bright specks clipped)."""
     where = plate / row.plate / f"TimePoint_{row.timepoint}"
     images = (tifffile.imread(where / image_name(row.plate, row.well, int(row.site), c)) for c in (REPORTER, NUCLEI))
-    return tuple(np.minimum(image, np.percentile(image, CLIP_PERCENTILE)) for image in images)
+    return tuple(clip_bright(image) for image in images)
 
 
 def _classical_version() -> str:
     source = (Path(__file__).resolve().parent / "classical.py").read_bytes()
-    return hashlib.sha256(source + repr((SATO_SIGMAS_UM, CLIP_PERCENTILE)).encode()).hexdigest()[:16]
+    return hashlib.sha256(source + repr(SATO_SIGMAS_UM).encode()).hexdigest()[:16]
 
 
 def classical_fields(plate: Path, truth: pd.DataFrame, pixel_size_um: float, *, fresh: bool) -> pd.DataFrame:
