@@ -170,7 +170,7 @@ DESIGN = Design(
 )
 
 
-def look_preset(look: Look, *, name: str = "varied", description: str | None = None) -> Preset:
+def look_preset(look: Look) -> Preset:
     """The small screen of :data:`DESIGN` shown with ``look``.
 
     Sizes follow the look: the field keeps ~0.11 mm² of culture, cells are spaced, clumped
@@ -225,11 +225,11 @@ def look_preset(look: Look, *, name: str = "varied", description: str | None = N
         dead_nucleus_um=dead_um,
         dead_nucleus_brightness=dead_brightness,
     )
-    description = description or (
+    description = (
         f"1 plate, 2 patients, vehicle + kenpaullone + 1 compound, 3 wells, 2 sites, 4 timepoints, "
         f"{side}x{side} px fields; look: {describe(look)}"
     )
-    return Preset(name, description, DESIGN, culture, imaging, look)
+    return Preset("varied", description, DESIGN, culture, imaging, look)
 
 
 def varied_preset(seed: int | None = None, **overrides) -> Preset:

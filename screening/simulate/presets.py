@@ -265,9 +265,8 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# Presets whose appearance is drawn from the seed (:func:`screening.simulate.look.varied_preset`).
-SEEDED_PRESETS = ("varied",)
-PRESET_NAMES = (*PRESETS, *SEEDED_PRESETS)
+# ``varied`` draws its look from the seed (:func:`screening.simulate.look.varied_preset`).
+PRESET_NAMES = (*PRESETS, "varied")
 
 
 def get_preset(preset: str | Preset, seed: int = 0) -> Preset:
