@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +37,9 @@ from skimage.morphology import skeletonize
 
 from screening.config import SegmentationConfig
 from screening.measure.neurites import measure_neurites, skeleton_lengths
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classical import sato_skeleton  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEEPNEURITE_PX_UM = 0.65
@@ -65,8 +69,7 @@ def _otsu(image, pixel_size_um, params):
 
 
 def _sato(image, pixel_size_um, params):
-    ridge = filters.sato(image.astype(np.float32), sigmas=(1, 2, 3), black_ridges=False)
-    return _skeleton_of(ridge > filters.threshold_otsu(ridge), pixel_size_um, params)
+    return sato_skeleton(image, pixel_size_um=pixel_size_um, min_length_um=params.min_neurite_length_um)
 
 
 METHODS = {"screening": _ours, "otsu": _otsu, "sato": _sato}

@@ -37,15 +37,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage import filters
-from skimage.feature import peak_local_max
-from skimage.segmentation import watershed
 
 from screening.config import RunConfig, SegmentationConfig
 from screening.measure.field import measure_field
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classical import mean_per_label, otsu_watershed_nuclei  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NOMINAL_NUCLEUS_UM = SegmentationConfig().nucleus_diameter_um
@@ -73,33 +73,17 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def baseline_nuclei(image: np.ndarray, *, pixel_size_um: float) -> np.ndarray:
-    """Global Otsu threshold + distance-transform watershed, the classical nuclei pipeline."""
-    d_px = NOMINAL_NUCLEUS_UM / pixel_size_um
-    smooth = ndi.gaussian_filter(np.asarray(image, np.float32), 1.0)
-    mask = ndi.binary_fill_holes(smooth > filters.threshold_otsu(smooth))
-    dist = ndi.distance_transform_edt(mask)
-    labels, _ = ndi.label(mask)
-    peaks = peak_local_max(dist, min_distance=max(int(0.35 * d_px), 1), labels=labels, exclude_border=False)
-    markers = np.zeros(mask.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    out = watershed(-dist, markers, mask=mask)
-    area = np.bincount(out.ravel())
-    small = area < 0.3 * np.pi * (d_px / 2) ** 2
-    small[0] = False
-    out[small[out]] = 0
-    return out
+    """Global Otsu threshold + distance-transform watershed, told the configured nucleus size."""
+    return otsu_watershed_nuclei(image, diameter_px=NOMINAL_NUCLEUS_UM / pixel_size_um)
 
 
 def baseline_count(reporter, nuclei, *, pixel_size_um: float) -> int:
+    """Baseline nuclei whose mean reporter is above the field's global Otsu threshold."""
     labels = baseline_nuclei(nuclei, pixel_size_um=pixel_size_um)
-    n = int(labels.max())
-    if n == 0:
+    if labels.max() == 0:
         return 0
-    reporter = np.asarray(reporter, np.float32)
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    total = np.bincount(labels.ravel(), weights=reporter.ravel(), minlength=n + 1)[1:]
-    mean = total[area > 0] / area[area > 0]
-    return int(np.sum(mean > filters.threshold_otsu(reporter)))
+    mean = mean_per_label(reporter, labels)
+    return int(np.sum(mean[np.isfinite(mean)] > filters.threshold_otsu(np.asarray(reporter, np.float32))))
 
 
 # --- scores ----------------------------------------------------------------------------------

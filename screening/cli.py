@@ -201,7 +201,9 @@ def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
 def simulate(
     outdir: Annotated[Path, typer.Argument(help="folder to write the synthetic screen into")],
     seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
-    preset: Annotated[str, typer.Option(help="demo | small | screen | null | hard")] = "demo",
+    preset: Annotated[
+        str, typer.Option(help="demo | small | screen | null | hard | varied (look drawn from the seed)")
+    ] = "demo",
     layout: Annotated[str, typer.Option(help="imagexpress | operetta | cellvoyager | incucyte")] = "imagexpress",
     overwrite: Annotated[bool, typer.Option(help="replace the contents of a non-empty OUTDIR")] = False,
 ):
@@ -209,11 +211,11 @@ def simulate(
     import shutil
     import tempfile
 
-    from screening.simulate import PRESETS, simulate_screen
+    from screening.simulate import PRESET_NAMES, simulate_screen
     from screening.simulate.layouts import convert_layout
 
-    if preset not in PRESETS:
-        err.print(f"[red]error:[/red] unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    if preset not in PRESET_NAMES:
+        err.print(f"[red]error:[/red] unknown preset {preset!r}; use one of {', '.join(PRESET_NAMES)}")
         raise typer.Exit(2)
     layouts = ("imagexpress", "operetta", "cellvoyager", "incucyte")
     if layout not in layouts:
