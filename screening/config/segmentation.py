@@ -15,8 +15,18 @@ class SegmentationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    soma_diameter_um: float = Field(15.0, gt=0, description="typical motor-neuron soma diameter")
-    nucleus_diameter_um: float = Field(10.0, gt=0, description="typical nucleus diameter")
+    soma_diameter_um: float = Field(
+        15.0, gt=0, description="typical motor-neuron soma diameter (the prior: each plate measures its own)"
+    )
+    nucleus_diameter_um: float = Field(
+        10.0, gt=0, description="typical nucleus diameter (the prior: each plate measures its own)"
+    )
+    calibration_range: float = Field(
+        3.0,
+        ge=1,
+        description="sizes measured on a plate's own images stay within this factor of the values here "
+        "(1: no calibration of sizes; see docs/measurements.md)",
+    )
     background_radius_um: float = Field(
         50.0, gt=0, description="radius of the smooth background estimate; several soma diameters"
     )

@@ -12,6 +12,7 @@ from screening.measure.neurites import measure_neurites
 from screening.measure.qc import field_qc, focus_score, foreground_mask
 from screening.segment import filters
 from screening.segment.background import estimate_background
+from screening.segment.calibration import Calibration, calibrate
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
 
@@ -104,6 +105,7 @@ def measure_field(
     config: RunConfig,
     *,
     pixel_size_um: float,
+    calibration: Calibration | None = None,
     return_images: bool = False,
 ) -> FieldMeasurement:
     """Measure one field: motor neurons, neurite length, nuclei and field QC.
@@ -118,6 +120,11 @@ def measure_field(
         Uses ``config.segmentation`` (sizes in µm) and ``config.qc``.
     pixel_size_um : float
         Pixel size, µm.
+    calibration : Calibration, optional
+        The plate's calibration (:func:`screening.segment.calibration.calibrate` on a sample
+        of its fields; the pipeline makes one per plate). Default: calibrate on this field
+        alone (sizes within ``segmentation.calibration_range`` of the config's; the config's
+        own sizes where the field holds too few nuclei).
     return_images : bool
         Also return the label and skeleton images (for display).
 
@@ -136,15 +143,15 @@ def measure_field(
         row["qc_reason"] = problem
         return FieldMeasurement(row, {} if return_images else None)
     try:
-        return _measure(channels, config, float(pixel_size_um), return_images)
+        return _measure(channels, config, float(pixel_size_um), calibration, return_images)
     except Exception as exc:  # noqa: BLE001 -- a plate must not stop on one field; say what happened
         row = _empty_row(has_nuclei)
         row["qc_reason"] = f"measurement failed: {type(exc).__name__}: {exc}"
         return FieldMeasurement(row, {} if return_images else None)
 
 
-def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: bool) -> FieldMeasurement:
-    seg, qc_config = config.segmentation, config.qc
+def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, return_images: bool) -> FieldMeasurement:
+    qc_config = config.qc
     reporter = np.asarray(channels["reporter"])
     nuclei = channels.get("nuclei")
     nuclei = None if nuclei is None else np.asarray(nuclei)
@@ -169,11 +176,16 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
     images: dict[str, np.ndarray] = {}
     failures: list[str] = []
     if foreground >= qc_config.min_foreground_fraction and sat_fraction < 0.5:
+        if calibration is None:
+            calibration = calibrate([{"reporter": reporter, "nuclei": nuclei}], config.segmentation,
+                                    pixel_size_um=pixel_size_um)
+        seg = calibration.segmentation(config.segmentation)
         nuclei_labels = None
         if nuclei is not None:
             nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=seg)
         count = count_motor_neurons(
-            reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels
+            reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels,
+            calibration=calibration,
         )
         if _same_image(neurites, reporter):
             background = count.reporter_background
