@@ -27,6 +27,9 @@ class SegmentationConfig(BaseModel):
         description="sizes measured on a plate's own images stay within this factor of the values here "
         "(1: no calibration of sizes; see docs/measurements.md)",
     )
+    calibration_fields: int = Field(
+        8, ge=1, description="first-timepoint fields per plate read to calibrate it (spread over its wells)"
+    )
     background_radius_um: float = Field(
         50.0, gt=0, description="radius of the smooth background estimate; several soma diameters"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -29,15 +30,18 @@ _MIN_POSITIVE_SNR = 6.0  # a positive soma is at least this many pixel-noise σ 
 # one nucleus, however large.
 _MERGED_AREA = 1.5
 _MERGED_ELONGATION = 1.6
-_MERGED_SOLIDITY = 0.9
+_MERGED_SOLIDITY = 0.85
 # Dead (pyknotic) nuclei are condensed AND bright, both outliers of the plate's live
-# population: area under min(_PYKNOTIC_AREA, exp(-_PYKNOTIC_SDS × area spread)) × the typical
-# area, and brightness over max(_PYKNOTIC_BRIGHTNESS, exp(_PYKNOTIC_SDS / 2 × brightness
-# spread)) × the field's median nucleus. Small alone (a partly segmented live nucleus) or
-# bright alone (the bright end of the live population) is never enough.
+# population: area under min(_PYKNOTIC_AREA, exp(-_PYKNOTIC_AREA_SDS × area spread)) × the
+# plate's median nucleus (beyond ~1 % of live nuclei; condensed nuclei of the simulated screens
+# are 0.34-0.44x, live ones above 0.56x), and brightness over max(_PYKNOTIC_BRIGHTNESS,
+# exp(_PYKNOTIC_BRIGHT_SDS × brightness spread)) × the field's median nucleus (brighter than
+# most live nuclei; not the dim part of a live nucleus segmented alone). Small alone or bright
+# alone (the bright end of the live population) is never enough.
 _PYKNOTIC_AREA = 0.5
-_PYKNOTIC_BRIGHTNESS = 1.3
-_PYKNOTIC_SDS = 3.0
+_PYKNOTIC_AREA_SDS = 3.0
+_PYKNOTIC_BRIGHTNESS = 1.2
+_PYKNOTIC_BRIGHT_SDS = 1.0
 # A plate's reporter cut-off is refined per field (Otsu on the field's levels) within this
 # factor of it: illumination and expression drift between wells and days, the populations stay.
 _CUTOFF_LATITUDE = 1.5
@@ -68,7 +72,8 @@ class MotorNeuronCount:
     reporter_smooth : (M, N) float32 array or None
         Background-subtracted, flat-field-corrected, smoothed reporter.
     candidate_levels : (K,) float array
-        Reporter level of every candidate examined (for a plate's pooled cut-off).
+        Reporter level × flatness of every candidate examined, the value compared with the
+        threshold (for a plate's pooled cut-off).
     """
 
     n: int
@@ -387,9 +392,10 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     if n_nuc == 0:
         return MotorNeuronCount(0, np.zeros(nuclei_labels.shape, np.int32), nuclei_labels, 0, 0.0, 0.0, 0)
     nuc_area = np.bincount(nuclei_labels.ravel(), minlength=n_nuc + 1)[1:]
-    nominal = np.pi * (params.nucleus_diameter_um / pixel_size_um / 2) ** 2
-    # The typical nucleus: the plate's (calibrated) or, uncalibrated, the field's median.
-    typical_area = nominal if calibration is not None else float(np.median(nuc_area[nuc_area > 0]))
+    # The typical nucleus: the plate's median (calibrated) or, uncalibrated, the field's.
+    typical_area = calibration.nucleus_area_um2 / pixel_size_um**2 if calibration is not None else math.nan
+    if not np.isfinite(typical_area):
+        typical_area = float(np.median(nuc_area[nuc_area > 0]))
     # Merged pairs (not cut by the border, whose pieces are smaller anyway)
     # become two candidates; everything below is per candidate.
     merged = _merged_pairs(nuclei_labels, nuc_area, typical_area)
@@ -423,13 +429,14 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     # The threshold comes from the plain levels (the two populations); the
     # flatness only discounts a candidate's own level, so a negative nucleus
     # half under a neighbour's soma (bright on one side) falls below it.
-    positive = candidate & (level * flatness(median, high) > threshold)  # flatness <= 1
+    score = level * flatness(median, high)  # flatness <= 1
+    positive = candidate & (score > threshold)
     keep = _keep_centred(labels, np.concatenate([[False], positive]))
     counted = np.flatnonzero(keep[1:]) + 1
     somata = _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
-        int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=level[candidate],
+        int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
     )
 
 
@@ -464,8 +471,8 @@ def _pyknotic(nuclei, labels, area, debris, typical_area: float, calibration) ->
     typical = np.median(brightness[whole]) if whole.any() else 0.0
     area_spread = calibration.nucleus_area_spread if calibration is not None else 0.25
     bright_spread = calibration.nucleus_brightness_spread if calibration is not None else 0.25
-    small = area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_SDS * area_spread))
-    bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_SDS / 2 * bright_spread))
+    small = area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
+    bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
     return small & bright
 
 
