@@ -40,6 +40,7 @@ from screening.io.pixelsize import pixel_size_conflict
 from screening.io.screen import FIELD_KEYS, field_planes, field_table, key_inputs, load_screen
 from screening.progress import FieldProgress
 from screening.report import write_report
+from screening.report.calibration import CALIBRATION_FILE
 from screening.score import score_screen, write_scores
 from screening.segment.calibration import Calibration
 from screening.shards import field_key, read_shards, write_shard
@@ -50,7 +51,6 @@ FIELD_COLUMNS = [
     "qc_pass", "status", "error",
 ]
 MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
-CALIBRATION_FILE = "calibration.csv"
 PACKAGES = ["screening", "numpy", "scipy", "scikit-image", "skan", "dask", "distributed", "pandas",
             "statsmodels", "tifffile", "pydantic"]
 

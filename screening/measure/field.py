@@ -28,14 +28,16 @@ class FieldMeasurement:
     Attributes
     ----------
     row : dict
-        Flat scalars: ``n_neurons`` (int), ``neurite_length_um``,
-        ``neurite_length_per_neuron_um``, ``n_nuclei`` (NaN without a nuclear
-        channel), ``qc_pass`` (bool), ``qc_reason`` (str, "" when passed),
-        ``focus_score``, ``saturated_fraction``, ``debris_fraction``,
-        ``foreground_fraction``, ``n_fragments``, ``reporter_negative_level``,
-        ``reporter_threshold``, ``neurite_unassigned_um``, ``neurite_outside_um`` (skeleton
-        pieces entering from the border that reach no soma: neurites of neurons outside the
-        field, not in ``neurite_length_um``).
+        Flat scalars: ``n_neurons`` (int), ``neurite_length_um`` (all neurite skeleton in
+        the field, whoever it belongs to), ``neurite_density_um_per_mm2`` (that per mm² of
+        field), ``neurite_assigned_um`` (reached along the skeleton from a counted soma),
+        ``neurite_unassigned_um`` (reaching no soma), ``neurite_outside_um`` (reaching no
+        soma and entering from the border: neurons outside the field), so that length =
+        assigned + unassigned + outside; ``neurite_length_per_neuron_um`` (assigned /
+        neurons), ``n_nuclei`` (NaN without a nuclear channel), ``qc_pass`` (bool),
+        ``qc_reason`` (str, "" when passed), ``focus_score``, ``saturated_fraction``,
+        ``debris_fraction``, ``foreground_fraction``, ``n_fragments``,
+        ``reporter_negative_level``, ``reporter_threshold``. See docs/measurements.md.
     images : dict of ndarray or None
         With ``return_images``: ``soma_labels``, ``nuclei_labels`` (when there
         is a nuclear channel) and ``neurite_skeleton`` (bool).
@@ -49,6 +51,8 @@ def _empty_row(has_nuclei: bool) -> dict:
     return {
         "n_neurons": 0,
         "neurite_length_um": 0.0,
+        "neurite_density_um_per_mm2": 0.0,
+        "neurite_assigned_um": 0.0,
         "neurite_length_per_neuron_um": float("nan"),
         "n_nuclei": 0.0 if has_nuclei else float("nan"),
         "qc_pass": False,
@@ -197,15 +201,17 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
             neurite = measure_neurites(
                 neurites, count.soma_labels, pixel_size_um=pixel_size_um, params=seg, background=background
             )
-            length = float(neurite.total_length_um)
+            length, assigned = float(neurite.total_length_um), neurite.assigned_length_um
         except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason
-            neurite, length = None, float("nan")
+            neurite, length, assigned = None, float("nan"), float("nan")
             failures.append(f"neurite measurement failed: {type(exc).__name__}: {exc}")
         debris = _debris_fraction(saturated, count, pixel_size_um, seg)
         row.update(
             n_neurons=int(count.n),
             neurite_length_um=length,
-            neurite_length_per_neuron_um=length / count.n if count.n else float("nan"),
+            neurite_density_um_per_mm2=length / (reporter.size * pixel_size_um**2 * 1e-6),
+            neurite_assigned_um=assigned,
+            neurite_length_per_neuron_um=assigned / count.n if count.n else float("nan"),
             n_nuclei=float(nuclei_labels.max()) if nuclei_labels is not None else float("nan"),
             n_fragments=int(count.n_fragments),
             reporter_negative_level=float(count.negative_level),

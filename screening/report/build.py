@@ -19,6 +19,7 @@ import pandas as pd
 from screening.io.atomic import write_text_atomic
 from screening.report import figures as fg
 from screening.report import summaries as sm
+from screening.report.calibration import calibration_section
 from screening.report.load import OPTIONAL, TABLE_FILES, RunTables, load_run
 from screening.report.markup import (
     Cell,
@@ -41,7 +42,8 @@ MAX_FOREST = 24
 MAX_PLATES = 24
 MAX_LISTED = 100  # rows of the long problem tables
 SECTIONS = [
-    ("verdict", "Verdict"), ("summary", "Run summary"), ("plate-qc", "Plate QC"), ("survival", "Survival"),
+    ("verdict", "Verdict"), ("summary", "Run summary"), ("calibration", "Calibration"), ("plate-qc", "Plate QC"),
+    ("survival", "Survival"),
     ("effects", "Effects"), ("problems", "Problems"),
 ]
 
@@ -556,7 +558,8 @@ def render_report(tables: RunTables) -> str:
     header = (f"<h1>Screen report: {esc(name)}</h1><div class=meta>run folder <code>{esc(tables.run_dir.name)}"
               f"</code>{' · ' + esc(created) if created else ''} · hits at q &lt; {_fdr_q(tables):g}</div>")
     body = "".join([
-        verdict(tables), summary(tables), plate_qc_section(tables), survival_section(tables),
+        verdict(tables), summary(tables), calibration_section(tables.run_dir), plate_qc_section(tables),
+        survival_section(tables),
         effects_section(tables), problems_section(tables),
     ])
     version = (tables.manifest.get("versions") or {}).get("screening", "")
