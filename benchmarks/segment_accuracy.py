@@ -218,7 +218,8 @@ def simulated_rows(
         fields = [(f, seed) for seed in seeds for f in sample_fields(preset, seed=seed, n=n)]
         px = build_screen(preset, seeds[0]).preset.imaging.pixel_size_um
         truth = [int(f.truth["n_neurons"]) for f, _ in fields]
-        length_truth = [float(f.truth["neurite_length_um"]) for f, _ in fields]
+        # neurite_length_um is all neurite in the field, whoever it belongs to.
+        length_truth = [float(f.truth["neurite_length_all_um"]) for f, _ in fields]
         ours, ours_len, rep_only, base = [], [], [], []
         for f, seed in fields:
             channels = {"reporter": f.images["w1"], "nuclei": f.images["w2"], "neurites": f.images["w1"]}
