@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -37,8 +36,6 @@ from skimage.morphology import skeletonize
 
 from screening.config import SegmentationConfig
 from screening.measure.neurites import measure_neurites, skeleton_lengths
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEEPNEURITE_PX_UM = 0.65
@@ -241,7 +238,7 @@ def measure_field_rows(
     list of dict
         One row per preset: ``dataset, n, median_rel_error, bias, pearson_r, s_per_field``.
     """
-    from segment_accuracy import plate_calibration
+    from segment_accuracy import plate_calibration  # benchmarks/ is on the path: this script's folder
 
     from screening.config.run import RunConfig
     from screening.measure.field import measure_field
