@@ -187,6 +187,11 @@ def read_calibrations(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"plate": str}) if path.is_file() else pd.DataFrame()
 
 
+def load_calibrations(run_dir: Path) -> dict[str, Calibration]:
+    """Plate -> its :class:`Calibration` from a run folder's ``calibration.csv`` (empty without one)."""
+    return {str(r["plate"]): Calibration.from_row(r) for r in read_calibrations(run_dir).to_dict("records")}
+
+
 def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, workers=None, address=None,
                      force=False, log=None) -> dict[str, Calibration]:
     """One Dask task per plate calibrates it on a sample of its fields; writes ``calibration.csv``.

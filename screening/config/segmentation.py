@@ -42,9 +42,10 @@ class SegmentationConfig(BaseModel):
         ),
     )
     reporter_positive_ratio: float = Field(
-        2.2,
+        2.0,
         gt=1,
-        description="a neuron's reporter level is at least this × the reporter-negative cells' level",
+        description="a neuron's reporter level is at least this × the reporter-negative cells' level "
+        "(a floor under the plate's calibrated cut-off, which lies halfway between its two populations)",
     )
     neurite_width_um: float = Field(2.0, gt=0, description="typical neurite width (ridge scale)")
     min_neurite_length_um: float = Field(

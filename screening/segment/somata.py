@@ -42,9 +42,6 @@ _PYKNOTIC_AREA = 0.5
 _PYKNOTIC_AREA_SDS = 3.0
 _PYKNOTIC_BRIGHTNESS = 1.2
 _PYKNOTIC_BRIGHT_SDS = 1.0
-# A plate's reporter cut-off is refined per field (Otsu on the field's levels) within this
-# factor of it: illumination and expression drift between wells and days, the populations stay.
-_CUTOFF_LATITUDE = 1.5
 
 
 @dataclass(frozen=True)
@@ -333,12 +330,14 @@ def count_motor_neurons(
       background subtraction, flat-field correction and a grey opening that
       removes neurites and fragments: most of the nucleus must lie under a
       soma, so a reporter-negative nucleus that a neighbour's soma or a
-      neurite half covers stays negative. The threshold is Otsu's on the
-      field's log levels, kept within a factor 1.5 of the plate's
-      calibrated cut-off (between the plate's two populations); without
-      one, between ``reporter_positive_ratio`` and twice that × the median
-      level of the field's reporter-negative population (found by
-      iterating on the lower values); and at least 6 pixel-noise σ;
+      neurite half covers stays negative. The threshold is the
+      plate's calibrated cut-off (halfway, in log, between its negative and
+      positive populations), and at least ``reporter_positive_ratio`` × the
+      negative population's level; without a calibrated cut-off, the
+      field's Otsu threshold on its log levels, between
+      ``reporter_positive_ratio`` and twice that × the median level of the
+      field's reporter-negative population (found by iterating on the
+      lower values); and at least 6 pixel-noise σ;
     - that level × the nucleus's reporter flatness (median / 95th percentile
       over the nucleus) still exceeds the threshold: a reporter-negative
       nucleus under the rim of a neighbour's soma sees the reporter rise
@@ -422,7 +421,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     cutoff = calibration.reporter_cutoff if calibration is not None else float("nan")
     if np.isfinite(cutoff):
         neg = calibration.reporter_negative_level
-        threshold = max(cutoff, floor)
+        threshold = max(cutoff, ratio * neg, floor)
     else:
         neg = negative_level(level[candidate], ratio, floor)
         threshold = positivity_threshold(level[candidate], neg, ratio, floor)
