@@ -64,6 +64,7 @@ _LONG_SEED_UM = 20.0
 # DeepNeurite, where out-of-focus neurites are not in the hand tracings.
 _FAINT_CONTRAST_SNR = 3.0
 _FAINT_SEED_UM = 20.0
+_MIN_RIDGE_SIGMA_PX = 1.0
 # MAD -> standard deviation of a normal distribution.
 _MAD_TO_SD = 1.4826
 
@@ -327,7 +328,7 @@ def neurite_mask_and_bodies(
     if min(im.shape) < 8:
         return np.zeros(im.shape, dtype=bool), np.zeros(im.shape, dtype=bool)
 
-    sigma = 0.5 * params.neurite_width_um / pixel_size_um
+    sigma = max(0.5 * params.neurite_width_um / pixel_size_um, _MIN_RIDGE_SIGMA_PX)
     smooth = filters.gaussian(im, sigma, mode="nearest")
     low, high = hessian_eigenvalues(smooth)
     ridge = np.maximum(-low - np.abs(high), 0)
