@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/example
 
-.PHONY: demo test venv venv-test clean
+# Without a display, the napari screenshot runs under a virtual one (apt-get install xvfb).
+XVFB := $(if $(DISPLAY),,xvfb-run -a)
+
+.PHONY: demo test docs venv venv-test clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "screening needs Python 3.11+ (found %s)" % sys.version.split()[0]'
@@ -29,6 +32,16 @@ demo: venv
 
 test: venv-test
 	$(BIN)/python -m pytest
+
+# Every generated part of the docs, from the current code: the config reference, a fresh demo run
+# (--force: no field reused from older code), its report and plugin screenshots, and the demo
+# numbers in README.md. Needs Chromium and, without a display, Xvfb.
+docs: venv-test
+	$(BIN)/python -m screening.config.reference docs/config.md
+	$(BIN)/screening run configs/example.yaml --out $(DEMO_OUT) --force
+	$(BIN)/python docs/make_report_screenshot.py --run $(DEMO_OUT)
+	$(XVFB) $(BIN)/python docs/make_plugin_screenshot.py --run $(DEMO_OUT)
+	$(BIN)/python docs/make_demo_numbers.py --run $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

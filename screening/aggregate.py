@@ -65,6 +65,7 @@ def aggregate_wells(fields: pd.DataFrame) -> pd.DataFrame:
         per_neuron = wells["neurite_assigned_um"] / wells["n_neurons"]
     wells["neurite_length_per_neuron_um"] = per_neuron.where(wells["n_neurons"] > 0)
     wells["qc_pass"] = ~empty
+    wells["n_neurons"] = wells["n_neurons"].astype("Int64")  # NA: no usable field
     return wells[
         WELL_KEYS[:2] + ["timepoint", "day"] + MAP_COLUMNS
         + ["n_neurons", "neurite_length_um", "neurite_assigned_um", "neurite_length_per_neuron_um", "n_fields",

@@ -1,4 +1,4 @@
-"""The ``screening`` command line (DESIGN.md contracts).
+"""The ``screening`` command line (README.md, "Command line").
 
 Exit codes: 0 success (warnings allowed), 1 invalid input (config, plate map,
 files), 2 usage error, 3 run finished but too many fields failed.
@@ -18,7 +18,6 @@ EXIT_TOO_MANY_FAILED = 3
 
 app = typer.Typer(
     name="screening",
-    help="Drug screens on iPSC-derived motor neurons: plate images -> counts -> hazard ratios.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -27,9 +26,62 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from screening import __version__
+
+        out.print(f"screening {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Drug screens on iPSC-derived motor neurons: plate images -> counts -> hazard ratios."""
+
+
 def _fail(message: str, code: int = EXIT_INVALID_INPUT):
     err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+@app.command()
+def init(
+    folders: Annotated[list[Path], typer.Argument(help="plate folder(s), one per plate")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="config to write")] = Path("config.yaml"),
+    name: Annotated[str | None, typer.Option(help="run name (default: the plate id, or the config's folder)")] = None,
+    force: Annotated[bool, typer.Option(help="replace an existing config and plate-map templates")] = False,
+):
+    """Write a commented config.yaml and a plate-map template per plate from plate folders."""
+    from screening.init import InitError, write_init
+
+    try:
+        result = write_init(folders, output, name=name, force=force)
+    except InitError as exc:
+        _fail(str(exc))
+    for s in result.surveys:
+        pixel = f"{s.pixel_size_um:.4g} µm/px" if s.pixel_size_um else "pixel size unknown"
+        out.print(
+            f"{s.id}: {s.format}, {s.index['well'].nunique()} wells x {s.index['site'].nunique()} site(s), "
+            f"{s.index['timepoint'].nunique()} timepoint(s), channels {', '.join(sorted(set(s.index['channel'])))}, "
+            f"{pixel}", soft_wrap=True,
+        )
+        for problem in s.problems:
+            err.print(f"[yellow]note:[/yellow] {problem}", soft_wrap=True)
+    for role, token in result.channels.roles.items():
+        out.print(f"channel {role}: {token} ({result.channels.reasons[token]})", soft_wrap=True)
+    days = ", ".join(
+        f"{t}->day {round(min(d.values()), 3):g}" if d else f"{t}->day ?" for t, d in result.days.items()
+    )
+    out.print(f"timepoints: {days}", soft_wrap=True)
+    out.print(f"wrote {result.config} and " + ", ".join(str(p) for p in result.layouts.values()), soft_wrap=True)
+    out.print(
+        "next: fill in the plate map(s) (docs/plate-map.md), check the lines marked FILL IN / CHECK in "
+        f"{result.config}, then: screening validate {result.config}", soft_wrap=True,
+    )
 
 
 @app.command()
@@ -81,14 +133,15 @@ def simulate(
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
         _fail(f"{outdir} is not empty; choose a new folder or pass --overwrite to replace it")
     if layout == "imagexpress":
-        config_path = simulate_screen(outdir, preset=preset, seed=seed, overwrite=overwrite)
+        config_path = simulate_screen(outdir, preset=preset, seed=seed, overwrite=overwrite, log=err)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            simulate_screen(Path(tmp) / "screen", preset=preset, seed=seed)
+            simulate_screen(Path(tmp) / "screen", preset=preset, seed=seed, log=err)
+            err.print(f"writing the {layout} layout")
             if outdir.exists():
                 shutil.rmtree(outdir)
             config_path = convert_layout(Path(tmp) / "screen", layout, outdir)
-    out.print(f"wrote {preset} screen (seed {seed}, {layout} layout) to {outdir}; config: {config_path}")
+    out.print(f"wrote {preset} screen (seed {seed}, {layout} layout) to {outdir}; config: {config_path}", soft_wrap=True)
 
 
 @app.command()

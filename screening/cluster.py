@@ -50,7 +50,9 @@ def _local_cluster(compute: ComputeConfig, workers: int):
             n_workers=workers if processes else 1,
             threads_per_worker=1 if processes else workers,
             processes=processes,
-            dashboard_address=None,
+            # The scheduler serves HTTP even without a dashboard; on any free loopback port, not
+            # Dask's 8787, so overlapping runs neither collide nor warn "Port 8787 is already in use".
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
             **network,
         )

@@ -50,6 +50,8 @@ FIELD_COLUMNS = [
     "plate", "well", "site", "timepoint", "day", "n_neurons", "neurite_length_um", "n_nuclei",
     "qc_pass", "status", "error",
 ]
+#: Counts, stored as nullable integers (NA: failed field, or no nuclear channel for n_nuclei).
+COUNT_COLUMNS = {"n_neurons": "Int64", "n_nuclei": "Int64"}
 MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
 PACKAGES = ["screening", "numpy", "scipy", "scikit-image", "skan", "dask", "distributed", "pandas",
             "statsmodels", "tifffile", "pydantic"]
@@ -161,11 +163,11 @@ def _measure(
 
 
 def order_columns(fields: pd.DataFrame) -> pd.DataFrame:
-    """Contract columns first (DESIGN.md), the rest alphabetically; rows by field keys."""
+    """Contract columns first (docs/outputs.md), the rest alphabetically; rows by field keys; counts as integers."""
     extras = sorted(c for c in fields.columns if c not in FIELD_COLUMNS)
     out = fields[FIELD_COLUMNS + extras].sort_values(FIELD_KEYS, kind="stable").reset_index(drop=True)
     out["qc_pass"] = out["qc_pass"].astype(bool)
-    return out
+    return out.astype(COUNT_COLUMNS)
 
 
 def calibration_samples(fields: pd.DataFrame, n: int) -> dict[str, pd.DataFrame]:

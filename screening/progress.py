@@ -15,16 +15,21 @@ from rich.progress import (
 
 
 class FieldProgress:
-    """Counts finished fields; shows a bar (terminal) or a log line every ``every_s`` seconds."""
+    """Counts finished fields; shows a bar (terminal) or a log line every ``every_s`` seconds.
 
-    def __init__(self, total: int, console: Console | None = None, every_s: float = 10.0):
-        self.total, self.done, self.every_s = total, 0, every_s
+    ``verb`` names the work in the bar and in the lines (``measuring`` / ``measured``
+    fields in a run, ``rendering`` / ``rendered`` in ``screening simulate``).
+    """
+
+    def __init__(self, total: int, console: Console | None = None, every_s: float = 10.0,
+                 verb: tuple[str, str] = ("measuring", "measured")):
+        self.total, self.done, self.every_s, self.verb = total, 0, every_s, verb
         self.console = console or Console(stderr=True)
         self.start = self._last = time.monotonic()
         self._bar = None
         if self.console.is_terminal and total:
             self._bar = Progress(
-                TextColumn("measuring fields"), BarColumn(), MofNCompleteColumn(),
+                TextColumn(f"{verb[0]} fields"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:.1f} fields/s"), TimeRemainingColumn(),
                 console=self.console,
             )
@@ -51,5 +56,5 @@ class FieldProgress:
             self._last = time.monotonic()
             remaining = (self.total - self.done) / self.rate if self.rate else float("nan")
             self.console.print(
-                f"measured {self.done}/{self.total} fields, {self.rate:.2f} fields/s, ~{remaining:.0f} s left"
+                f"{self.verb[1]} {self.done}/{self.total} fields, {self.rate:.2f} fields/s, ~{remaining:.0f} s left"
             )

@@ -38,7 +38,7 @@ def test_well_without_usable_field_is_nan_not_zero():
     fields = _fields()
     fields.loc[fields["timepoint"] == 2, "status"] = "failed"
     t2 = aggregate_wells(fields).iloc[1]
-    assert t2.n_fields == 0 and np.isnan(t2.n_neurons) and not t2.qc_pass
+    assert t2.n_fields == 0 and pd.isna(t2.n_neurons) and not t2.qc_pass
 
 
 def test_flags_cover_whole_well_or_one_site(tmp_path):

@@ -29,3 +29,14 @@ def test_local_workers_do_not_profile():
     for scheduler in ("threads", "processes"):
         with dask_client(ComputeConfig(scheduler=scheduler, workers=1)) as client:
             assert list(client.run(_profiling).values()) == [set()]
+
+
+def test_overlapping_runs_leave_port_8787_alone(recwarn):
+    # Two runs at once used to race for Dask's default HTTP port: the second warned
+    # "Port 8787 is already in use". The embedded cluster's HTTP server takes any free
+    # loopback port instead.
+    compute = ComputeConfig(scheduler="threads", workers=1)
+    with dask_client(compute) as first, dask_client(compute) as second:
+        ports = [c.scheduler_info()["services"].get("dashboard") for c in (first, second)]
+    assert 8787 not in ports
+    assert not [w for w in recwarn if "already in use" in str(w.message)]

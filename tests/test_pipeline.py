@@ -127,6 +127,12 @@ def test_corrupt_tiff_and_missing_channel_fail_only_their_fields(mini_demo, tmp_
     assert failed["error"].str.contains(corrupt.name).any()
     assert failed["error"].str.contains("no file for channel w2").any()
     assert (fields.drop(failed.index)["status"] == "ok").all()
+    # counts are stored as integers; a failed field's count is missing, not 0 or NaN-as-float
+    assert fields["n_neurons"].dtype == "Int64" and fields["n_nuclei"].dtype == "Int64"
+    assert failed["n_neurons"].isna().all() and fields.drop(failed.index)["n_neurons"].notna().all()
+    assert pd.read_parquet(tmp_path / "run" / "wells.parquet")["n_neurons"].dtype == "Int64"
+    ranks = pd.read_csv(tmp_path / "run" / "ranking.csv", dtype=str, keep_default_na=False)["rank"]
+    assert ranks.str.fullmatch(r"\d*").all() and (ranks != "").any()  # "3", never "3.0"
     n = len(fields)
     assert result.exit_code == (0 if 2 / n <= 0.05 else 3), result.output
     config = yaml.safe_load(mini_demo.read_text())

@@ -12,11 +12,11 @@ class SlurmConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    queue: str | None = None
-    account: str | None = None
+    queue: str | None = Field(None, description="SLURM partition (queue); default: the cluster's")
+    account: str | None = Field(None, description="SLURM account to charge")
     cores: int = Field(8, ge=1, description="cores per SLURM job")
     memory: str = Field("16GB", description="memory per SLURM job")
-    walltime: str = "04:00:00"
+    walltime: str = Field("04:00:00", description="time limit per SLURM job")
     jobs: int = Field(4, ge=1, description="number of SLURM jobs to start")
 
 
@@ -25,7 +25,11 @@ class ComputeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scheduler: Literal["threads", "processes", "distributed", "slurm"] = "threads"
+    scheduler: Literal["threads", "processes", "distributed", "slurm"] = Field(
+        "threads",
+        description="threads: embedded cluster, one process; processes: embedded, one process per worker "
+        "(faster for long runs); distributed: a running Dask scheduler (address); slurm: dask-jobqueue",
+    )
     workers: int = Field(2, ge=1, description="worker threads or processes")
     address: str | None = Field(None, description="tcp://HOST:PORT of a running Dask scheduler")
     max_failed_fraction: float = Field(
@@ -34,4 +38,4 @@ class ComputeConfig(BaseModel):
     batch_size: int = Field(
         256, ge=1, description="fields in flight at once; keeps the client's graph small"
     )
-    slurm: SlurmConfig | None = None
+    slurm: SlurmConfig | None = Field(None, description="SLURM jobs, for scheduler: slurm")

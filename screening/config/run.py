@@ -1,4 +1,4 @@
-"""The run-level config model (DESIGN.md) and its YAML loader."""
+"""The run-level config model (every key: docs/config.md) and its YAML loader."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class PatternFormat(_Strict):
     ``timepoint`` and ``plane`` (1-based z plane) are optional.
     """
 
-    pattern: str
+    pattern: str = Field(description="regular expression searched in each TIFF's path below the plate folder")
 
     @field_validator("pattern")
     @classmethod
@@ -79,10 +79,15 @@ PLANE_PROJECTIONS = ("max", "mean")
 class PlateConfig(_Strict):
     """One plate: where its images are and which layout they follow."""
 
-    id: str
-    path: Path
-    format: str | PatternFormat = "imagexpress"
-    layout: Path = Field(description="plate map CSV: well, patient, compound, concentration_um, role")
+    id: str = Field(description="plate id, written into every table's plate column")
+    path: Path = Field(description="the plate's image folder")
+    format: str | PatternFormat = Field(
+        "imagexpress",
+        description="file layout: imagexpress, operetta, cellvoyager, incucyte, or {pattern: REGEX} (docs/layouts.md)",
+    )
+    layout: Path = Field(
+        description="plate map CSV: well, patient, compound, concentration_uM, role (docs/plate-map.md)"
+    )
     planes: PlaneRule = Field(
         "max",
         description=(
@@ -116,7 +121,7 @@ class PlateConfig(_Strict):
 class RunConfig(_Strict):
     """A whole screen: plates, channels, timepoints and how to measure and score them."""
 
-    name: str
+    name: str = Field(description="name of the screen; the default run folder is runs/<name>")
     output: Path | None = Field(None, description="run folder; default runs/<name> beside the config")
     pixel_size_um: float | None = Field(None, gt=0, description="µm per pixel; optional if the TIFFs carry it")
     channels: ChannelsConfig
@@ -124,11 +129,12 @@ class RunConfig(_Strict):
         None,
         description=(
             "timepoint index in paths -> day (days since the start of the assay); when given it wins over "
-            "days the files carry. Default: days from the files' acquisition times where the layout has "
-            "them (Incucyte: fractional days since the plate's first scan), else a single timepoint at day 0"
+            "days the files carry. Default: days from the files' acquisition times where they carry them "
+            "(Incucyte file names, Harmony AbsTime, CellVoyager bts:Time, MetaXpress TIFF metadata: fractional "
+            "days since the plate's first scan), else a single timepoint at day 0"
         ),
     )
-    plates: list[PlateConfig] = Field(min_length=1)
+    plates: list[PlateConfig] = Field(min_length=1, description="one entry per plate")
     segmentation: SegmentationConfig = SegmentationConfig()
     qc: FieldQCConfig = FieldQCConfig()
     scoring: ScoringConfig = ScoringConfig()

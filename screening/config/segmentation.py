@@ -78,7 +78,9 @@ class FieldQCConfig(BaseModel):
     min_focus: float = Field(
         0.14, ge=0, le=1, description="fields with a focus score (0..1, fine/mid band energy) below this fail"
     )
-    max_saturated_fraction: float = Field(0.01, ge=0, le=1, description="of the field's pixels")
+    max_saturated_fraction: float = Field(
+        0.01, ge=0, le=1, description="fields with more of their pixels at the camera's ceiling (saturated) fail"
+    )
     max_debris_fraction: float = Field(
         0.05, ge=0, le=1, description="area of saturated debris and dead-cell fragments / field area"
     )

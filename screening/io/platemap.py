@@ -11,6 +11,10 @@ import pandas as pd
 from screening.io.wells import normalize_well
 
 COLUMNS = ("well", "patient", "compound", "concentration_um", "role")
+#: Concentrations are micromolar; ``concentration_uM`` (what ``screening init`` writes) and
+#: ``concentration_µM`` are read as ``concentration_um``, the column name of every output table.
+COLUMN_SYNONYMS = {"concentration_uM": "concentration_um", "concentration_µM": "concentration_um"}
+TEMPLATE_COLUMNS = ("well", "patient", "compound", "concentration_uM", "role")
 ROLES = ("vehicle", "positive_control", "treatment", "empty")
 ROLE_SYNONYMS = {"negative_control": "vehicle"}
 
@@ -39,7 +43,7 @@ def _concentration(value: str, role: str) -> float | None:
         return None
 
 
-def _parse_row(row: dict, where: str, problems: list[str]) -> dict | None:
+def _parse_row(row: dict, where: str, problems: list[str], conc_column: str = "concentration_um") -> dict | None:
     out = {}
     try:
         out["well"] = normalize_well(row["well"])
@@ -47,6 +51,9 @@ def _parse_row(row: dict, where: str, problems: list[str]) -> dict | None:
         problems.append(f"{where}, column well: {exc}")
         return None
     role = _role(row["role"] or "")
+    if not (row["role"] or "").strip():
+        problems.append(f"{where}, column role: empty; use one of {', '.join(ROLES)}")
+        return None
     if role is None:
         close = difflib.get_close_matches((row["role"] or "").strip().lower(), ROLES + tuple(ROLE_SYNONYMS), n=1)
         hint = f"did you mean {close[0]}?" if close else f"use one of {', '.join(ROLES)}"
@@ -55,7 +62,7 @@ def _parse_row(row: dict, where: str, problems: list[str]) -> dict | None:
     conc = _concentration(row["concentration_um"] or "", role)
     if conc is None:
         problems.append(
-            f"{where}, column concentration_um: {row['concentration_um']!r} is not a number (µM)"
+            f"{where}, column {conc_column}: {row['concentration_um']!r} is not a number (µM)"
         )
         return None
     patient = (row["patient"] or "").strip()
@@ -76,14 +83,16 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path : path-like
-        CSV with columns ``well, patient, compound, concentration_um, role``.
+        CSV with columns ``well, patient, compound, concentration_uM, role``
+        (concentration in µM; ``concentration_um`` is the same column).
         ``A1`` and ``A01`` are accepted; ``negative_control`` means ``vehicle``;
-        a blank concentration means 0 µM except for treatments.
+        a blank concentration means 0 µM except for treatments. Rows with only a
+        well (a ``screening init`` template not filled in yet) are named together.
 
     Returns
     -------
     DataFrame
-        One row per well, wells normalized to ``A01`` form.
+        One row per well, wells normalized to ``A01`` form; columns :data:`COLUMNS`.
 
     Raises
     ------
@@ -95,19 +104,24 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
         raise PlateMapError(path, [f"{path}: plate map not found; check plates[].layout in the config"])
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        header = [h.strip() for h in (reader.fieldnames or [])]
+        spelled = [h.strip() for h in (reader.fieldnames or [])]
+        header = [COLUMN_SYNONYMS.get(h, h) for h in spelled]
+        conc_column = dict(zip(header, spelled, strict=True)).get("concentration_um", "concentration_um")
         missing = [c for c in COLUMNS if c not in header]
         if missing:
             raise PlateMapError(
-                path, [f"{path}, line 1: missing column(s) {', '.join(missing)}; need {','.join(COLUMNS)}"]
+                path, [f"{path}, line 1: missing column(s) {', '.join(missing)}; need {','.join(TEMPLATE_COLUMNS)}"]
             )
         reader.fieldnames = header
-        rows, problems, seen = [], [], {}
+        rows, problems, seen, unfilled = [], [], {}, []
         for line, raw in enumerate(reader, start=2):
             if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
                 continue
+            if not any((raw.get(c) or "").strip() for c in COLUMNS[1:]):  # a template row: only the well
+                unfilled.append((raw.get("well") or "").strip())
+                continue
             where = f"{path}, line {line}"
-            parsed = _parse_row(raw, where, problems)
+            parsed = _parse_row(raw, where, problems, conc_column)
             if parsed is None:
                 continue
             if parsed["well"] in seen:
@@ -117,6 +131,13 @@ def read_plate_map(path: str | Path) -> pd.DataFrame:
                 continue
             seen[parsed["well"]] = line
             rows.append(parsed)
+    if unfilled:
+        shown = ", ".join(unfilled[:8]) + (f" and {len(unfilled) - 8} more" if len(unfilled) > 8 else "")
+        problems.append(
+            f"{path}: {len(unfilled)} well(s) not filled in yet ({shown}): give each a role (vehicle, "
+            "positive_control, treatment, or empty for a well to leave out) and, unless empty, its patient, "
+            "compound and concentration_uM (µM); see docs/plate-map.md"
+        )
     if problems:
         raise PlateMapError(path, problems)
     return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -209,7 +209,7 @@ def plate_grid(wells, values, shape: tuple[int, int]) -> np.ndarray:
     grid = np.full(shape, np.nan)
     for w, v in zip(wells, values, strict=True):
         r, c = well_row_col(str(w))
-        if 0 <= r < shape[0] and 0 <= c < shape[1]:
+        if 0 <= r < shape[0] and 0 <= c < shape[1] and pd.notna(v):  # counts are nullable integers
             grid[r, c] = v
     return grid
 

@@ -134,7 +134,7 @@ def load_run(run_dir: str | Path) -> RunTables:
     Parameters
     ----------
     run_dir : path
-        A run folder (DESIGN.md: ``manifest.json``, ``fields.parquet``, ...).
+        A run folder (docs/outputs.md: ``manifest.json``, ``fields.parquet``, ...).
 
     Returns
     -------

@@ -32,7 +32,7 @@ def well_survival_curves(
 
     Only sites usable (``status == 'ok'``, ``qc_pass``, not ``flagged``) both at
     the first day and at that day count, so a failed field does not look like
-    deaths (DESIGN.md).
+    deaths (docs/outputs.md, "usable").
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ spread is roughly symmetric):
 Each well's value is divided by the geometric mean of the vehicle wells on its
 own plate (plate as a stratum); the 95 % CI is Welch's t interval for the
 difference of log means, back-transformed. Well values come from
-``wells.parquet`` (sums over usable fields), as DESIGN.md allows for endpoints.
+``wells.parquet`` (sums over usable fields), which are for display and endpoints (docs/outputs.md).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ FIELD_COLUMNS = [
 
 @dataclass
 class ScoreResult:
-    """Tables of one scoring run (DESIGN.md columns first in each)."""
+    """Tables of one scoring run (the columns of docs/outputs.md first in each)."""
 
     scores: pd.DataFrame
     ranking: pd.DataFrame
@@ -215,6 +215,10 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
     return ScoreResult(scores=scores, ranking=ranking, plate_qc=qc, dose_response=doses, warnings=warnings)
 
 
+#: Columns of the score tables that hold whole numbers (NaN where there is none).
+INTEGER_COLUMNS = ("rank", "n_patients", "n_wells", "n_vehicle_wells")
+
+
 def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
     """Write next to the target and rename, so a reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -258,7 +262,8 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         ("plate_qc", result.plate_qc), ("dose_response", result.dose_response),
     ):
         path = run_dir / f"{name}.csv"
-        _write_csv_atomic(table, path)
+        # Written as integers ("3", blank when unranked), not as floats ("3.0").
+        _write_csv_atomic(table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table}), path)
         paths[name] = path
     lines = [" ".join(str(w).split()) for w in result.warnings]  # one warning, one line
     paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))

@@ -18,7 +18,11 @@ incucyte      ``green/<plate>_B3_1_2024y01m01d_09h00m.tif`` (one folder    ``gre
 ============  ==========================================================  =============
 
 Pixel sizes are written into the Harmony and CellVoyager metadata, and
-``pixel_size_um`` is then left out of their configs (the files carry it). Files of the
+``pixel_size_um`` is then left out of their configs (the files carry it). The
+metadata names the channels as an instrument would (:data:`CHANNEL_NAMES`: HTD
+``WaveName``, Harmony ``ChannelName``; CellVoyager ``bts:Target`` by laser line in a
+``.mes`` measurement setting), so ``screening init`` can be tested on them; Incucyte
+folders are named by colour. Files of the
 screen folder that are not plate images (plate maps, ground truth) are copied as they are.
 """
 
@@ -41,6 +45,10 @@ LAYOUTS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
 INCUCYTE_CHANNELS = ("green", "red", "phase", "nir")
 #: Time of the first scan of every converted Incucyte plate.
 INCUCYTE_START = datetime(2024, 1, 1, 9, 0)
+#: Channel names in the converted metadata: the simulator's w1 is an HB9::GFP reporter, w2 a Hoechst stain.
+CHANNEL_NAMES = {1: "HB9::GFP", 2: "Hoechst 33342"}
+#: CellVoyager settings often name a channel by its laser line (nm): 488 excites GFP, 405 Hoechst.
+CELLVOYAGER_TARGETS = {1: "488", 2: "405"}
 HARMONY_NS = "http://www.perkinelmer.com/PEHH/HarmonyV5"
 BTS_NS = "http://www.yokogawa.co.jp/BTS/BTSSchema/1.0"
 
@@ -129,7 +137,8 @@ def write_imagexpress(index: pd.DataFrame, src_root: Path, folder: Path, plate: 
     waves = sorted(set(rc["wavelength"]))
     write_htd(folder / f"{plate}.HTD", wells=set(index["well"]), n_rows=max(8, rc["row"].max()),
               n_cols=max(12, rc["col"].max()), sites=int(index["site"].max()),
-              wave_names=[f"W{w}" for w in range(1, max(waves) + 1)], timepoints=int(index["timepoint"].max()))
+              wave_names=[CHANNEL_NAMES.get(w, f"W{w}") for w in range(1, max(waves) + 1)],
+              timepoints=int(index["timepoint"].max()))
 
 
 def write_operetta(index: pd.DataFrame, src_root: Path, folder: Path, plate: str, pixel_um: float,
@@ -150,7 +159,7 @@ def write_operetta(index: pd.DataFrame, src_root: Path, folder: Path, plate: str
             f"      <Row>{r.row}</Row>\n      <Col>{r.col}</Col>\n      <FieldID>{r.site}</FieldID>\n"
             f"      <PlaneID>1</PlaneID>\n      <TimepointID>{r.timepoint - 1}</TimepointID>\n"
             f"      <FlimID>1</FlimID>\n      <ChannelID>{r.wavelength}</ChannelID>\n"
-            f"      <ChannelName>{escape(f'W{r.wavelength}')}</ChannelName>\n"
+            f"      <ChannelName>{escape(CHANNEL_NAMES.get(r.wavelength, f'W{r.wavelength}'))}</ChannelName>\n"
             f'      <ImageResolutionX Unit="m">{pixel_um * 1e-6:.6E}</ImageResolutionX>\n'
             f'      <ImageResolutionY Unit="m">{pixel_um * 1e-6:.6E}</ImageResolutionY>\n'
             f"      <AbsTime>{stamp}+00:00</AbsTime>\n"
@@ -177,7 +186,7 @@ def write_operetta(index: pd.DataFrame, src_root: Path, folder: Path, plate: str
 
 def write_cellvoyager(index: pd.DataFrame, src_root: Path, folder: Path, plate: str, pixel_um: float,
                       days: dict) -> None:
-    """CV7000-style folder: ``MeasurementData.mlf``, ``MeasurementDetail.mrf`` and the TIFFs."""
+    """CV7000-style folder: ``MeasurementData.mlf``, ``MeasurementDetail.mrf``, ``<plate>.mes`` and the TIFFs."""
     folder.mkdir(parents=True, exist_ok=True)
     records = []
     rc = _rows_cols(index)
@@ -204,9 +213,16 @@ def write_cellvoyager(index: pd.DataFrame, src_root: Path, folder: Path, plate: 
     (folder / "MeasurementDetail.mrf").write_text(
         header + f'<bts:MeasurementDetail bts:Version="1.0" bts:Title="{escape(plate)}" '
         f'bts:RowCount="{max(8, rc["row"].max())}" bts:ColumnCount="{max(12, rc["col"].max())}" '
-        f'bts:TargetSystem="CV7000" xmlns:bts="{BTS_NS}">\n'
+        f'bts:TargetSystem="CV7000" bts:MeasurementSettingFileName="{escape(plate)}.mes" xmlns:bts="{BTS_NS}">\n'
         f'  <bts:MeasurementSamplePlate bts:Name="{escape(plate)}" bts:WellPlateFileName="{escape(plate)}.wpi" />\n'
         f"{channels}\n</bts:MeasurementDetail>\n", encoding="utf-8")
+    targets = "\n".join(
+        f'    <bts:Channel bts:Ch="{w}" bts:Target="{CELLVOYAGER_TARGETS.get(w, w)}" bts:Objective="20x" />'
+        for w in sorted(set(rc["wavelength"]))
+    )
+    (folder / f"{plate}.mes").write_text(
+        header + f'<bts:MeasurementSetting bts:Version="1.0" xmlns:bts="{BTS_NS}">\n'
+        f"  <bts:ChannelList>\n{targets}\n  </bts:ChannelList>\n</bts:MeasurementSetting>\n", encoding="utf-8")
 
 
 def write_incucyte(index: pd.DataFrame, src_root: Path, folder: Path, plate: str, pixel_um: float,

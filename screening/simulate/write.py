@@ -1,6 +1,6 @@
 """Write a simulated screen to disk: ImageXpress folders, plate maps, a run config and the truth.
 
-Layout (DESIGN.md, ImageXpress)::
+Layout (ImageXpress, docs/layouts.md)::
 
     <outdir>/config.yaml
     <outdir>/<PLATE>/layout.csv
@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import tifffile
 import yaml
+from rich.console import Console
 
+from screening.progress import FieldProgress
 from screening.simulate.design import LAYOUT_COLUMNS
 from screening.simulate.model import Screen, build_screen
 from screening.simulate.presets import Preset
@@ -80,7 +83,7 @@ def _header(screen: Screen) -> str:
 
 
 def simulate_screen(outdir: Path, *, preset: str | Preset = "demo", seed: int = 0,
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, log: Console | None = None) -> Path:
     """Write a synthetic screen with ground truth and a ready run config.
 
     Parameters
@@ -94,6 +97,9 @@ def simulate_screen(outdir: Path, *, preset: str | Preset = "demo", seed: int = 
     overwrite : bool
         Replace what a previous simulation wrote there (plate folders, ``truth/``,
         ``config.yaml``); other files are left alone.
+    log : rich Console, optional
+        Where to show progress (a bar on a terminal, a line every 10 s otherwise);
+        None: silent.
 
     Returns
     -------
@@ -116,7 +122,7 @@ def simulate_screen(outdir: Path, *, preset: str | Preset = "demo", seed: int = 
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{outdir.name}-", dir=outdir.parent) as tmp:
         tmp = Path(tmp)
-        _write_screen(screen, tmp)
+        _write_screen(screen, tmp, log)
         for item in mine:
             target = outdir / item
             if target.is_dir():
@@ -127,7 +133,7 @@ def simulate_screen(outdir: Path, *, preset: str | Preset = "demo", seed: int = 
     return outdir / "config.yaml"
 
 
-def _write_screen(screen: Screen, out: Path) -> None:
+def _write_screen(screen: Screen, out: Path, log: Console | None = None) -> None:
     imaging = screen.preset.imaging
     layout = screen.layout
     for plate, plate_map in layout.groupby("plate", sort=True):
@@ -136,13 +142,17 @@ def _write_screen(screen: Screen, out: Path) -> None:
         plate_map[LAYOUT_COLUMNS].to_csv(folder / "layout.csv", index=False)
         for t in range(len(screen.days)):
             (folder / f"TimePoint_{t + 1}").mkdir()
-    for field in range(len(screen.fields)):
-        plate, well, site = screen.fields.loc[field, ["plate", "well", "site"]]
-        for t in range(len(screen.days)):
-            rendered = render_field(screen, field, t + 1)
-            folder = out / plate / f"TimePoint_{t + 1}"
-            for channel, image in rendered.images.items():
-                write_tiff(folder / image_name(plate, well, int(site), channel), image, imaging.pixel_size_um)
+    total = len(screen.fields) * len(screen.days)
+    with FieldProgress(total, log, verb=("rendering", "rendered")) if log else nullcontext() as progress:
+        for field in range(len(screen.fields)):
+            plate, well, site = screen.fields.loc[field, ["plate", "well", "site"]]
+            for t in range(len(screen.days)):
+                rendered = render_field(screen, field, t + 1)
+                folder = out / plate / f"TimePoint_{t + 1}"
+                for channel, image in rendered.images.items():
+                    write_tiff(folder / image_name(plate, well, int(site), channel), image, imaging.pixel_size_um)
+                if progress:
+                    progress.advance()
     truth = out / "truth"
     truth.mkdir()
     tables = truth_tables(screen)

@@ -47,11 +47,15 @@ class DiscoveredPlate:
         µm per pixel when the layout's metadata carries it.
     problems : list of str
         Problems found while parsing (e.g. an image listed in metadata but missing).
+    channel_names : dict
+        Channel token -> the name the layout's metadata gives it (``DAPI``, ``HB9::GFP``,
+        ``488``), where it gives one; ``screening init`` names channel roles from it.
     """
 
     index: pd.DataFrame
     pixel_size_um: float | None = None
     problems: list[str] = field(default_factory=list)
+    channel_names: dict[str, str] = field(default_factory=dict)
 
 
 Parser = Callable[..., DiscoveredPlate]
@@ -115,6 +119,27 @@ def discover_plate(plate_id: str, path: Path, fmt) -> DiscoveredPlate:
         index = index[~repeated]
     found.index = index.reset_index(drop=True)
     return found
+
+
+def days_since_first_scan(timepoints: pd.Series, stamps: pd.Series) -> pd.Series:
+    """Day of each image: from the plate's first scan to the start of the image's timepoint.
+
+    Parameters
+    ----------
+    timepoints : Series of int
+    stamps : sequence of str or None
+        ISO 8601 acquisition time of each image (all with a UTC offset or all without); a scan
+        starts at its earliest stamp, so images stamped as a scan proceeds share a day.
+
+    Returns
+    -------
+    Series of float
+        Days (fractional, rounded to 1e-6); NaN for a timepoint without any stamp.
+    """
+    stamps = pd.to_datetime(pd.Series(stamps, index=timepoints.index, dtype=object), utc=True, format="ISO8601")
+    starts = stamps.groupby(timepoints).min()
+    days = (starts - starts.min()).dt.total_seconds() / 86400.0
+    return timepoints.map(days.round(6)).astype(float)
 
 
 def tiff_files(root: Path):

@@ -8,20 +8,24 @@ The measurement folder holds the TIFFs and two XML files in the
   ``bts:Column``, ``bts:FieldIndex``, ``bts:TimePoint``, ``bts:ZIndex``, ``bts:Ch``,
   and the file name as text, e.g. ``PL1_B03_T0001F001L01A01Z01C01.tif``;
 - ``MeasurementDetail.mrf``: one ``bts:MeasurementChannel`` per channel with
-  ``bts:HorizontalPixelDimension`` (µm per pixel).
+  ``bts:HorizontalPixelDimension`` (µm per pixel), and the name of the measurement
+  setting in ``bts:MeasurementSettingFileName``;
+- the measurement setting (``<name>.mes``), whose ``bts:Channel`` elements give each
+  channel's ``bts:Target`` (``DAPI``, ``488``, ``BF`` ...): the plate's ``channel_names``.
 
 Index: ``site`` = FieldIndex, ``timepoint`` = TimePoint (both 1-based as written),
 ``channel`` = ``C<Ch>`` zero-padded to two digits (``C01``, the token in file names),
-``plane`` = ZIndex (reduced by ``plates[].planes`` like the Operetta planes).
+``plane`` = ZIndex (reduced by ``plates[].planes`` like the Operetta planes),
+``day`` = days from the plate's first record (``bts:Time``) to the start of the timepoint.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
-from screening.io.discovery import DiscoveredPlate, register
+from screening.io.discovery import DiscoveredPlate, days_since_first_scan, register
 from screening.io.discovery.operetta import (
     capped,
     parse_xml,
@@ -46,7 +50,7 @@ def _attr(element, name: str) -> str | None:
 
 
 def read_measurement_data(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """``well, site, channel, timepoint, plane, file`` of every IMG record, and problems.
+    """``well, site, channel, timepoint, plane, stamp, file`` of every IMG record, and problems.
 
     ``TimePoint`` is the attribute CellVoyager writes; ``TimePointIndex`` is accepted too.
     """
@@ -70,23 +74,34 @@ def read_measurement_data(path: Path) -> tuple[pd.DataFrame, list[str]]:
                     "channel": f"C{int(_attr(rec, 'Ch')):02d}",
                     "timepoint": int(_attr(rec, "TimePoint") or _attr(rec, "TimePointIndex") or 1),
                     "plane": int(_attr(rec, "ZIndex") or 1),
+                    "stamp": _attr(rec, "Time") or None,
                     "file": (rec.text or "").strip(),
                 }
             )
         except (TypeError, ValueError):
             problems.append(f"{path}: record #{n + 1} (well {well}) lacks Row/Column/FieldIndex/Ch; skipped")
-    return pd.DataFrame(rows, columns=COLUMNS[:5] + ["file"]), problems
+    return pd.DataFrame(rows, columns=COLUMNS[:5] + ["stamp", "file"]), problems
 
 
-def read_measurement_detail(path: Path) -> list[float]:
-    """Pixel sizes (µm) of the channels in ``MeasurementDetail.mrf``."""
+def read_measurement_detail(path: Path) -> tuple[list[float], str | None]:
+    """Pixel sizes (µm) of the channels in ``MeasurementDetail.mrf``, and its measurement setting file name."""
     root = parse_xml(path)
     sizes = []
     for channel in root.iter(BTS + "MeasurementChannel"):
         value = _attr(channel, "HorizontalPixelDimension")
         if value:
             sizes.append(float(value))
-    return sizes
+    return sizes, _attr(root, "MeasurementSettingFileName")
+
+
+def read_channel_targets(path: Path) -> dict[str, str]:
+    """Channel token (``C01``) -> ``bts:Target`` of each channel of a ``.mes`` measurement setting."""
+    names = {}
+    for channel in parse_xml(path).iter(BTS + "Channel"):
+        ch, target = _attr(channel, "Ch"), (_attr(channel, "Target") or "").strip()
+        if ch and ch.isdigit() and target:
+            names[f"C{int(ch):02d}"] = target
+    return names
 
 
 @register("cellvoyager")
@@ -110,7 +125,12 @@ def parse_cellvoyager(root: Path) -> DiscoveredPlate:
         else:
             paths.append(str(path))
     images["path"] = paths
-    index = images.dropna(subset=["path"])[COLUMNS].sort_values(["plane"], kind="stable").reset_index(drop=True)
+    images["day"] = days_since_first_scan(images["timepoint"], images["stamp"])
+    index = images.dropna(subset=["path"])[COLUMNS[:-1] + ["day", "path"]]
+    index = index.sort_values(["plane"], kind="stable").reset_index(drop=True)
     detail = _find(root, DETAIL_FILE)
-    pixel_um, more = plate_pixel_size(read_measurement_detail(detail), detail) if detail else (None, [])
-    return DiscoveredPlate(index, pixel_um, capped(problems) + capped(missing) + more)
+    sizes, setting = read_measurement_detail(detail) if detail else ([], None)
+    pixel_um, more = plate_pixel_size(sizes, detail)
+    mes = _find(root, PureWindowsPath(setting).name) if setting else None
+    names = read_channel_targets(mes) if mes else {}
+    return DiscoveredPlate(index, pixel_um, capped(problems) + capped(missing) + more, names)

@@ -130,6 +130,21 @@ def expected_images(desc: PlateDescription, timepoints=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["well", "site", "channel", "timepoint"])
 
 
+def htd_channel_names(root: Path) -> dict[str, str]:
+    """Channel token (``w1``) -> ``WaveName`` of each collected wavelength in the plate's HTD ({} without one).
+
+    An unreadable HTD gives {} here; :func:`htd_problems` reports it.
+    """
+    path = find_htd(root)
+    try:
+        desc = read_htd(path) if path else None
+    except (HTDError, OSError):
+        desc = None
+    if desc is None:
+        return {}
+    return {f"w{w}": desc.wave_names[w] for w in desc.wavelengths if desc.wave_names.get(w)}
+
+
 def htd_problems(root: Path, index: pd.DataFrame, *, limit: int = 10) -> list[str]:
     """Problems from comparing a plate folder's HTD (if any) with the files found.
 

@@ -9,7 +9,13 @@ file is left out, so the planes are reduced by the config's ``plates[].planes`` 
 like every layout's. A file outside ``ZStep_`` folders is plane 1. MetaXpress leaves out ``_s<site>``
 when a well has one site and ``_w<channel>`` when there is one wavelength; both
 then default to 1. ``_thumb`` previews are ignored. When the plate folder holds
-the ``.HTD`` plate description, images it lists without a file are reported.
+the ``.HTD`` plate description, images it lists without a file are reported and its
+``WaveName`` entries name the channels (``channel_names``).
+
+``day``: MetaXpress writes each image's acquisition time into the TIFF
+(``<prop id="acquisition-time-local" value="20240816 09:49:42.978"/>`` in the
+MetaMorph ImageDescription); the first file of each timepoint is read for it, and
+the day is the time since the plate's first timepoint. NaN when the files carry none.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import tifffile
 
-from screening.io.discovery import DiscoveredPlate, register, tiff_files
-from screening.io.discovery.htd import htd_problems
+from screening.io.discovery import DiscoveredPlate, days_since_first_scan, register, tiff_files
+from screening.io.discovery.htd import htd_channel_names, htd_problems
 
 FILE_NAME = re.compile(
     r"^(?P<name>.*?)_(?P<well>[A-Za-z]{1,2}\d{1,2})"
@@ -31,6 +38,29 @@ FILE_NAME = re.compile(
 )
 TIMEPOINT_DIR = re.compile(r"^TimePoint_(\d+)$", re.IGNORECASE)
 ZSTEP_DIR = re.compile(r"^ZStep_(\d+)$", re.IGNORECASE)
+ACQUISITION_TIME = re.compile(
+    r'id="acquisition-time-local"[^>]*?value="(\d{4})(\d{2})(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)"'
+)
+
+
+def acquisition_time(path: str | Path) -> str | None:
+    """ISO 8601 local acquisition time MetaXpress wrote into a TIFF, or None when it wrote none."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            description = tif.pages.first.description or ""
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by validate's header check
+        return None
+    match = ACQUISITION_TIME.search(description) if description.lstrip().startswith("<MetaData>") else None
+    return f"{match[1]}-{match[2]}-{match[3]}T{match[4]}" if match else None
+
+
+def timepoint_days(index: pd.DataFrame) -> pd.Series:
+    """Day of each image from the acquisition time of its timepoint's first file (NaN without one)."""
+    if index.empty:
+        return pd.Series(dtype=float)
+    first = index.sort_values("path").groupby("timepoint")["path"].first()
+    stamps = index["timepoint"].map({t: acquisition_time(p) for t, p in first.items()})
+    return days_since_first_scan(index["timepoint"], stamps)
 
 
 def _folder_number(path: Path, root: Path, pattern: re.Pattern) -> int | None:
@@ -86,5 +116,6 @@ def parse_imagexpress(root: Path) -> DiscoveredPlate:
         )
     columns = ["well", "site", "channel", "timepoint", "plane", "zstep", "path"]
     index = drop_projections(pd.DataFrame(rows, columns=columns).astype({"zstep": bool}))
+    index["day"] = timepoint_days(index)
     # The .HTD (when MetaXpress left one) says what was acquired, so absent files can be named.
-    return DiscoveredPlate(index, problems=htd_problems(root, index))
+    return DiscoveredPlate(index, problems=htd_problems(root, index), channel_names=htd_channel_names(root))

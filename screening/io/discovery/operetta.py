@@ -22,6 +22,10 @@ file names. The index this module returns has one row per image *plane*:
   rows per channel; the run reduces them by the plate's ``plates[].planes`` rule
   (:func:`screening.io.planes.read_planes`: maximum projection by default, mean, or one chosen plane).
 
+``day`` is the time from the plate's first scan (the earliest ``AbsTime``) to the
+start of the image's timepoint, in days; ``channel_names`` gives each channel's
+``ChannelName``.
+
 The pixel size is ``ImageResolutionX`` (per image in Harmony 5, per channel in the
 ``Maps/Map/Entry`` elements of Harmony 6), converted from its ``Unit`` (metres) to µm.
 """
@@ -35,7 +39,7 @@ from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
-from screening.io.discovery import DiscoveredPlate, register
+from screening.io.discovery import DiscoveredPlate, days_since_first_scan, register
 from screening.io.pixelsize import CONFLICT_TOLERANCE, to_um
 
 INDEX_NAMES = ("Index.idx.xml", "Index.xml")
@@ -97,7 +101,9 @@ def read_harmony_index(path: Path) -> tuple[pd.DataFrame, list[float], list[str]
     Returns
     -------
     images : DataFrame
-        ``well, site, channel, timepoint, plane, url`` (``url`` as written, maybe empty).
+        ``well, site, channel, timepoint, plane, url, stamp, channel_name`` (``url`` as
+        written, maybe empty; ``stamp`` the ``AbsTime``, ISO 8601, or None;
+        ``channel_name`` as written, e.g. ``HOECHST 33342``, maybe empty).
     pixel_sizes : list of float
         Every ``ImageResolutionX`` found, in µm.
     problems : list of str
@@ -118,6 +124,8 @@ def read_harmony_index(path: Path) -> tuple[pd.DataFrame, list[float], list[str]
                     "timepoint": int(values.get("TimepointID") or 0) + 1,
                     "plane": int(values.get("PlaneID") or 1),
                     "url": values.get("URL", ""),
+                    "stamp": values.get("AbsTime") or None,
+                    "channel_name": values.get("ChannelName", ""),
                 }
             )
         except (KeyError, ValueError) as exc:
@@ -126,12 +134,20 @@ def read_harmony_index(path: Path) -> tuple[pd.DataFrame, list[float], list[str]
         um = _resolution_um(image)
         if um is not None:
             sizes.append(um)
+    entry_names = {}
     for entry in root.iter():
         if _local(entry.tag) == "Entry" and entry.get("ChannelID") is not None:
             um = _resolution_um(entry)
             if um is not None:
                 sizes.append(um)
-    return pd.DataFrame(rows, columns=COLUMNS[:5] + ["url"]), sizes, problems
+            name = _child(entry, "ChannelName")
+            if name is not None and (name.text or "").strip():
+                entry_names[f"ch{int(entry.get('ChannelID'))}"] = name.text.strip()
+    images = pd.DataFrame(rows, columns=COLUMNS[:5] + ["url", "stamp", "channel_name"])
+    # Harmony 6 names channels once, in Maps/Map/Entry, instead of on every image.
+    unnamed = images["channel_name"] == ""
+    images.loc[unnamed, "channel_name"] = images.loc[unnamed, "channel"].map(entry_names).fillna("")
+    return images, sizes, problems
 
 
 def _image_path(folder: Path, url: str) -> Path:
@@ -181,6 +197,14 @@ def parse_operetta(root: Path) -> DiscoveredPlate:
             continue
         keep.append(str(path))
     images["path"] = keep
-    index = images.dropna(subset=["path"])[COLUMNS].sort_values(["plane"], kind="stable").reset_index(drop=True)
+    images["day"] = days_since_first_scan(images["timepoint"], images["stamp"])
+    index = images.dropna(subset=["path"])[COLUMNS[:-1] + ["day", "path"]]
+    index = index.sort_values(["plane"], kind="stable").reset_index(drop=True)
     pixel_um, more = plate_pixel_size(sizes, index_path)
-    return DiscoveredPlate(index, pixel_um, capped(problems) + capped(missing) + more)
+    return DiscoveredPlate(index, pixel_um, capped(problems) + capped(missing) + more, channel_names(images))
+
+
+def channel_names(images: pd.DataFrame) -> dict[str, str]:
+    """Channel token -> the first non-empty name the metadata gives it."""
+    named = images[images["channel_name"].astype(str).str.strip() != ""]
+    return named.groupby("channel", sort=True)["channel_name"].first().str.strip().to_dict()
