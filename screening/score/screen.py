@@ -19,6 +19,7 @@ from screening.score.plate_qc import edge_wells, plate_qc
 from screening.score.pooling import (
     RANKING_COLUMNS,
     bh_qvalues,
+    call_arms,
     pool_screen,
     rank_candidates,
 )
@@ -26,7 +27,7 @@ from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
 
 SCORES_COLUMNS = [
     "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
-    "p_value", "q_value", "neurite_ratio", "rank",
+    "p_value", "q_value", "neurite_ratio", "rank", "call",
 ]
 WARNINGS_FILE = "warnings.txt"
 FIELD_COLUMNS = [
@@ -195,12 +196,14 @@ def score_screen(fields: pd.DataFrame, wells: pd.DataFrame, config: ScoringConfi
     treatment = scores["role"].eq("treatment")
     scores["q_value"] = np.nan
     scores["rank"] = np.nan
+    scores["call"] = ""
     for patient, g in scores.groupby("patient", observed=True):
         cand = treatment[g.index]
         scores.loc[g.index[cand.to_numpy()], "q_value"] = bh_qvalues(g.loc[cand, "p_value"])
-        scores.loc[g.index, "rank"] = rank_candidates(g, cand)
+        scores.loc[g.index, "rank"] = rank_candidates(g, cand, config.fdr_q)
+        scores.loc[g.index, "call"] = call_arms(g, cand, config.fdr_q)
 
-    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha)
+    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha, fdr_q=config.fdr_q)
     doses = dose_response(scores, ranking, covariances, alpha=alpha)
 
     for _, row in scores[scores["log_hr"].isna()].iterrows():
