@@ -13,8 +13,9 @@ measured first, on a sample of its first-timepoint fields (:func:`calibrate`):
 3. **Live population**: the spread (robust sd of the logarithm) of nucleus area and of nucleus
    brightness relative to its field: a dead (pyknotic) nucleus must stand outside both at once.
 4. **Reporter cut-off**: a two-population (log-normal mixture) fit to the pooled per-nucleus
-   reporter levels of the sample; the cut-off is where the two populations are equally likely.
-   Each field then refines it with its own levels (within a factor of the plate's cut-off).
+   reporter levels of the sample; the cut-off lies halfway between the two populations in log
+   (:func:`two_population_cutoff`). Every field applies it after its own background and
+   flat-field correction.
 
 Every size is bounded by the config's value (the prior): within a factor
 ``SegmentationConfig.calibration_range`` of it; with too few nuclei or blobs the prior is
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -33,7 +34,7 @@ from skimage.filters import threshold_otsu
 
 from screening.config.segmentation import SegmentationConfig
 from screening.segment.background import subtract_background
-from screening.segment.nuclei import noise_sigma, segment_nuclei
+from screening.segment.nuclei import border_labels, noise_sigma, segment_nuclei
 from screening.segment.scale import blob_diameters
 
 # Fewer sized blobs (or nuclei) than this: the size stays at its prior.
@@ -200,17 +201,13 @@ def calibrate(
         cutoff, negative = two_population_cutoff(np.concatenate(levels))
         if not np.isfinite(cutoff):
             reasons.append("reporter: one population in the sample, each field decides")
-        cal = _replace(
+        cal = replace(
             cal,
             nucleus_area_um2=float(np.median(areas)) * pixel_size_um**2 if areas.size >= _MIN_SIZED else math.nan,
             nucleus_area_spread=_log_spread(areas), nucleus_brightness_spread=_log_spread(np.concatenate(brightness)),
             reporter_cutoff=cutoff, reporter_negative_level=negative,
         )
-    return _replace(cal, source="images" if not reasons else "images; " + "; ".join(reasons))
-
-
-def _replace(cal: Calibration, **changes) -> Calibration:
-    return Calibration(**{**asdict(cal), **changes})
+    return replace(cal, source="images" if not reasons else "images; " + "; ".join(reasons))
 
 
 def _nucleus_diameter(images, seg: SegmentationConfig, px: float):
@@ -294,9 +291,7 @@ def _area_brightness(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
     flat = labels.ravel()
     area = np.bincount(flat, minlength=n + 1)[1:]
     total = np.bincount(flat, weights=np.asarray(image, np.float64).ravel(), minlength=n + 1)[1:]
-    border = np.zeros(n + 1, bool)
-    border[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    keep = (area > 0) & ~border[1:]
+    keep = (area > 0) & ~border_labels(labels, n)[1:]
     return area[keep].astype(float), total[keep] / area[keep]
 
 

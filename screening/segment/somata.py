@@ -15,7 +15,7 @@ from screening.config.segmentation import SegmentationConfig
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration
-from screening.segment.nuclei import label_percentile, noise_sigma, segment_nuclei, solidity
+from screening.segment.nuclei import border_labels, label_percentile, noise_sigma, segment_nuclei, solidity
 
 _LEVEL_PERCENTILE = 20  # a nucleus's reporter level: most of it must lie under a soma
 # A nucleus's reporter must also be flat across it (median / 95th percentile, see
@@ -264,7 +264,7 @@ def _keep_centred(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Drop from ``keep`` (bool per label, index 0 unused) the border objects centred outside."""
     h, w = labels.shape
     slices = ndi.find_objects(labels)
-    for lab in np.flatnonzero(_border_labels(labels, keep.size - 1) & keep):
+    for lab in np.flatnonzero(border_labels(labels, keep.size - 1) & keep):
         rows, cols = slices[lab - 1]
         touches = (rows.start == 0, rows.stop == h, cols.start == 0, cols.stop == w)
         keep[lab] = centre_inside(labels[rows, cols] == lab, touches)
@@ -398,7 +398,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     # Merged pairs (not cut by the border, whose pieces are smaller anyway)
     # become two candidates; everything below is per candidate.
     merged = _merged_pairs(nuclei_labels, nuc_area, typical_area)
-    merged[_border_labels(nuclei_labels, n_nuc)[1:]] = False
+    merged[border_labels(nuclei_labels, n_nuc)[1:]] = False
     labels, parent = split_merged(nuclei_labels, n_nuc, merged)
     n_lab = parent.size
     area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
@@ -473,14 +473,6 @@ def _pyknotic(nuclei, labels, area, debris, typical_area: float, calibration) ->
     small = area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
     bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
     return small & bright
-
-
-def _border_labels(labels: np.ndarray, n: int) -> np.ndarray:
-    """Bool per label 0..n (index = label): touches the image border; index 0 is False."""
-    edge = np.zeros(n + 1, bool)
-    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    edge[0] = False
-    return edge
 
 
 def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -> np.ndarray:
