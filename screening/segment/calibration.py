@@ -274,7 +274,7 @@ def _soma_diameter(fields_, labels, nucleus_d: float, seg: SegmentationConfig, p
         responses.append(r)
     sizes = np.concatenate(sizes) if sizes else np.zeros(0)
     responses = np.concatenate(responses) if responses else np.zeros(0)
-    if labels is not None and sizes.size:
+    if sizes.size:
         strong = responses >= _SOMA_STRONG_FRACTION * np.percentile(responses, 90)
         sizes = sizes[strong]
     default = prior * nucleus_d / seg.nucleus_diameter_um if labels is not None else prior
