@@ -13,7 +13,7 @@ import cv2
 
 from screening.config import RunConfig
 from screening.io.planes import PlaneRule, as_plane_files, read_planes
-from screening.measure.field import measure_field
+from screening.measure.field import MEASUREMENT_FAILED, check_channels, measure_field
 from screening.segment.calibration import Calibration, calibrate
 
 
@@ -63,6 +63,8 @@ def read_field(
         message names the channel, the plane and a file.
     """
     images, by_files = {}, {}
+    if not any(paths.values()):
+        raise FileNotFoundError("no image file for any channel of this field (missing images or timepoint folder)")
     for role, given in paths.items():
         if not given:
             raise FileNotFoundError(f"no file for channel {tokens[role]} ({role}) of this field")
@@ -128,9 +130,25 @@ def measure_field_files(
     cv2.setNumThreads(1)
     try:
         images = read_field(paths, config.channels.tokens(), plane_rule)
+        # Images that cannot be measured (shapes that differ, NaN pixels...) fail the field,
+        # naming its files: they are not a field that QC judged.
+        problem = check_channels(images, pixel_size_um)
+        if problem:
+            return failed_row(f"cannot measure: {problem} ({_files(paths)})")
         row = dict(measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration).row)
     except Exception as exc:  # noqa: BLE001 - one bad field must not stop a plate
         detail = str(exc) or traceback.format_exception_only(exc)[-1].strip()
         return failed_row(f"{type(exc).__name__}: {detail}")
+    if row["qc_reason"].startswith(MEASUREMENT_FAILED):
+        return {**row, **failed_row(f"{row['qc_reason']} ({_files(paths)})")}
     row.update(status="ok", error="")
     return row
+
+
+def _files(paths: Mapping) -> str:
+    """``role: file`` of each role (its first plane), to name a failed field's files."""
+    named = []
+    for role, given in paths.items():
+        files = as_plane_files(given) if given else {}
+        named.append(f"{role}: {files[min(files)] if files else 'none'}")
+    return "; ".join(named)

@@ -9,7 +9,7 @@ import numpy as np
 
 from screening.config.run import RunConfig
 from screening.measure.neurites import measure_neurites
-from screening.measure.qc import field_qc, focus_score, foreground_mask
+from screening.measure.qc import blank_channel, field_qc, focus_score, foreground_mask
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration, calibrate
@@ -17,6 +17,8 @@ from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
 
 ROLES = ("reporter", "nuclei", "neurites")
+#: Start of ``qc_reason`` when the measurement raised: the field failed, it was not judged.
+MEASUREMENT_FAILED = "measurement failed"
 # Smallest field worth measuring: a couple of somata across (at 0.65 µm/px, 32 px ≈ 21 µm).
 _MIN_SIDE_PX = 32
 
@@ -147,11 +149,15 @@ def measure_field(
         row["qc_reason"] = problem
         return FieldMeasurement(row, {} if return_images else None)
     try:
-        return _measure(channels, config, float(pixel_size_um), calibration, return_images)
+        measured = _measure(channels, config, float(pixel_size_um), calibration, return_images)
     except Exception as exc:  # noqa: BLE001 -- a plate must not stop on one field; say what happened
         row = _empty_row(has_nuclei)
-        row["qc_reason"] = f"measurement failed: {type(exc).__name__}: {exc}"
+        row["qc_reason"] = f"{MEASUREMENT_FAILED}: {type(exc).__name__}: {exc}"
         return FieldMeasurement(row, {} if return_images else None)
+    blank = blank_channel(channels)  # one channel lost while the others look fine: not a field of 0 neurons
+    if blank:
+        measured.row.update(qc_pass=False, qc_reason="; ".join(r for r in (measured.row["qc_reason"], blank) if r))
+    return measured
 
 
 def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, return_images: bool) -> FieldMeasurement:
