@@ -225,6 +225,12 @@ def load_calibrations(run_dir: Path) -> dict[str, Calibration]:
     return {str(r["plate"]): Calibration.from_row(r) for r in read_calibrations(run_dir).to_dict("records")}
 
 
+def calibration_keys(samples: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Plate -> the key of its calibration sample: its fields' resume keys (files, pixel size,
+    plane rule and measurement config), so new images or a new config calibrate again."""
+    return {plate: config_hash(list(rows["field_key"])) for plate, rows in samples.items()}
+
+
 def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, workers=None, address=None,
                      force=False, log=None) -> dict[str, Calibration]:
     """One Dask task per plate calibrates it on a sample of its fields; writes ``calibration.csv``.
@@ -234,11 +240,10 @@ def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, 
     """
     samples = calibration_samples(fields, config.segmentation.calibration_fields)
     rules = config.plane_rules()
-    # The sample's field keys hold its files, the pixel size, the plane rule and the config hash.
-    keys = {plate: config_hash(list(rows["field_key"])) for plate, rows in samples.items()}
+    keys = calibration_keys(samples)
+    table = read_calibrations(run_dir)
     stored = {} if force else {
-        str(r["plate"]): r for r in read_calibrations(run_dir).to_dict("records")
-        if r.get("calibration_key") == keys.get(str(r["plate"]))
+        str(r["plate"]): r for r in table.to_dict("records") if r.get("calibration_key") == keys.get(str(r["plate"]))
     }
     result = {plate: Calibration.from_row(stored[plate]) for plate in samples if plate in stored}
     todo = [plate for plate in samples if plate not in result]
@@ -256,7 +261,8 @@ def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, 
                 # As stored (4 significant digits): a rerun that reads the file measures the same.
                 result[plate] = Calibration.from_row(future.result().row())
     rows = [{"plate": plate, **result[plate].row(), "calibration_key": keys[plate]} for plate in samples]
-    write_atomic(Path(run_dir) / CALIBRATION_FILE, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    if todo or len(stored) != len(table):  # an unchanged table is not written again
+        write_atomic(Path(run_dir) / CALIBRATION_FILE, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
     if log is not None:
         for plate in todo:
             log.print(f"calibrated {plate}: {describe_calibration(result[plate])}", soft_wrap=True)
