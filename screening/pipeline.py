@@ -3,6 +3,10 @@
 ``run_screen`` turns a config into a run folder::
 
     load_screen ─► field_table (one row per field, file paths only)
+       ─► one Dask task per plate (tasks.calibrate_plate_files): sizes and reporter cut-off
+          from a sample of its first-timepoint fields ─► calibration.csv (reused while the
+          sample's files and the config are unchanged); each plate's calibration joins its
+          fields' keys
        ─► reuse stored shards whose field_key matches
        ─► one Dask task per remaining field (tasks.measure_field_files), streamed,
           at most compute.batch_size in flight; each finished well's rows -> shard
@@ -25,12 +29,14 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
 from screening.aggregate import aggregate_wells
 from screening.cluster import dask_client
 from screening.config import RunConfig
+from screening.config.run import config_hash
 from screening.flags import FlagsError, check_flags, flagged_mask, read_flags
 from screening.io import runfolder
 from screening.io.atomic import check_writable_dir, make_dirs, write_atomic, write_text_atomic
@@ -39,11 +45,13 @@ from screening.io.runfolder import RunFolderDamaged, run_lock, table_problems, t
 from screening.io.screen import FIELD_KEYS, field_planes, field_table, key_inputs
 from screening.progress import FieldProgress
 from screening.report import write_report
+from screening.report.calibration import CALIBRATION_FILE
 from screening.score import ScoreResult, score_screen, write_scores
 from screening.score.pooling import RANKING_COLUMNS
 from screening.score.screen import SCORES_COLUMNS
+from screening.segment.calibration import Calibration
 from screening.shards import field_key, read_shards, write_shard
-from screening.tasks import measure_field_files
+from screening.tasks import calibrate_plate_files, measure_field_files
 from screening.validate import check_screen
 
 FIELD_COLUMNS = [
@@ -145,8 +153,14 @@ def _reusable(run_dir: Path, fields: pd.DataFrame, force: bool, log: Console) ->
     return {row["field_key"]: row for row in stored.to_dict("records")}
 
 
-def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progress, workers, address) -> None:
-    """Stream one task per field through Dask; write each well's shard when its last field lands."""
+def _measure(
+    config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progress, workers, address, calibrations=None
+) -> None:
+    """Stream one task per field through Dask; write each well's shard when its last field lands.
+
+    ``calibrations`` maps plate -> its :class:`Calibration` (None: each field calibrates itself).
+    """
+    calibrations = calibrations or {}
     from distributed import as_completed
 
     records = todo.to_dict("records")
@@ -157,7 +171,7 @@ def _measure(config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progres
         def submit(rec):
             future = client.submit(
                 measure_field_files, field_planes(rec), remote_config, rec["pixel_size_um"], rules[rec["plate"]],
-                key=f"field-{rec['field_key']}", pure=False,
+                calibrations.get(rec["plate"]), key=f"field-{rec['field_key']}", pure=False,
             )
             future.record = rec
             return future
@@ -187,6 +201,92 @@ def order_columns(fields: pd.DataFrame) -> pd.DataFrame:
     return out.astype(COUNT_COLUMNS)
 
 
+def calibration_samples(fields: pd.DataFrame, n: int) -> dict[str, pd.DataFrame]:
+    """Per plate, up to ``n`` of its first-timepoint fields with a reporter file, spread over its wells."""
+    out = {}
+    for plate, rows in fields.groupby("plate", sort=True):
+        first = rows[rows["timepoint"] == rows["timepoint"].min()]
+        first = first[first["path_reporter"].map(lambda v: isinstance(v, str) and bool(v))]
+        first = first.sort_values(["well", "site"], kind="stable")
+        if len(first) > n:
+            first = first.iloc[np.unique(np.linspace(0, len(first) - 1, n).round().astype(int))]
+        out[str(plate)] = first
+    return out
+
+
+def read_calibrations(run_dir: Path) -> pd.DataFrame:
+    """``calibration.csv`` of a run folder (one row per plate), or an empty table."""
+    path = Path(run_dir) / CALIBRATION_FILE
+    return pd.read_csv(path, dtype={"plate": str}) if path.is_file() else pd.DataFrame()
+
+
+def load_calibrations(run_dir: Path) -> dict[str, Calibration]:
+    """Plate -> its :class:`Calibration` from a run folder's ``calibration.csv`` (empty without one)."""
+    return {str(r["plate"]): Calibration.from_row(r) for r in read_calibrations(run_dir).to_dict("records")}
+
+
+def calibration_keys(samples: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Plate -> the key of its calibration sample: its fields' resume keys (files, pixel size,
+    plane rule and measurement config), so new images or a new config calibrate again."""
+    return {plate: config_hash(list(rows["field_key"])) for plate, rows in samples.items()}
+
+
+def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, workers=None, address=None,
+                     force=False, log=None) -> dict[str, Calibration]:
+    """One Dask task per plate calibrates it on a sample of its fields; writes ``calibration.csv``.
+
+    A plate whose sample (files, sizes, mtimes), pixel size, plane rule and measurement config
+    are those of its stored row is not calibrated again (unless ``force``).
+    """
+    samples = calibration_samples(fields, config.segmentation.calibration_fields)
+    rules = config.plane_rules()
+    keys = calibration_keys(samples)
+    table = read_calibrations(run_dir)
+    stored = {} if force else {
+        str(r["plate"]): r for r in table.to_dict("records") if r.get("calibration_key") == keys.get(str(r["plate"]))
+    }
+    result = {plate: Calibration.from_row(stored[plate]) for plate in samples if plate in stored}
+    todo = [plate for plate in samples if plate not in result]
+    if todo:
+        with dask_client(config.compute, workers=workers, address=address) as client:
+            futures = {
+                plate: client.submit(
+                    calibrate_plate_files, [field_planes(r) for r in samples[plate].to_dict("records")], config,
+                    _plate_pixel_size(fields, plate), rules[plate],
+                    key=f"calibrate-{plate}-{keys[plate]}", pure=False,
+                )
+                for plate in todo
+            }
+            for plate, future in futures.items():
+                # As stored (4 significant digits): a rerun that reads the file measures the same.
+                result[plate] = Calibration.from_row(future.result().row())
+    rows = [{"plate": plate, **result[plate].row(), "calibration_key": keys[plate]} for plate in samples]
+    if todo or len(stored) != len(table):  # an unchanged table is not written again
+        write_atomic(Path(run_dir) / CALIBRATION_FILE, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    if log is not None:
+        for plate in todo:
+            log.print(f"calibrated {plate}: {describe_calibration(result[plate])}", soft_wrap=True)
+    return result
+
+
+def _plate_pixel_size(fields: pd.DataFrame, plate: str) -> float:
+    return float(fields.loc[fields["plate"].astype(str) == plate, "pixel_size_um"].iloc[0])
+
+
+def describe_calibration(cal: Calibration) -> str:
+    """One line: what a plate's calibration decided."""
+    cutoff = f"{cal.reporter_cutoff:.4g} ADU" if np.isfinite(cal.reporter_cutoff) else "per field"
+    return (f"nucleus {cal.nucleus_diameter_um:.1f} µm, soma {cal.soma_diameter_um:.1f} µm, "
+            f"reporter cut-off {cutoff} ({cal.n_fields} fields, {cal.n_nuclei} nuclei sized; {cal.source})")
+
+
+def with_calibration_keys(fields: pd.DataFrame, calibrations: dict[str, Calibration]) -> pd.DataFrame:
+    """Each field's resume key joined with its plate's calibration: a changed calibration recomputes."""
+    hashes = {plate: config_hash(cal.row()) for plate, cal in calibrations.items()}
+    keys = [config_hash([k, hashes.get(str(p), "")])[:20] for k, p in zip(fields["field_key"], fields["plate"], strict=True)]
+    return fields.assign(field_key=keys)
+
+
 def measure_screen(
     config, run_dir, *, workers=None, address=None, force=False, log=None, fields=None
 ) -> tuple[pd.DataFrame, dict]:
@@ -195,6 +295,8 @@ def measure_screen(
     ``fields`` is :func:`plan_fields` when already made.
     """
     fields = plan_fields(config) if fields is None else fields
+    calibrations = calibrate_plates(config, fields, run_dir, workers=workers, address=address, force=force, log=log)
+    fields = with_calibration_keys(fields, calibrations)
     reuse = _reusable(run_dir, fields, force, log or Console(stderr=True))
     is_reused = fields["field_key"].isin(reuse)
     todo = fields[~is_reused]
@@ -204,7 +306,7 @@ def measure_screen(
     pending = todo.groupby(["plate", "well"]).size().to_dict()
     if len(todo):
         with FieldProgress(len(todo), log) as progress:
-            _measure(config, todo, rows_by_well, pending, run_dir, progress, workers, address)
+            _measure(config, todo, rows_by_well, pending, run_dir, progress, workers, address, calibrations)
     table = pd.DataFrame([r for well_rows in rows_by_well.values() for r in well_rows])
     counts = {"reused": int(is_reused.sum()), "computed": len(todo)}
     return order_columns(table), counts

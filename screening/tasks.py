@@ -14,6 +14,7 @@ import cv2
 from screening.config import RunConfig
 from screening.io.planes import PlaneRule, as_plane_files, read_planes
 from screening.measure.field import MEASUREMENT_FAILED, check_channels, measure_field
+from screening.segment.calibration import Calibration, calibrate
 
 
 def failed_row(error: str) -> dict:
@@ -84,16 +85,46 @@ def read_field(
     return images
 
 
+def calibrate_plate_files(
+    samples: list[Mapping[str, str | Mapping[int, str] | None]],
+    config: RunConfig,
+    pixel_size_um: float,
+    plane_rule: PlaneRule | None = None,
+) -> Calibration:
+    """Calibrate a plate on a sample of its fields, from their files; never raises.
+
+    ``samples`` holds one ``paths`` mapping per field (as :func:`read_field` takes). Fields
+    that cannot be read are skipped; when none can, or calibration fails, the config's own
+    sizes are kept and ``source`` says why.
+    """
+    cv2.setNumThreads(1)
+    images, errors = [], []
+    for paths in samples:
+        try:
+            images.append(read_field(paths, config.channels.tokens(), plane_rule))
+        except Exception as exc:  # noqa: BLE001 - a bad sample field is skipped, the plate still calibrates
+            errors.append(f"{type(exc).__name__}: {exc}")
+    if not images:
+        reason = errors[0] if errors else "no fields"
+        return Calibration.prior(config.segmentation, f"config: no sample field could be read ({reason})")
+    try:
+        return calibrate(images, config.segmentation, pixel_size_um=pixel_size_um)
+    except Exception as exc:  # noqa: BLE001 - the run goes on with the config's sizes, saying why
+        return Calibration.prior(config.segmentation, f"config: calibration failed ({type(exc).__name__}: {exc})")
+
+
 def measure_field_files(
     paths: Mapping[str, str | Mapping[int, str] | None],
     config: RunConfig,
     pixel_size_um: float,
     plane_rule: PlaneRule | None = None,
+    calibration: Calibration | None = None,
 ) -> dict:
     """Measure one field from its files; never raises (a failure becomes a ``failed`` row).
 
     ``paths`` and ``plane_rule`` are as in :func:`read_field` (the rule is the
-    field's plate's ``plates[].planes``).
+    field's plate's ``plates[].planes``); ``calibration`` is the plate's (see
+    :func:`calibrate_plate_files`; without it the field calibrates itself).
     """
     # Dask runs one field per core; OpenCV's own thread pool would oversubscribe them.
     cv2.setNumThreads(1)
@@ -104,7 +135,7 @@ def measure_field_files(
         problem = check_channels(images, pixel_size_um)
         if problem:
             return failed_row(f"cannot measure: {problem} ({_files(paths)})")
-        row = dict(measure_field(images, config, pixel_size_um=pixel_size_um).row)
+        row = dict(measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration).row)
     except Exception as exc:  # noqa: BLE001 - one bad field must not stop a plate
         detail = str(exc) or traceback.format_exception_only(exc)[-1].strip()
         return failed_row(f"{type(exc).__name__}: {detail}")

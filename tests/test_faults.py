@@ -37,7 +37,14 @@ from screening.config import load_config
 from screening.io.atomic import make_dirs
 from screening.io.runfolder import run_lock
 from screening.io.screen import FIELD_KEYS
-from screening.pipeline import plan_fields
+from screening.pipeline import (
+    calibration_keys,
+    calibration_samples,
+    load_calibrations,
+    plan_fields,
+    read_calibrations,
+    with_calibration_keys,
+)
 
 from .conftest import display_problem
 
@@ -90,8 +97,17 @@ class Demo:
         return pd.read_parquet(self.run / "fields.parquet")
 
     def rekey(self) -> None:
-        """Point the copied shards' resume keys (which hold each file's path) at the copied images."""
-        keys = plan_fields(load_config(self.config)).set_index(FIELD_KEYS)["field_key"]
+        """Point the copied shards' resume keys (which hold each file's path) at the copied images.
+
+        The calibration's key (which holds its sample's paths) too: the copies calibrate the same."""
+        config = load_config(self.config)
+        planned = plan_fields(config)
+        calibration = read_calibrations(self.run)
+        sample_keys = calibration_keys(calibration_samples(planned, config.segmentation.calibration_fields))
+        calibration["calibration_key"] = calibration["plate"].map(sample_keys)
+        calibration.to_csv(self.run / "calibration.csv", index=False)
+        fields = with_calibration_keys(planned, load_calibrations(self.run))
+        keys = fields.set_index(FIELD_KEYS)["field_key"]
         for shard in self.run.glob("shards/*/*.parquet"):
             rows = pd.read_parquet(shard)
             rows["field_key"] = [keys[k] for k in rows[FIELD_KEYS].itertuples(index=False, name=None)]

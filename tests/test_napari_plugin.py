@@ -109,7 +109,7 @@ def library_images(run_dir: Path, well: str, site: int, timepoint: int) -> dict:
     from screening.config import RunConfig
     from screening.io.screen import field_paths
     from screening.measure.field import measure_field
-    from screening.pipeline import read_manifest
+    from screening.pipeline import load_calibrations, read_manifest
     from screening.tasks import read_field
 
     config = RunConfig.model_validate(read_manifest(run_dir)["config"])
@@ -117,7 +117,9 @@ def library_images(run_dir: Path, well: str, site: int, timepoint: int) -> dict:
     rec = fields[(fields["well"] == well) & (fields["site"] == site) & (fields["timepoint"] == timepoint)]
     rec = rec.iloc[0].to_dict()
     images = read_field(field_paths(rec), config.channels.tokens())
-    return dict(measure_field(images, config, pixel_size_um=rec["pixel_size_um"], return_images=True).images)
+    calibration = load_calibrations(run_dir).get(rec["plate"])  # the plate's, as the run measured it (if any)
+    return dict(measure_field(images, config, pixel_size_um=rec["pixel_size_um"], calibration=calibration,
+                              return_images=True).images)
 
 
 # --- no display needed --------------------------------------------------------------

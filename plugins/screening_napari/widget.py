@@ -299,7 +299,10 @@ class QCWidget(QWidget):
 
     def _set_overlays(self, fields, shape, scale) -> None:
         self._cancel_pending()
-        stacks = img.overlay_stacks(fields, self.config, shape, request=self._request_segmentation)
+        # The run's plate calibrations while its own config is shown; a tuned config calibrates each field.
+        calibrations = self.run.calibrations if self.config is self.run.config else None
+        stacks = img.overlay_stacks(fields, self.config, shape, request=self._request_segmentation,
+                                    calibrations=calibrations)
         has_nuclei = bool(self.config.channels.nuclei)
         for key, name in img.OVERLAYS.items():
             if key == "nuclei_labels" and not has_nuclei:
@@ -330,13 +333,14 @@ class QCWidget(QWidget):
         add(data, name=name, scale=scale, units=UNITS, **kwargs)
 
     # -- background segmentation ---------------------------------------------------
-    def _request_segmentation(self, paths, config, pixel_size_um) -> None:
+    def _request_segmentation(self, paths, config, pixel_size_um, calibration=None) -> None:
         """Segment a field in the background thread (once), then refresh the overlays."""
-        key = img.segmentation_key(paths, config, pixel_size_um)
+        key = img.segmentation_key(paths, config, pixel_size_um, calibration)
         with self._pending_lock:
             if key in self._pending:
                 return
-            future = self._executor.submit(img.segment_field, paths, config, pixel_size_um=pixel_size_um)
+            future = self._executor.submit(img.segment_field, paths, config, pixel_size_um=pixel_size_um,
+                                           calibration=calibration)
             self._pending[key] = future
         future.add_done_callback(self._emit_segmented)
 

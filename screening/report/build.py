@@ -19,6 +19,7 @@ import pandas as pd
 from screening.io.atomic import write_text_atomic
 from screening.report import figures as fg
 from screening.report import summaries as sm
+from screening.report.calibration import calibration_section
 from screening.report.load import OPTIONAL, TABLE_FILES, RunTables, load_run
 from screening.report.markup import (
     Cell,
@@ -43,7 +44,8 @@ MAX_LISTED = 100  # rows of the long problem tables
 MAX_NAMED = 5  # failed fields named in the verdict
 FIGURES_DIR = "figures"
 SECTIONS = [
-    ("verdict", "Verdict"), ("summary", "Run summary"), ("plate-qc", "Plate QC"), ("survival", "Survival"),
+    ("verdict", "Verdict"), ("summary", "Run summary"), ("calibration", "Calibration"), ("plate-qc", "Plate QC"),
+    ("survival", "Survival"),
     ("effects", "Effects"), ("problems", "Problems"),
 ]
 
@@ -637,8 +639,8 @@ def render_report(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
               f"</code>{' · ' + esc(created) if created else ''} · a hit is a compound × concentration with "
               f"pooled q &lt; {q:g} and hazard ratio &lt; 1</div>")
     body = "".join([
-        verdict(tables), summary(tables), plate_qc_section(tables, sink), survival_section(tables, sink),
-        effects_section(tables, sink), problems_section(tables),
+        verdict(tables), summary(tables), calibration_section(tables.run_dir), plate_qc_section(tables, sink),
+        survival_section(tables, sink), effects_section(tables, sink), problems_section(tables),
     ])
     version = (tables.manifest.get("versions") or {}).get("screening", "")
     footer = (f"Made by screening {esc(version)} from the tables in this run folder; opens offline. "
