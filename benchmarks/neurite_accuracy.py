@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +37,9 @@ from skimage.morphology import skeletonize
 
 from screening.config import SegmentationConfig
 from screening.measure.neurites import measure_neurites, skeleton_lengths
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classical import sato_skeleton  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEEPNEURITE_PX_UM = 0.65
@@ -65,8 +69,7 @@ def _otsu(image, pixel_size_um, params):
 
 
 def _sato(image, pixel_size_um, params):
-    ridge = filters.sato(image.astype(np.float32), sigmas=(1, 2, 3), black_ridges=False)
-    return _skeleton_of(ridge > filters.threshold_otsu(ridge), pixel_size_um, params)
+    return sato_skeleton(image, pixel_size_um=pixel_size_um, min_length_um=params.min_neurite_length_um)
 
 
 METHODS = {"screening": _ours, "otsu": _otsu, "sato": _sato}
@@ -226,19 +229,23 @@ def measure_field_rows(
 ) -> list[dict]:
     """Neurite length through :func:`screening.measure.field.measure_field` on simulated fields.
 
-    The same fields, configuration and truth as the neurite rows of
+    The same fields, configuration, calibration and truth as the neurite rows of
     ``benchmarks/segment_accuracy.py`` (``sample_fields(preset, seed, n)``, reporter + nuclei,
-    the reporter as neurite channel; truth: the visible arbor length of the counted neurons),
-    without its count, baseline and QC work: ~1 min for both presets instead of ~10.
+    the reporter as neurite channel, each screen calibrated on its first-timepoint fields;
+    truth: all visible neurite in the field, ``neurite_length_all_um``, the definition of
+    ``neurite_length_um``), without its count, baseline and QC work: ~1 min for both presets
+    instead of ~10.
 
     Returns
     -------
     list of dict
         One row per preset: ``dataset, n, median_rel_error, bias, pearson_r, s_per_field``.
     """
+    from segment_accuracy import plate_calibration  # benchmarks/ is on the path: this script's folder
+
     from screening.config.run import RunConfig
     from screening.measure.field import measure_field
-    from screening.simulate import sample_fields
+    from screening.simulate import build_screen, sample_fields
 
     config = config or RunConfig(
         name="bench",
@@ -250,13 +257,14 @@ def measure_field_rows(
         px = _preset_px(preset)
         got, want, seconds = [], [], 0.0
         for seed in seeds:
+            calibration = plate_calibration(build_screen(preset, seed))
             for f in sample_fields(preset, seed=seed, n=n):
                 channels = {"reporter": f.images["w1"], "nuclei": f.images["w2"], "neurites": f.images["w1"]}
                 t0 = time.process_time()
-                row = measure_field(channels, config, pixel_size_um=px).row
+                row = measure_field(channels, config, pixel_size_um=px, calibration=calibration).row
                 seconds += time.process_time() - t0
                 got.append(row["neurite_length_um"])
-                want.append(float(f.truth["neurite_length_um"]))
+                want.append(float(f.truth["neurite_length_all_um"]))
         got, want = np.asarray(got), np.asarray(want)
         ok = want > 0
         rows.append(

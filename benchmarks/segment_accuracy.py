@@ -37,15 +37,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage import filters
-from skimage.feature import peak_local_max
-from skimage.segmentation import watershed
 
 from screening.config import RunConfig, SegmentationConfig
 from screening.measure.field import measure_field
+from screening.segment.calibration import calibrate
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classical import mean_per_label, otsu_watershed_nuclei  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NOMINAL_NUCLEUS_UM = SegmentationConfig().nucleus_diameter_um
@@ -73,33 +74,17 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def baseline_nuclei(image: np.ndarray, *, pixel_size_um: float) -> np.ndarray:
-    """Global Otsu threshold + distance-transform watershed, the classical nuclei pipeline."""
-    d_px = NOMINAL_NUCLEUS_UM / pixel_size_um
-    smooth = ndi.gaussian_filter(np.asarray(image, np.float32), 1.0)
-    mask = ndi.binary_fill_holes(smooth > filters.threshold_otsu(smooth))
-    dist = ndi.distance_transform_edt(mask)
-    labels, _ = ndi.label(mask)
-    peaks = peak_local_max(dist, min_distance=max(int(0.35 * d_px), 1), labels=labels, exclude_border=False)
-    markers = np.zeros(mask.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    out = watershed(-dist, markers, mask=mask)
-    area = np.bincount(out.ravel())
-    small = area < 0.3 * np.pi * (d_px / 2) ** 2
-    small[0] = False
-    out[small[out]] = 0
-    return out
+    """Global Otsu threshold + distance-transform watershed, told the configured nucleus size."""
+    return otsu_watershed_nuclei(image, diameter_px=NOMINAL_NUCLEUS_UM / pixel_size_um)
 
 
 def baseline_count(reporter, nuclei, *, pixel_size_um: float) -> int:
+    """Baseline nuclei whose mean reporter is above the field's global Otsu threshold."""
     labels = baseline_nuclei(nuclei, pixel_size_um=pixel_size_um)
-    n = int(labels.max())
-    if n == 0:
+    if labels.max() == 0:
         return 0
-    reporter = np.asarray(reporter, np.float32)
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    total = np.bincount(labels.ravel(), weights=reporter.ravel(), minlength=n + 1)[1:]
-    mean = total[area > 0] / area[area > 0]
-    return int(np.sum(mean > filters.threshold_otsu(reporter)))
+    mean = mean_per_label(reporter, labels)
+    return int(np.sum(mean[np.isfinite(mean)] > filters.threshold_otsu(np.asarray(reporter, np.float32))))
 
 
 # --- scores ----------------------------------------------------------------------------------
@@ -139,11 +124,13 @@ def nuclei_rows() -> list[dict]:
     # Robustness: the HeLa frames at their published pixel size, nuclei ~1.7x the nominal size.
     sets["nuclei_hela (4 frames), published size"] = (sets["nuclei_hela (4 frames)"][0], HELA_PUBLISHED_PX_UM)
     methods = {
-        "screening": lambda im, px: segment_nuclei(im, pixel_size_um=px),
-        "baseline: Otsu + watershed": lambda im, px: baseline_nuclei(im, pixel_size_um=px),
+        "screening": _calibrated_nuclei,
+        "baseline: Otsu + watershed": lambda im, px, _: baseline_nuclei(im, pixel_size_um=px),
     }
     rows = []
     for name, (items, px) in sets.items():
+        # The set is one plate: calibrated once on all of its images, as `screening run` does.
+        cal = calibrate([{"reporter": im, "nuclei": im} for im, _ in items], SegmentationConfig(), pixel_size_um=px)
         for method, fn in methods.items():
             if "published" in name and method != "screening":
                 continue
@@ -151,7 +138,7 @@ def nuclei_rows() -> list[dict]:
             seconds = 0.0
             for image, gt in items:
                 t0 = time.perf_counter()
-                pred = fn(image, px)
+                pred = fn(image, px, cal)
                 seconds += time.perf_counter() - t0
                 a, b, c = match_counts(gt, pred)
                 tp, n_gt, n_pred = tp + a, n_gt + b, n_pred + c
@@ -167,6 +154,23 @@ def nuclei_rows() -> list[dict]:
                 "s per image": f"{seconds / len(items):.2f}",
             })
     return rows
+
+
+def _calibrated_nuclei(image, px, cal):
+    return segment_nuclei(image, pixel_size_um=px, params=cal.segmentation(SegmentationConfig()))
+
+
+def plate_calibration(screen, n: int = 8, *, with_nuclei: bool = True):
+    """The screen's calibration as `screening run` makes it: on first-timepoint fields (in focus)."""
+    from screening.simulate import render_field
+
+    rng = np.random.default_rng(0)
+    sharp = np.flatnonzero(~screen.defocused[:, 0])
+    chosen = rng.choice(sharp, size=min(n, sharp.size), replace=False)
+    fields = [render_field(screen, int(f), 1).images for f in chosen]
+    return calibrate([{"reporter": f["w1"], "nuclei": f["w2"] if with_nuclei else None} for f in fields],
+                     SegmentationConfig(),
+                     pixel_size_um=screen.preset.imaging.pixel_size_um)
 
 
 def _config(with_nuclei: bool) -> RunConfig:
@@ -193,17 +197,20 @@ def simulated_rows(
     rows, qc_rows = [], []
     nuc_config = _config(True)
     for preset in presets:
-        fields = [f for seed in seeds for f in sample_fields(preset, seed=seed, n=n)]
+        cals = {seed: plate_calibration(build_screen(preset, seed)) for seed in seeds}
+        rep_cals = {seed: plate_calibration(build_screen(preset, seed), with_nuclei=False) for seed in seeds}
+        fields = [(f, seed) for seed in seeds for f in sample_fields(preset, seed=seed, n=n)]
         px = build_screen(preset, seeds[0]).preset.imaging.pixel_size_um
-        truth = [int(f.truth["n_neurons"]) for f in fields]
-        length_truth = [float(f.truth["neurite_length_um"]) for f in fields]
+        truth = [int(f.truth["n_neurons"]) for f, _ in fields]
+        # neurite_length_um is all neurite in the field, whoever it belongs to.
+        length_truth = [float(f.truth["neurite_length_all_um"]) for f, _ in fields]
         ours, ours_len, rep_only, base = [], [], [], []
-        for f in fields:
+        for f, seed in fields:
             channels = {"reporter": f.images["w1"], "nuclei": f.images["w2"], "neurites": f.images["w1"]}
-            row = measure_field(channels, nuc_config, pixel_size_um=px).row
+            row = measure_field(channels, nuc_config, pixel_size_um=px, calibration=cals[seed]).row
             ours.append(row["n_neurons"])
             ours_len.append(row["neurite_length_um"])
-            rep_only.append(count_motor_neurons(f.images["w1"], pixel_size_um=px).n)
+            rep_only.append(count_motor_neurons(f.images["w1"], pixel_size_um=px, calibration=rep_cals[seed]).n)
             base.append(baseline_count(f.images["w1"], f.images["w2"], pixel_size_um=px))
         label = f"simulated {preset}, seeds {seeds[0]}-{seeds[-1]} ({len(fields)} fields)"
         for method, got in (
@@ -235,7 +242,7 @@ def simulated_rows(
                 for fi, ti in chosen:
                     r = render_field(screen, int(fi), int(ti) + 1)
                     channels = {"reporter": r.images["w1"], "nuclei": r.images["w2"]}
-                    qc_row = measure_field(channels, nuc_config, pixel_size_um=px).row
+                    qc_row = measure_field(channels, nuc_config, pixel_size_um=px, calibration=cals[seed]).row
                     flagged[defocused].append(not qc_row["qc_pass"])
         qc_rows.append({
             "data set": f"simulated {preset}, seeds {seeds[0]}-{seeds[-1]}",

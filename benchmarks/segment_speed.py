@@ -6,7 +6,10 @@ fields/s per core and the peak memory allocated while measuring one field (trace
 which sees numpy's buffers). A second table splits our time into steps (which one dominates).
 
 - ``screening``: :func:`screening.measure.measure_field` (nuclei, motor-neuron count, neurite
-  mask + skeleton + skan lengths + per-soma assignment, field QC): everything the pipeline does.
+  mask + skeleton + skan lengths + per-soma assignment, field QC) with the plate's calibration:
+  everything the pipeline does per field. The calibration itself
+  (:func:`screening.segment.calibration.calibrate` on ``calibration_fields`` = 8 fields) runs once
+  per plate; its time is printed apart, and per field of a 96-well × 4-site × 6-timepoint plate.
 - ``baseline``: Otsu + distance-transform watershed nuclei, positive by an Otsu threshold on
   the reporter; neurites by a Sato ridge filter (sigmas 1-3 px) + Otsu + skeletonize + skan.
 
@@ -23,6 +26,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
 import tracemalloc
@@ -38,6 +42,7 @@ from screening.measure.field import measure_field
 from screening.measure.neurites import measure_neurites, skeleton_lengths
 from screening.measure.qc import focus_score, foreground_mask
 from screening.segment.background import estimate_background
+from screening.segment.calibration import calibrate
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons
 
@@ -65,8 +70,17 @@ def fields(size: int, n: int) -> list[dict]:
     return out
 
 
-def ours(channels: dict) -> None:
-    measure_field(channels, CONFIG, pixel_size_um=PX_UM)
+def ours(channels: dict, calibration=None) -> None:
+    measure_field(channels, CONFIG, pixel_size_um=PX_UM, calibration=calibration)
+
+
+def calibration_seconds(items) -> tuple[float, object]:
+    """Seconds to calibrate one plate on ``calibration_fields`` of ``items`` (cycled), and the calibration."""
+    n = CONFIG.segmentation.calibration_fields
+    sample = [items[i % len(items)] for i in range(n)]
+    t0 = time.perf_counter()
+    calibration = calibrate(sample, CONFIG.segmentation, pixel_size_um=PX_UM)
+    return time.perf_counter() - t0, calibration
 
 
 def baseline(channels: dict) -> None:
@@ -94,9 +108,9 @@ def time_method(method, items) -> tuple[float, float]:
     return seconds, peak / 2**20
 
 
-def steps(items) -> dict[str, float]:
+def steps(items, calibration) -> dict[str, float]:
     """Our seconds per field split by step."""
-    seg = CONFIG.segmentation
+    seg = calibration.segmentation(CONFIG.segmentation)
     total = {"field QC (focus, saturation, foreground)": 0.0, "nuclei": 0.0, "motor neurons": 0.0,
              "neurites (mask, skeleton, skan, assignment)": 0.0}
     for ch in items:
@@ -106,7 +120,8 @@ def steps(items) -> dict[str, float]:
         t1 = time.perf_counter()
         labels = segment_nuclei(ch["nuclei"], pixel_size_um=PX_UM, params=seg)
         t2 = time.perf_counter()
-        count = count_motor_neurons(ch["reporter"], ch["nuclei"], pixel_size_um=PX_UM, params=seg, nuclei_labels=labels)
+        count = count_motor_neurons(ch["reporter"], ch["nuclei"], pixel_size_um=PX_UM, params=seg, nuclei_labels=labels,
+                                    calibration=calibration)
         t3 = time.perf_counter()
         bg = estimate_background(ch["neurites"], radius_um=seg.background_radius_um, pixel_size_um=PX_UM)
         measure_neurites(ch["neurites"], count.soma_labels, pixel_size_um=PX_UM, params=seg, background=bg)
@@ -123,14 +138,22 @@ def main() -> None:
     sizes = {1024: 2 if args.quick else 6, 2048: 1 if args.quick else 3}
     print("| field (2 channels, uint16) | method | s per field | fields/s per core | peak MB per field | speed-up |")
     print("|---|---|---|---|---|---|")
-    step_rows = {}
+    step_rows, calibration_rows = {}, {}
     for size, n in sizes.items():
         items = fields(size, n + 1)
+        calibration_rows[size], calibration = calibration_seconds(items)
         s_base, mb_base = time_method(baseline, items)
-        s_ours, mb_ours = time_method(ours, items)
+        s_ours, mb_ours = time_method(functools.partial(ours, calibration=calibration), items)
         print(f"| {size}² | baseline: Otsu+watershed nuclei, Sato+Otsu neurites | {s_base:.2f} | {1 / s_base:.2f} | {mb_base:.0f} | 1.0x |")
         print(f"| {size}² | screening `measure_field` | {s_ours:.2f} | {1 / s_ours:.2f} | {mb_ours:.0f} | {s_base / s_ours:.1f}x |")
-        step_rows[size] = steps(items[:n])
+        step_rows[size] = steps(items[:n], calibration)
+    plate_fields = 96 * 4 * 6
+    print("\n| calibration, once per plate | " + " | ".join(f"{s}²" for s in calibration_rows) + " |")
+    print("|---|" + "---|" * len(calibration_rows))
+    print(f"| s per plate ({CONFIG.segmentation.calibration_fields} fields) | "
+          + " | ".join(f"{v:.1f}" for v in calibration_rows.values()) + " |")
+    print(f"| s per field of a {plate_fields}-field plate | "
+          + " | ".join(f"{v / plate_fields:.4f}" for v in calibration_rows.values()) + " |")
     print("\n| step (our time per field, s) | " + " | ".join(f"{s}²" for s in step_rows) + " |")
     print("|---|" + "---|" * len(step_rows))
     for key in next(iter(step_rows.values())):

@@ -1,20 +1,43 @@
 """The ``screening`` command line (README.md, "Command line").
 
-Exit codes: 0 success (warnings allowed), 1 invalid input (config, plate map,
-files), 2 usage error, 3 run finished but too many fields failed.
+Exit codes (docs/run-folder.md): 0 success (warnings allowed); 1 invalid input
+(config, plate map, images, qc_flags.csv); 2 usage error; 3 run finished but too
+many fields failed; 4 a file or folder cannot be written or read (a file in the
+way, no permission, disk full); 5 the run folder is in use by another screening
+process; 6 the run folder is damaged or its tables do not belong together (score,
+report); 7 the Dask scheduler cannot be started or reached; 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-EXIT_INVALID_INPUT = 1
-EXIT_TOO_MANY_FAILED = 3
+
+class ExitCode(IntEnum):
+    """What the exit status of a ``screening`` command means."""
+
+    OK = 0
+    INVALID_INPUT = 1
+    USAGE = 2
+    TOO_MANY_FAILED = 3
+    CANNOT_WRITE = 4
+    RUN_FOLDER_BUSY = 5
+    RUN_FOLDER_DAMAGED = 6
+    SCHEDULER = 7
+    INTERRUPTED = 130
+    TERMINATED = 143
+
+
 
 app = typer.Typer(
     name="screening",
@@ -43,9 +66,70 @@ def _options(
     """Drug screens on iPSC-derived motor neurons: plate images -> counts -> hazard ratios."""
 
 
-def _fail(message: str, code: int = EXIT_INVALID_INPUT):
+def _fail(message: str, code: int = ExitCode.INVALID_INPUT):
     err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(int(code))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, ``kill``): stop as for Ctrl-C, exit 143."""
+
+
+def _exit_code(exc: BaseException) -> ExitCode | None:
+    from screening.cluster import SchedulerError
+    from screening.config import ConfigError
+    from screening.io.runfolder import RunFolderBusy, RunFolderDamaged
+    from screening.pipeline import InputError
+
+    # Most specific first: WriteError is an OSError, RunFolderDamaged and InputError are ValueErrors.
+    for kind, code in (
+        (RunFolderBusy, ExitCode.RUN_FOLDER_BUSY), (RunFolderDamaged, ExitCode.RUN_FOLDER_DAMAGED),
+        (InputError, ExitCode.INVALID_INPUT), (ConfigError, ExitCode.INVALID_INPUT),
+        (SchedulerError, ExitCode.SCHEDULER), (OSError, ExitCode.CANNOT_WRITE),
+    ):
+        if isinstance(exc, kind):
+            return code
+    return None
+
+
+def _os_error_message(exc: OSError) -> str:
+    """A WriteError says path, cause and what to do; any other OSError names at least its path."""
+    from screening.io.atomic import WriteError
+
+    if isinstance(exc, WriteError) or not exc.filename:
+        return str(exc)
+    return f"{exc.filename}: {exc.strerror or exc}"
+
+
+@contextmanager
+def _answered(interrupted: str | Callable[[], str]):
+    """Turn the errors a command can meet into one line and its exit code; ``interrupted``
+    is what to tell the user on Ctrl-C or SIGTERM (what was kept, how to go on)."""
+    previous = None
+    if hasattr(signal, "SIGTERM"):
+        try:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread: leave the handler alone
+            previous = None
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        told = interrupted() if callable(interrupted) else interrupted
+        err.print(f"[yellow]{what}:[/yellow] {told}", soft_wrap=True)
+        raise typer.Exit(int(ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED)) from None
+    except Exception as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        _fail(_os_error_message(exc) if isinstance(exc, OSError) else str(exc), code)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 @app.command()
@@ -90,8 +174,10 @@ def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
     from screening.validate import describe_planes, validate_config_file
 
     report = validate_config_file(config)
-    for problem in report.problems:
-        err.print(f"[red]problem:[/red] {problem}", soft_wrap=True)
+    for problem in report.errors:
+        err.print(f"[red]error:[/red] {problem}", soft_wrap=True)
+    for problem in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {problem}", soft_wrap=True)
     if report.summary:
         s = report.summary
         days = ", ".join(f"{t}->day {d:g}" for t, d in s["timepoints"] if d == d)
@@ -103,8 +189,11 @@ def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
             f"compounds ({len(s['compounds'])}): {', '.join(s['compounds'])}"
         )
     if not report.ok:
-        err.print(f"{len(report.problems)} problem(s) found in {config}")
-        raise typer.Exit(EXIT_INVALID_INPUT)
+        err.print(
+            f"{len(report.problems)} problem(s) found in {config}: {len(report.errors)} error(s) "
+            f"(`screening run` refuses them), {len(report.warnings)} warning(s) (the fields concerned fail)"
+        )
+        raise typer.Exit(int(ExitCode.INVALID_INPUT))
     out.print(f"[green]ok:[/green] {config} is ready to run")
 
 
@@ -112,7 +201,9 @@ def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]):
 def simulate(
     outdir: Annotated[Path, typer.Argument(help="folder to write the synthetic screen into")],
     seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
-    preset: Annotated[str, typer.Option(help="demo | small | screen | null | hard")] = "demo",
+    preset: Annotated[
+        str, typer.Option(help="demo | small | screen | null | hard | varied (look drawn from the seed)")
+    ] = "demo",
     layout: Annotated[str, typer.Option(help="imagexpress | operetta | cellvoyager | incucyte")] = "imagexpress",
     overwrite: Annotated[bool, typer.Option(help="replace the contents of a non-empty OUTDIR")] = False,
 ):
@@ -120,11 +211,11 @@ def simulate(
     import shutil
     import tempfile
 
-    from screening.simulate import PRESETS, simulate_screen
+    from screening.simulate import PRESET_NAMES, simulate_screen
     from screening.simulate.layouts import convert_layout
 
-    if preset not in PRESETS:
-        err.print(f"[red]error:[/red] unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    if preset not in PRESET_NAMES:
+        err.print(f"[red]error:[/red] unknown preset {preset!r}; use one of {', '.join(PRESET_NAMES)}")
         raise typer.Exit(2)
     layouts = ("imagexpress", "operetta", "cellvoyager", "incucyte")
     if layout not in layouts:
@@ -148,50 +239,57 @@ def simulate(
 def run(
     config: Annotated[Path, typer.Argument(help="run config YAML")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="run folder (overrides output:)")] = None,
-    workers: Annotated[int | None, typer.Option(help="worker threads/processes")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="worker threads/processes")] = None,
     scheduler: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a running Dask scheduler")] = None,
     force: Annotated[bool, typer.Option(help="recompute fields that are already measured")] = False,
 ):
     """Measure every field, then score and report: the whole screen."""
-    from screening.config import ConfigError, load_config
-    from screening.pipeline import InputError, run_screen
+    from screening.config import load_config
+    from screening.pipeline import run_screen
 
-    try:
+    with _answered("nothing was written"):
         cfg = load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
-    try:
-        result = run_screen(
-            cfg, out_dir=out_dir, workers=workers, scheduler=scheduler, force=force, log=err
-        )
-    except InputError as exc:
-        _fail(str(exc))
+    run_dir = Path(out_dir or cfg.output)
+    with _answered(_resume_message(config, run_dir)):
+        result = run_screen(cfg, out_dir=run_dir, workers=workers, scheduler=scheduler, force=force, log=err)
     out.print(f"run folder: {result.run_dir}")
     if result.too_many_failed:
-        _fail(result.failure_message, EXIT_TOO_MANY_FAILED)
+        _fail(result.failure_message, ExitCode.TOO_MANY_FAILED)
+
+
+def _resume_message(config: Path, run_dir: Path) -> Callable[[], str]:
+    """What a stopped run kept and how to resume it (counted when it is stopped)."""
+
+    def message() -> str:
+        from screening.shards import SHARD_DIR
+
+        kept = len(list((run_dir / SHARD_DIR).glob("*/*.parquet")))
+        return (
+            f"the measurements of {kept} well(s) are kept in {run_dir / SHARD_DIR}; "
+            f"`screening run {config} --out {run_dir}` resumes from them. Every table in "
+            f"{run_dir} is whole: each is replaced in one step, or not at all"
+        )
+
+    return message
 
 
 @app.command()
 def score(run_dir: Annotated[Path, typer.Argument(help="run folder of a finished run")]):
     """Re-score from existing measurements (after QC flags changed)."""
-    from screening.pipeline import InputError, score_run
+    from screening.pipeline import score_run
 
-    try:
+    with _answered(f"every table in {run_dir} is whole (old or new); `screening score {run_dir}` starts again"):
         written = score_run(run_dir, log=err)
-    except InputError as exc:
-        _fail(str(exc))
     out.print("wrote " + ", ".join(str(p) for p in written))
 
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="run folder of a finished run")]):
-    """Rewrite report.html in a run folder."""
-    from screening.pipeline import InputError, report_run
+    """Rewrite report.html in a run folder (after checking its tables belong together)."""
+    from screening.pipeline import report_run
 
-    try:
-        path = report_run(run_dir)
-    except InputError as exc:
-        _fail(str(exc))
+    with _answered(f"report.html in {run_dir} is whole (old or new); `screening report {run_dir}` starts again"):
+        path = report_run(run_dir, log=err)
     out.print(f"wrote {path}")
 
 

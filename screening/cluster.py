@@ -9,6 +9,7 @@ connects to a running scheduler; ``slurm`` starts ``dask_jobqueue.SLURMCluster``
 from __future__ import annotations
 
 import logging
+import tempfile
 from contextlib import contextmanager
 
 from screening.config import ComputeConfig
@@ -38,14 +39,16 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
-def _local_cluster(compute: ComputeConfig, workers: int):
+def _local_cluster(compute: ComputeConfig, workers: int, scratch: str):
     import dask
     from distributed import LocalCluster
 
     processes = compute.scheduler == "processes"
     # An in-process cluster rejects a tcp host; worker processes listen on loopback only.
     network = {"host": "127.0.0.1"} if processes else {}
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+    # Scheduler and workers keep their work space (and its global.lock / purge.lock) under
+    # `scratch`, which the run removes, instead of leaving them in the system temp folder.
+    with dask.config.set({**LOCAL_CLUSTER_CONFIG, "temporary-directory": scratch}):
         return LocalCluster(
             n_workers=workers if processes else 1,
             threads_per_worker=1 if processes else workers,
@@ -54,6 +57,7 @@ def _local_cluster(compute: ComputeConfig, workers: int):
             # Dask's 8787, so overlapping runs neither collide nor warn "Port 8787 is already in use".
             dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
+            local_directory=scratch,
             **network,
         )
 
@@ -85,21 +89,26 @@ def dask_client(compute: ComputeConfig, *, workers: int | None = None, address: 
     address = address or compute.address
     workers = workers or compute.workers
     cluster = None
-    try:
-        if address:
-            client = Client(address, timeout="20s")
-        else:
-            if compute.scheduler == "distributed":
-                raise SchedulerError(
-                    "compute.scheduler is distributed but no address: set compute.address or --scheduler"
-                )
-            cluster = _slurm_cluster(compute) if compute.scheduler == "slurm" else _local_cluster(compute, workers)
-            client = Client(cluster)
-    except OSError as exc:
-        raise SchedulerError(f"cannot reach Dask scheduler {address}: {exc}") from None
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with tempfile.TemporaryDirectory(prefix="screening-dask-") as scratch:
+        try:
+            if address:
+                client = Client(address, timeout="20s")
+            else:
+                if compute.scheduler == "distributed":
+                    raise SchedulerError(
+                        "compute.scheduler is distributed but no address: set compute.address or --scheduler"
+                    )
+                if compute.scheduler == "slurm":
+                    cluster = _slurm_cluster(compute)
+                else:
+                    cluster = _local_cluster(compute, workers, scratch)
+                client = Client(cluster)
+        except OSError as exc:
+            where = f"Dask scheduler {address}" if address else f"a local Dask cluster ({compute.scheduler})"
+            raise SchedulerError(f"cannot reach {where}: {exc}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

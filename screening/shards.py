@@ -37,11 +37,24 @@ def shard_path(run_dir: Path, plate: str, well: str) -> Path:
     return Path(run_dir) / SHARD_DIR / plate / f"{well}.parquet"
 
 
-def read_shards(run_dir: Path) -> pd.DataFrame:
-    """Every stored field row of a run folder (empty when nothing is stored yet)."""
+def read_shards(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Every stored field row of a run folder (empty when nothing is stored yet).
+
+    Returns
+    -------
+    rows : DataFrame
+    unreadable : list of str
+        One line per shard that could not be read (damaged by hand or by the
+        disk: a shard is never written in part); its well is measured again.
+    """
     files = sorted((Path(run_dir) / SHARD_DIR).glob("*/*.parquet"))
-    tables = [pd.read_parquet(f) for f in files]
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    tables, unreadable = [], []
+    for path in files:
+        try:
+            tables.append(pd.read_parquet(path))
+        except Exception as exc:  # noqa: BLE001 - any parquet error: measure the well again
+            unreadable.append(f"{path}: unreadable shard ({type(exc).__name__}); its well is measured again")
+    return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), unreadable
 
 
 def write_shard(run_dir: Path, plate: str, well: str, rows: pd.DataFrame) -> Path:

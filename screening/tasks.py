@@ -15,7 +15,8 @@ import pandas as pd
 
 from screening.config import RunConfig
 from screening.io.planes import PlaneRule, as_plane_files, read_planes
-from screening.measure.field import measure_field
+from screening.measure.field import MEASUREMENT_FAILED, check_channels, measure_field
+from screening.segment.calibration import Calibration, calibrate
 from screening.track.objects import thumbnail, thumbnail_factor
 
 
@@ -65,6 +66,8 @@ def read_field(
         message names the channel, the plane and a file.
     """
     images, by_files = {}, {}
+    if not any(paths.values()):
+        raise FileNotFoundError("no image file for any channel of this field (missing images or timepoint folder)")
     for role, given in paths.items():
         if not given:
             raise FileNotFoundError(f"no file for channel {tokens[role]} ({role}) of this field")
@@ -85,18 +88,48 @@ def read_field(
     return images
 
 
+def calibrate_plate_files(
+    samples: list[Mapping[str, str | Mapping[int, str] | None]],
+    config: RunConfig,
+    pixel_size_um: float,
+    plane_rule: PlaneRule | None = None,
+) -> Calibration:
+    """Calibrate a plate on a sample of its fields, from their files; never raises.
+
+    ``samples`` holds one ``paths`` mapping per field (as :func:`read_field` takes). Fields
+    that cannot be read are skipped; when none can, or calibration fails, the config's own
+    sizes are kept and ``source`` says why.
+    """
+    cv2.setNumThreads(1)
+    images, errors = [], []
+    for paths in samples:
+        try:
+            images.append(read_field(paths, config.channels.tokens(), plane_rule))
+        except Exception as exc:  # noqa: BLE001 - a bad sample field is skipped, the plate still calibrates
+            errors.append(f"{type(exc).__name__}: {exc}")
+    if not images:
+        reason = errors[0] if errors else "no fields"
+        return Calibration.prior(config.segmentation, f"config: no sample field could be read ({reason})")
+    try:
+        return calibrate(images, config.segmentation, pixel_size_um=pixel_size_um)
+    except Exception as exc:  # noqa: BLE001 - the run goes on with the config's sizes, saying why
+        return Calibration.prior(config.segmentation, f"config: calibration failed ({type(exc).__name__}: {exc})")
+
+
 def measure_field_files(
     paths: Mapping[str, str | Mapping[int, str] | None],
     config: RunConfig,
     pixel_size_um: float,
     plane_rule: PlaneRule | None = None,
+    calibration: Calibration | None = None,
 ) -> dict:
     """Measure one field from its files; never raises (a failure becomes a ``failed`` row).
 
     ``paths`` and ``plane_rule`` are as in :func:`read_field` (the rule is the
-    field's plate's ``plates[].planes``).
+    field's plate's ``plates[].planes``); ``calibration`` is the plate's (see
+    :func:`calibrate_plate_files`; without it the field calibrates itself).
     """
-    return measure_field_tracked(paths, config, pixel_size_um, plane_rule)[0]
+    return measure_field_tracked(paths, config, pixel_size_um, plane_rule, calibration)[0]
 
 
 def measure_field_tracked(
@@ -104,6 +137,7 @@ def measure_field_tracked(
     config: RunConfig,
     pixel_size_um: float,
     plane_rule: PlaneRule | None = None,
+    calibration: Calibration | None = None,
 ) -> tuple[dict, pd.DataFrame | None, np.ndarray | None]:
     """:func:`measure_field_files` plus what tracking needs from the pixels read.
 
@@ -122,7 +156,12 @@ def measure_field_tracked(
     cv2.setNumThreads(1)
     try:
         images = read_field(paths, config.channels.tokens(), plane_rule)
-        measured = measure_field(images, config, pixel_size_um=pixel_size_um)
+        # Images that cannot be measured (shapes that differ, NaN pixels...) fail the field,
+        # naming its files: they are not a field that QC judged.
+        problem = check_channels(images, pixel_size_um)
+        if problem:
+            return failed_row(f"cannot measure: {problem} ({_files(paths)})"), None, None
+        measured = measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration)
         row = dict(measured.row)
         still = images.get("nuclei", images["reporter"])
         factor = thumbnail_factor(pixel_size_um, config.tracking.registration_pixel_um)
@@ -130,5 +169,16 @@ def measure_field_tracked(
     except Exception as exc:  # noqa: BLE001 - one bad field must not stop a plate
         detail = str(exc) or traceback.format_exception_only(exc)[-1].strip()
         return failed_row(f"{type(exc).__name__}: {detail}"), None, None
+    if row["qc_reason"].startswith(MEASUREMENT_FAILED):
+        return {**row, **failed_row(f"{row['qc_reason']} ({_files(paths)})")}, None, None
     row.update(status="ok", error="", height_px=int(still.shape[0]), width_px=int(still.shape[1]))
     return row, measured.objects, small
+
+
+def _files(paths: Mapping) -> str:
+    """``role: file`` of each role (its first plane), to name a failed field's files."""
+    named = []
+    for role, given in paths.items():
+        files = as_plane_files(given) if given else {}
+        named.append(f"{role}: {files[min(files)] if files else 'none'}")
+    return "; ".join(named)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,33 +14,62 @@ from screening.io.tiff import check_tiff
 
 @dataclass
 class ValidationReport:
-    """Problems (empty when the screen is ready to run) and a summary of what was found."""
+    """Problems (none when the screen is ready to run) and a summary of what was found."""
 
-    problems: list[str]
+    errors: list[str]
     summary: dict = field(default_factory=dict)
     config: RunConfig | None = None
     screen: Screen | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Errors (``run`` refuses them) and warnings (``run`` fails only the fields concerned)."""
+        return self.errors + self.warnings
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def check_images(screen: Screen, *, workers: int = 8) -> list[str]:
-    """Header-check every image and report unreadable files and mixed shapes within a plate."""
+def check_images(screen: Screen, *, workers: int = 8) -> tuple[list[str], list[str]]:
+    """Header-check every image: ``(errors, warnings)``.
+
+    Errors stop a run: images of another shape than the rest of their plate (a
+    cropped channel, one 8192² field among 256² ones), listed by file. Warnings
+    are files that cannot be read (corrupt, truncated): only their fields fail.
+    """
     paths = screen.index["path"].tolist()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         headers = list(pool.map(check_tiff, paths))
-    problems = [h.problem for h in headers if h.problem]
-    shapes: dict[str, dict[tuple, str]] = {}
+    warnings = [h.problem for h in headers if h.problem]
+    shapes: dict[str, dict[tuple, list[str]]] = defaultdict(lambda: defaultdict(list))
     for plate, header in zip(screen.index["plate"], headers, strict=True):
         if header.shape is not None:
-            shapes.setdefault(plate, {}).setdefault(header.shape, header.path)
-    for plate, found in shapes.items():
-        if len(found) > 1:
-            listed = "; ".join(f"{shape} e.g. {path}" for shape, path in found.items())
-            problems.append(f"plate {plate}: images of different shapes ({listed}); one plate needs one shape")
-    return problems
+            shapes[plate][header.shape].append(header.path)
+    errors = []
+    for plate, by_shape in sorted(shapes.items()):
+        if len(by_shape) < 2:
+            continue
+        common = max(by_shape, key=lambda shape: len(by_shape[shape]))
+        odd = [(shape, path) for shape, files in by_shape.items() if shape != common for path in files]
+        listed = "; ".join(f"{path} is {shape}" for shape, path in odd[:5])
+        more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+        errors.append(
+            f"plate {plate}: images of different shapes: {len(odd)} differ from the plate's {common} ({listed}{more}); "
+            "one plate needs one shape: re-export or remove them"
+        )
+    return errors, warnings
+
+
+def check_screen(config: RunConfig) -> Screen:
+    """:func:`load_screen` plus the image header checks (:func:`check_images`) merged into its
+    errors and warnings: what ``validate`` lists and what ``run`` refuses (errors) or names (warnings)."""
+    screen = load_screen(config)
+    errors, warnings = check_images(screen)
+    screen.errors += errors
+    screen.warnings += warnings
+    return screen
 
 
 def summarize(screen: Screen) -> dict:
@@ -96,6 +126,5 @@ def validate_config_file(path: str | Path) -> ValidationReport:
         config = load_config(path)
     except ConfigError as exc:
         return ValidationReport([f"{exc.source}: {p}" for p in exc.problems])
-    screen = load_screen(config)
-    problems = screen.problems + check_images(screen)
-    return ValidationReport(problems, summarize(screen), config, screen)
+    screen = check_screen(config)
+    return ValidationReport(screen.errors, summarize(screen), config, screen, warnings=screen.warnings)

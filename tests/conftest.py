@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,38 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+#: Fixtures that open Qt windows: a test using one needs a display.
+GUI_FIXTURES = {"qtbot", "qapp", "make_napari_viewer", "make_napari_viewer_proxy"}
+
+
+def display_problem(env=os.environ) -> str:
+    """Why Qt cannot open a window here ("" when it can).
+
+    pytest-xvfb starts Xvfb and sets DISPLAY before collection, so this is asked
+    after it. Without a display Qt aborts the whole process (no exception to catch),
+    so GUI tests must be skipped before they start.
+    """
+    if env.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "no display (DISPLAY unset): install Xvfb so pytest-xvfb provides one (.ci/run does)"
+    host, _, number = display.rpartition(":")
+    socket = Path(f"/tmp/.X11-unix/X{number.split('.')[0]}")
+    if host in ("", "unix") and not socket.exists():
+        return f"no X server for DISPLAY={display} ({socket} absent): start one, or install Xvfb for pytest-xvfb"
+    return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip, with the reason shown in the summary, every GUI test when there is no display."""
+    problem = display_problem()
+    if not problem:
+        return
+    skip = pytest.mark.skip(reason=f"GUI test skipped: {problem}")
+    for item in items:
+        if item.get_closest_marker("napari") or GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
 
 
 def write_tiny_plate(root: Path, *, wells=("A01", "A02", "B01", "B02"), sites=(1, 2), timepoints=(1, 2),

@@ -26,6 +26,14 @@ def test_failed_qc_field_is_left_out_and_counted_in_n_fields():
     assert t2.patient == "p1" and t2.role == "vehicle"
 
 
+def test_per_neuron_length_divides_only_the_assigned_part():
+    fields = _fields().assign(neurite_assigned_um=lambda f: 0.25 * f["neurite_length_um"])
+    t2 = aggregate_wells(fields).iloc[1]
+    assert t2.neurite_length_um == 800.0  # all neurite of the usable field
+    assert t2.neurite_assigned_um == 200.0
+    assert t2.neurite_length_per_neuron_um == 25.0  # 200 µm over 8 neurons, not 800 / 8
+
+
 def test_well_without_usable_field_is_nan_not_zero():
     fields = _fields()
     fields.loc[fields["timepoint"] == 2, "status"] = "failed"

@@ -88,9 +88,9 @@ def test_validate_names_what_is_left_to_fill(simulated, layout, tmp_path):
     assert result.exit_code == 0, result.output
     checked = runner.invoke(app, ["validate", str(config_path)])
     assert checked.exit_code == 1
-    problems = [line for line in checked.output.splitlines() if line.startswith("problem:")]
+    problems = [line for line in checked.output.splitlines() if line.startswith("error:")]
     template = tmp_path / "layouts" / "PLATE01.csv"
-    assert f"problem: {template}: 24 well(s) not filled in yet (A01, A03," in checked.output
+    assert f"error: {template}: 24 well(s) not filled in yet (A01, A03," in checked.output
     assert "role (vehicle, positive_control, treatment, or empty" in checked.output
     # one line for the whole plate map, not one per well; imagexpress also lacks its days
     assert len(problems) == (1 if layout == "operetta" else 2)

@@ -75,14 +75,15 @@ def _expected(files, rule) -> np.ndarray:
     return stack[rule - 1]
 
 
-def _library(rec: dict, config, rule):
+def _library(rec: dict, config, rule, calibration=None):
     """The library's measurement of the field as the pipeline does it (images and table row)."""
     from screening.io.screen import field_planes
     from screening.measure.field import measure_field
     from screening.tasks import read_field
 
     images = read_field(field_planes(rec), config.channels.tokens(), rule)
-    return measure_field(images, config, pixel_size_um=rec["pixel_size_um"], return_images=True)
+    return measure_field(images, config, pixel_size_um=rec["pixel_size_um"], calibration=calibration,
+                         return_images=True)
 
 
 def test_run_table_carries_every_plane_file(zstack_run):
@@ -173,7 +174,8 @@ def test_widget_shows_the_projection_and_its_segmentation(zstack_run, make_napar
     np.testing.assert_array_equal(
         np.asarray(viewer.layers["reporter"].data[at]), _expected(rec["files_reporter"], "max")
     )
-    ref = _library(rec, widget.run.config, "max").images
+    # The run's own config: the plugin shows what the run measured, with the plate's calibration.
+    ref = _library(rec, widget.run.config, "max", widget.run.calibrations[rec["plate"]]).images
     np.testing.assert_array_equal(np.asarray(viewer.layers["soma labels"].data[at]), ref["soma_labels"])
     np.testing.assert_array_equal(np.asarray(viewer.layers["nuclei labels"].data[at]), ref["nuclei_labels"])
     assert "segmentation:" not in widget.status.text()

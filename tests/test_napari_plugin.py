@@ -109,7 +109,7 @@ def library_images(run_dir: Path, well: str, site: int, timepoint: int) -> dict:
     from screening.config import RunConfig
     from screening.io.screen import field_paths
     from screening.measure.field import measure_field
-    from screening.pipeline import read_manifest
+    from screening.pipeline import load_calibrations, read_manifest
     from screening.tasks import read_field
 
     config = RunConfig.model_validate(read_manifest(run_dir)["config"])
@@ -117,7 +117,9 @@ def library_images(run_dir: Path, well: str, site: int, timepoint: int) -> dict:
     rec = fields[(fields["well"] == well) & (fields["site"] == site) & (fields["timepoint"] == timepoint)]
     rec = rec.iloc[0].to_dict()
     images = read_field(field_paths(rec), config.channels.tokens())
-    return dict(measure_field(images, config, pixel_size_um=rec["pixel_size_um"], return_images=True).images)
+    calibration = load_calibrations(run_dir).get(rec["plate"])  # the plate's, as the run measured it (if any)
+    return dict(measure_field(images, config, pixel_size_um=rec["pixel_size_um"], calibration=calibration,
+                              return_images=True).images)
 
 
 # --- no display needed --------------------------------------------------------------
@@ -409,3 +411,65 @@ def test_demo_run_in_the_plugin(demo_run, make_napari_viewer, qtbot, tmp_path):
     assert (after_wells.loc[after_wells["well"] == treated.well, "n_fields"] == 0).all()
     after = pd.read_csv(run_dir / "scores.csv")
     assert after.loc[key, "n_wells"].item() == before.loc[key, "n_wells"].item() - 1
+
+
+@pytest.mark.napari
+def test_well_selector_empty_until_a_well_is_shown(qc):
+    _, widget = qc
+    assert widget.well_combo.currentText() == "" and widget.well is None
+    widget.show_well("A03")
+    assert widget.well_combo.currentText() == "A03"
+
+
+@pytest.mark.napari
+def test_counts_plot_shows_the_well_survival_fraction(qc):
+    _, widget = qc
+    widget.show_well("A01")
+    line = widget.counts_plot.survival_ax.get_lines()[0]
+    # Site 1 holds count // 2 and site 2 one more: well totals 41, 29, 21 at days 0, 4, 8 (WELLS A01).
+    np.testing.assert_allclose(line.get_xdata(), [0.0, 4.0, 8.0])
+    np.testing.assert_allclose(line.get_ydata(), [1.0, 29 / 41, 21 / 41])
+
+
+@pytest.mark.napari
+def test_sliders_labelled_with_timepoint_and_day(qc, qtbot):
+    viewer, widget = qc
+    widget.show_well("A01")
+    _show_field(qtbot, viewer, widget, 1, 2)
+    assert viewer.dims.axis_labels[:2] == ("site 2", "timepoint 3 · day 8")
+    assert "site 2 timepoint 3 (day 8)" in widget.status.text()
+
+
+@pytest.mark.napari
+def test_ranking_headers_are_readable(qc):
+    _, widget = qc
+    headers = [widget.ranking_table.horizontalHeaderItem(i).text() for i in range(widget.ranking_table.columnCount())]
+    assert headers[:5] == ["Rank", "Compound", "µM", "HR", "95% CI low"]
+    assert not any("_" in h for h in headers)
+
+
+@pytest.mark.napari
+def test_hazard_ratio_heatmap_is_log_and_centred_on_one(qc):
+    _, widget = qc
+    widget.metric_combo.setCurrentText("hazard ratio")
+    image = widget.plate_view._ax.images[0]
+    norm = image.norm
+    assert norm(1.0) == pytest.approx(0.5)  # neutral in the middle of the diverging map
+    assert norm(2.0) - 0.5 == pytest.approx(0.5 - norm(0.5))  # 2x and 0.5x equally far
+    assert image.get_cmap().name.startswith("RdBu")
+
+
+@pytest.mark.napari
+def test_heatmap_draw_raises_no_matplotlib_warning(qc, recwarn):
+    _, widget = qc
+    widget.metric_combo.setCurrentText("QC pass")
+    widget.plate_view.canvas.draw()
+    assert not [w for w in recwarn if "matplotlib" in str(w.filename) or "edgecolor" in str(w.message)]
+
+
+def test_tuning_labels_show_units():
+    from screening_napari.tuning import readable_label
+
+    assert readable_label("min_soma_area_um2") == "min soma area (µm²)"
+    assert readable_label("soma_diameter_um") == "soma diameter (µm)"
+    assert readable_label("neurite_ridge_snr") == "neurite ridge snr"

@@ -142,3 +142,26 @@ def test_corrupt_tiff_and_missing_channel_fail_only_their_fields(mini_demo, tmp_
     assert result.exit_code == 3
     assert "fields failed (> compute.max_failed_fraction 0)" in result.output
     assert corrupt.name in result.output
+
+
+def test_each_plate_is_calibrated_once_shown_in_the_report_and_its_calibration_keys_the_fields(mini_demo, tmp_path):
+    run = tmp_path / "cal"
+    assert _run(mini_demo, "--out", str(run)).exit_code == 0
+    cal = pd.read_csv(run / "calibration.csv")
+    assert cal["plate"].tolist() == ["PLATE01"]
+    row = cal.iloc[0]
+    # The demo's nuclei are 10 µm (ellipses of 0.75-1.2 x that), somata 15 µm, read off its images.
+    assert 8.0 <= row["nucleus_diameter_um"] <= 11.0 and 11.0 <= row["soma_diameter_um"] <= 19.0
+    assert row["n_fields"] >= 1 and row["source"].startswith("images")
+    report = (run / "report.html").read_text()
+    assert 'id="calibration-table"' in report and "PLATE01" in report
+    # A rerun reuses the calibration and every field.
+    assert _run(mini_demo, "--out", str(run)).exit_code == 0
+    assert _manifest(run)["fields"]["computed"] == 0
+    # A different calibration (here edited by hand; normally new images or config) recomputes the plate.
+    cal.loc[0, "nucleus_diameter_um"] = 8.0
+    cal.to_csv(run / "calibration.csv", index=False)
+    assert _run(mini_demo, "--out", str(run)).exit_code == 0
+    counts = _manifest(run)["fields"]
+    assert counts["computed"] == counts["total"]
+    assert pd.read_csv(run / "calibration.csv").loc[0, "nucleus_diameter_um"] == 8.0

@@ -285,7 +285,7 @@ def test_ranking_table_matches_ranking_csv(run_dir):
 def test_problems_list_failures_flags_and_warnings(run_dir):
     page, text = parse(run_dir / "report.html")
     assert page.tables["errors-table"][0][:2] == [("OSError: truncated TIFF file", None), ("1", None)]
-    assert ["P1", "A07", "1", "3", "14.0", "OSError: truncated TIFF file"] == [
+    assert ["P1 A07, site 1, day 14", "OSError: truncated TIFF file"] == [
         c[0] for c in page.tables["failed-fields-table"][0]]
     assert [c[0] for c in page.tables["flags-table"][0]] == ["P1", "B07", "all sites", "bubble in the well"]
     assert "counts rose by &gt; 10%" in text
@@ -401,3 +401,109 @@ def test_demo_run_report(demo_run, tmp_path):
     for sid in ("verdict", "summary", "plate-qc", "survival", "effects", "problems"):
         assert sid in page.ids
     assert (run / "report.html").stat().st_size < 3_000_000
+
+
+# ---------------------------------------------------------------- wording ---------
+
+
+def test_header_says_what_a_hit_is(run_dir):
+    _, text = parse(run_dir / "report.html")
+    header = text[text.index("<h1>"):text.index("</div>", text.index("class=meta"))]
+    assert "a hit is a compound × concentration with pooled q &lt; 0.05 and hazard ratio &lt; 1" in header
+    assert not header.rstrip().endswith("hits at q &lt; 0.05")
+
+
+def test_scoring_row_is_words_not_python(tmp_path):
+    run = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"]["scoring"] = {"fdr_q": 0.1, "baseline_role": "vehicle", "positive_control": None,
+                                     "window_days": None, "pooling": "dl_t_inflated", "se_correction": "cr2",
+                                     "min_z_prime": None, "min_vehicle_survival": 0.2,
+                                     "exclude_failed_plates": False}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    write_report(run)
+    _, text = parse(run / "report.html")
+    facts = text[text.index('id="summary-facts"'):text.index("</div></div>", text.index('id="summary-facts"'))]
+    row = facts[facts.index("Scoring"):]
+    for python in ("None", "= ", "dl_t_inflated", "cr2", "True", "False"):
+        assert python not in row, python
+    for words in ("positive control: the wells whose role is positive_control", "all days",
+                  "hits at q &lt; 0.1", "DerSimonian–Laird", "(CR2)", "Z′ reported, not gated",
+                  "20% vehicle survival", "failed plates are still pooled"):
+        assert words in row, words
+
+
+def test_failed_and_qc_failed_fields_named_by_well_site_day_and_reason(run_dir):
+    page, text = parse(run_dir / "report.html")
+    card = text[text.index('id="verdict-fields"'):]
+    card = card[:card.index("</div></div>") if "</div></div>" in card else None]
+    assert "P1 A07, site 1, day 14: OSError: truncated TIFF file" in card
+    assert "P1 A01, site 2, day 7: failed field QC" in card
+    assert [c[0] for c in page.tables["qc-failed-fields-table"][0]] == ["P1 A01, site 2, day 7", "failed field QC"]
+
+
+def test_failed_plate_still_pooled_says_so(tmp_path):
+    run = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"]["scoring"]["exclude_failed_plates"] = False
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    write_report(run)
+    page, text = parse(run / "report.html")
+    assert "Still pooled" in text[text.index('id="verdict-plates"'):]
+    assert "still pooled" in page.tables["plate-qc-table"][1][-1][0]
+
+
+def test_failed_plate_left_out_by_default_does_not_say_still_pooled(run_dir):
+    page, text = parse(run_dir / "report.html")
+    assert "Still pooled" not in text and "still pooled" not in page.tables["plate-qc-table"][1][-1][0]
+
+
+def test_optional_said_once(tmp_path):
+    run = make_run(tmp_path)
+    (run / "qc_flags.csv").unlink()
+    (run / "dose_response.csv").unlink()
+    write_report(run)
+    _, text = parse(run / "report.html")
+    problems = text[text.index('id="problems"'):]
+    lines = re.findall(r"<li><code>(qc_flags.csv|dose_response.csv)</code> absent([^<]*)</li>", problems)
+    assert len(lines) == 2
+    assert all(rest.count("optional") == 1 for _, rest in lines), lines
+
+
+def test_every_figure_saved_as_svg_and_png(run_dir):
+    svgs = sorted(p.stem for p in (run_dir / "figures").glob("*.svg"))
+    pngs = sorted(p.stem for p in (run_dir / "figures").glob("*.png"))
+    assert svgs == pngs
+    assert {"survival", "heatmap-P1", "forest-cpdA", "forest-kenp", "neurite-vs-survival", "dose-cpdA"} <= set(svgs)
+    _, text = parse(run_dir / "report.html")
+    assert len(svgs) == text.count("<svg")  # one file per inline figure
+    png = (run_dir / "figures" / "survival.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_clipped_forest_interval_ends_in_an_arrow():
+    scores = pd.DataFrame({"patient": ["a", "b"], "concentration_um": [1.0, 1.0],
+                           "hazard_ratio": [1.0, 1.2], "hr_ci_low": [0.001, 0.8], "hr_ci_high": [1.5, 1.6]})
+    pooled = pd.DataFrame({"concentration_um": [1.0], "hazard_ratio": [1.1], "hr_ci_low": [0.9],
+                           "hr_ci_high": [1.3]})
+    fig = fg.forest_figure("x", scores, pooled)
+    ax = fig.axes[0]
+    markers = [ln.get_marker() for ln in ax.get_lines()]
+    assert markers.count("<") == 1 and markers.count(">") == 0
+    lo, _ = ax.get_xlim()
+    arrow = next(ln for ln in ax.get_lines() if ln.get_marker() == "<")
+    assert arrow.get_xdata()[0] == pytest.approx(lo)
+
+
+def test_heatmap_no_data_reads_apart_from_zero_failures():
+    table = pd.DataFrame({"well": ["A01", "A02"], "value": [0.0, 3.0]})
+    fig = fg.plate_heatmaps([("failed", table, "bad")], "P", (8, 12))
+    ax = fig.axes[0]
+    cmap = ax.images[0].get_cmap()
+    zero = cmap(ax.images[0].norm(0.0))
+    no_data = cmap.get_bad()
+    assert np.abs(np.asarray(zero[:3]) - np.asarray(no_data[:3])).max() > 0.2
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 96 - 2  # every well without data, and only those
+    labels = [t.get_fontsize() for t in ax.get_xticklabels()]
+    assert min(labels) >= 8 and len(labels) == 12  # every column of a 96-well plate labelled, legibly

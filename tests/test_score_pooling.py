@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from screening.score.dose import gls_slope
-from screening.score.pooling import bh_qvalues, pool_patients, pool_screen
+from screening.score.pooling import bh_qvalues, call_arms, pool_patients, pool_screen, rank_candidates
 
 
 def test_bh_matches_hand_computation():
@@ -67,3 +67,37 @@ def test_dose_slope_exact_on_a_line():
     fit = gls_slope([-0.1, -0.3, -0.5], [-1, 0, 1], np.eye(3) * 0.01)
     assert fit["slope"] == pytest.approx(-0.2)
     assert fit["slope_se"] == pytest.approx(np.sqrt(0.01 / 2))
+
+
+def test_toxic_arm_ranks_below_neutral_arms():
+    # The case a scientist met: a significantly harmful arm (HR 1.40, q 0.02) ranked
+    # above a neutral one (HR 0.90) because its upper bound happened to be lower.
+    table = pd.DataFrame({
+        "compound": ["protect", "neutral_wide", "toxic_narrow", "neutral"],
+        "hazard_ratio": [0.5, 0.9, 1.40, 1.05],
+        "hr_ci_high": [0.7, 2.5, 1.6, 1.3],
+        "q_value": [0.01, 0.6, 0.02, 0.7],
+    })
+    candidates = pd.Series(True, index=table.index)
+    calls = call_arms(table, candidates, fdr_q=0.1)
+    assert list(calls) == ["protective", "neutral", "toxic", "neutral"]
+    ranks = rank_candidates(table, candidates, fdr_q=0.1)
+    # protective first; neutral arms by upper bound (1.3 before 2.5); toxic last
+    assert list(ranks) == [1, 3, 4, 2]
+
+
+def test_pool_screen_calls_a_harmful_arm_toxic():
+    scores = pd.DataFrame({
+        "patient": ["a", "b", "a", "b", "a", "b"],
+        "compound": ["x", "x", "harm", "harm", "z", "z"],
+        "concentration_um": [1.0] * 6,
+        "role": ["treatment"] * 6,
+        "log_hr": [-0.1, -0.1, 0.6, 0.55, 0.0, 0.05],
+        "se": [0.3, 0.3, 0.08, 0.08, 0.3, 0.3], "df": [30.0] * 6,
+        "hr_ci_high": [1.6, 1.6, 2.1, 2.0, 1.8, 1.9],
+        "pooled": True,
+    })
+    ranking = pool_screen(scores, fdr_q=0.1).set_index("compound")
+    assert ranking.loc["harm", "call"] == "toxic" and ranking.loc["harm", "q_value"] < 0.1
+    assert ranking.loc["harm", "rank"] == 3
+    assert set(ranking.loc[["x", "z"], "call"]) == {"neutral"}

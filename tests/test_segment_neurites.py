@@ -195,7 +195,7 @@ def test_empty_image_gives_zero():
     assert not res.skeleton.any()
 
 
-def test_piece_entering_from_the_border_without_soma_is_outside_the_field():
+def test_piece_entering_from_the_border_without_soma_is_outside_but_in_the_total():
     img = _field((160, 240))
     labels = np.zeros(img.shape, np.int32)
     rr, cc = disk((40, 60), 10, shape=img.shape)
@@ -207,8 +207,12 @@ def test_piece_entering_from_the_border_without_soma_is_outside_the_field():
     assert res.length_per_soma_um[1] == pytest.approx(100 * PX, rel=0.12)
     assert res.outside_length_um == pytest.approx(140 * PX, rel=0.08)
     assert res.unassigned_length_um < 5
-    # The field's length is its own neurons' arbor.
-    assert res.total_length_um == pytest.approx(res.length_per_soma_um[1] + res.unassigned_length_um)
+    # The field's length is all neurite in it, whoever it belongs to; the soma keeps its own.
+    assert res.assigned_length_um == pytest.approx(res.length_per_soma_um[1])
+    assert res.total_length_um == pytest.approx(
+        res.assigned_length_um + res.unassigned_length_um + res.outside_length_um
+    )
+    assert res.total_length_um == pytest.approx(240 * PX, rel=0.1)
 
 
 def test_border_piece_counts_when_there_are_no_somata():

@@ -21,6 +21,7 @@ from screening.simulate import (
     Patient,
     Preset,
     build_screen,
+    get_preset,
     read_truth,
     render_field,
     sample_fields,
@@ -276,3 +277,169 @@ def test_refuses_to_write_into_a_non_empty_folder(tmp_path):
     with pytest.raises(FileExistsError, match="not empty"):
         simulate_screen(tmp_path, preset=TINY, seed=0)
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+# --- the committed example pins the fixed presets' pixels ------------------------------------
+
+
+def test_demo_preset_regenerates_the_committed_example_pixel_for_pixel(tmp_path):
+    import tifffile
+
+    committed = Path(__file__).resolve().parents[1] / "example_plates"
+    simulate_screen(tmp_path / "demo", preset="demo", seed=0)
+    images = sorted(committed.rglob("*.TIF"))
+    assert len(images) == 192
+    for path in images:
+        again = tmp_path / "demo" / path.relative_to(committed)
+        assert np.array_equal(tifffile.imread(path), tifffile.imread(again)), path.name
+    for table in ("fields", "neurons", "effects", "wells"):
+        name = f"truth/{table}.csv"  # the same values (the CSV float text varies with pandas)
+        pd.testing.assert_frame_equal(pd.read_csv(committed / name), pd.read_csv(tmp_path / "demo" / name), obj=name)
+    assert not (tmp_path / "demo" / "truth" / "look.json").exists()
+
+
+# --- varied: the look drawn per seed ---------------------------------------------------------
+
+
+def test_varied_looks_differ_across_seeds_and_cover_their_ranges():
+    from screening.simulate import LOOK_RANGES, draw_look
+    from screening.simulate.look import CHOICES, NUMERIC_RANGES
+
+    looks = [draw_look(seed) for seed in range(200)]
+    assert draw_look(7) == looks[7]
+    assert len(set(looks)) == 200
+    for name, (low, high, scale) in NUMERIC_RANGES.items():
+        values = np.array([getattr(look, name) for look in looks])
+        assert values.min() >= low and values.max() <= high, name
+        if scale == "log":
+            values, low, high = np.log(values), np.log(low), np.log(high)
+        # 200 uniform draws reach within 5 % of both ends of the range.
+        assert values.min() < low + 0.05 * (high - low) and values.max() > high - 0.05 * (high - low), name
+    for name, options in CHOICES.items():
+        assert {getattr(look, name) for look in looks} == set(options)
+    assert set(LOOK_RANGES) == set(NUMERIC_RANGES) | set(CHOICES)
+    # The named preset draws the look from the screen's seed.
+    assert get_preset("varied", 11).look == draw_look(11)
+
+
+@pytest.mark.parametrize("px", [0.3, 0.65, 1.3])
+def test_varied_preset_scales_the_field_and_cells_with_its_look(px):
+    from screening.simulate import Look, varied_preset
+
+    preset = varied_preset(None, pixel_size_um=px, nucleus_diameter_um=6.0, nucleus_soma_ratio=0.4,
+                           reporter_contrast=20.0)
+    imaging, culture = preset.imaging, preset.culture
+    assert preset.look == Look(pixel_size_um=px, nucleus_diameter_um=6.0, nucleus_soma_ratio=0.4,
+                               reporter_contrast=20.0)
+    side_um = imaging.field_shape[0] * px
+    assert imaging.pixel_size_um == px and abs(side_um - 333) < 8 * px  # ~0.11 mm² of culture
+    assert culture.nucleus_radius_um == 3.0 and culture.soma_radius_um == pytest.approx(7.5)
+    assert imaging.soma_adu / imaging.negative_cell_adu == pytest.approx(20.0)
+    assert imaging.psf_sigma_px * px == pytest.approx(max(0.5 * px, 0.58))
+
+
+def test_varied_preset_refuses_values_outside_the_look_space():
+    from screening.simulate import varied_preset
+
+    with pytest.raises(ValueError, match="nucleus_diameter_um=20.0 is outside its range 5.0-14.0"):
+        varied_preset(None, nucleus_diameter_um=20.0)
+    with pytest.raises(ValueError, match="dead_nucleus='gone'"):
+        varied_preset(3, dead_nucleus="gone")
+    with pytest.raises(ValueError, match=r"unknown look value\(s\) \['colour'\]"):
+        varied_preset(None, colour="red")
+
+
+def _tiny_varied(seed: int | None = None, **look):
+    """A varied look on the tiny design (9 fields, 2 timepoints): fast to write."""
+    from screening.simulate import varied_preset
+
+    preset = varied_preset(seed, **look)
+    return replace(preset, design=TINY.design, imaging=replace(preset.imaging, sites=1, days=(0, 7)))
+
+
+def test_varied_screen_writes_its_look_and_is_reproducible(tmp_path):
+    import json
+
+    preset = _tiny_varied(5)
+    first = simulate_screen(tmp_path / "a", preset=preset, seed=5).parent
+    second = simulate_screen(tmp_path / "b", preset=preset, seed=5).parent
+    assert _files(first) == _files(second)
+    record = json.loads((first / "truth" / "look.json").read_text())
+    look = preset.look
+    assert {k: record[k] for k in ("pixel_size_um", "nucleus_diameter_um", "dead_nucleus", "neurite_snr")} == {
+        "pixel_size_um": look.pixel_size_um, "nucleus_diameter_um": look.nucleus_diameter_um,
+        "dead_nucleus": look.dead_nucleus, "neurite_snr": look.neurite_snr}
+    assert record["derived"]["field_shape_px"] == list(preset.imaging.field_shape)
+    assert load_config(first / "config.yaml").pixel_size_um == look.pixel_size_um
+    written, direct = read_truth(first), simulate_truth(preset, seed=5)
+    for key in ("fields", "neurons"):
+        pd.testing.assert_frame_equal(written[key], direct[key], check_dtype=False, obj=key)
+
+
+def _sparse(preset):
+    """Well separated cells, no debris, no stage error, no margin: blobs can be counted."""
+    culture = replace(preset.culture, clump_fraction=0.0, min_nucleus_distance_um=4 * preset.culture.soma_radius_um,
+                      saturated_debris_per_field=0.0, neurons_per_mm2=150.0)
+    imaging = replace(preset.imaging, margin_um=0.0, stage_shift_um=0.0, defocus_fraction=0.0, focus_drift_px=0.0)
+    return replace(preset, culture=culture, imaging=imaging)
+
+
+@pytest.mark.parametrize(("px", "diameter"), [(0.3, 14.0), (1.3, 5.0), (0.65, 9.0)])
+def test_varied_nuclei_have_the_looks_size_and_the_truths_count(px, diameter):
+    preset = _sparse(_tiny_varied(None, pixel_size_um=px, nucleus_diameter_um=diameter))
+    screen = build_screen(preset, seed=1)
+    counted, sizes = 0, []
+    for field in range(3):
+        rendered = render_field(screen, field, 1)  # day 0: nobody dead yet
+        image = rendered.images["w2"].astype(float)
+        level = preset.imaging.offset_adu + preset.imaging.nuclei_background_adu
+        labels, n = ndi.label(image > level + 0.4 * preset.imaging.nucleus_adu)
+        areas = np.bincount(labels.ravel())[1:]
+        areas = areas[areas * px**2 > 2.0]  # noise specks are far smaller than any nucleus
+        assert len(areas) == rendered.truth["n_nuclei"], field
+        counted += len(areas)
+        sizes += list(2 * np.sqrt(areas / np.pi) * px)
+    assert counted > 15
+    # Semi-axes 0.95-1.2 and 0.75-0.95 of the radius: equivalent diameter ~0.96x the nominal one.
+    assert np.median(sizes) == pytest.approx(0.96 * diameter, rel=0.12)
+
+
+@pytest.mark.parametrize(("mode", "low", "high"), [("condensed", 1.5, 4.0), ("faded", 0.2, 0.6),
+                                                    ("like_live", 0.8, 1.25)])
+def test_varied_dead_nuclei_are_condensed_faded_or_like_live(mode, low, high):
+    preset = _sparse(_tiny_varied(None, dead_nucleus=mode, nucleus_brightness_sd=0.05))
+    preset = replace(preset, culture=replace(preset.culture, debris_days=20.0))
+    screen = build_screen(preset, seed=2)
+    dead, live = [], []
+    background = preset.imaging.offset_adu + preset.imaging.nuclei_background_adu
+    for field in range(len(screen.fields)):
+        rendered = render_field(screen, field, 2)  # day 7
+        nuclei = ndi.gaussian_filter(rendered.images["w2"].astype(float), 1.0) - background
+        drawn = rendered.objects[rendered.objects["inside"]]
+        r = np.clip(np.rint(drawn["nucleus_row_px"]).astype(int), 0, nuclei.shape[0] - 1)
+        c = np.clip(np.rint(drawn["nucleus_col_px"]).astype(int), 0, nuclei.shape[1] - 1)
+        value = nuclei[r, c]
+        dead += list(value[drawn["state"].to_numpy() == "fragments"])
+        live += list(value[drawn["state"].to_numpy() != "fragments"])
+    assert len(dead) >= 5 and len(live) >= 20
+    assert low < np.median(dead) / np.median(live) < high
+
+
+@pytest.mark.parametrize(("px", "width_um"), [(0.3, 1.0), (0.3, 3.0), (1.3, 1.0), (1.3, 3.0)])
+def test_varied_primary_neurites_peak_at_their_set_brightness_whatever_the_width(px, width_um):
+    from screening.simulate.render import _neurite_lines, _splat
+
+    imaging = _tiny_varied(None, pixel_size_um=px, neurite_width_um=width_um).imaging
+    # A horizontal primary, one sample per half pixel, as the renderer splats it: weight per
+    # px gain * step = neurite_fraction * sqrt(2 pi) sigma for a soma of brightness 1.
+    cols = np.arange(20, 180, 0.5)
+    weight = np.full(cols.size, 0.5 * imaging.neurite_fraction * math.sqrt(2 * math.pi) * imaging.psf_sigma_px)
+    branch, primary = _neurite_lines(imaging)
+    peaks = []
+    for row in (31.0, 31.25, 31.5, 31.75):  # where the line falls on the pixel grid
+        image = np.zeros((64, 200), np.float32)
+        for offset, share in primary:
+            _splat(image, np.full(cols.size, row + offset), cols, share * weight)
+        peaks.append(ndi.gaussian_filter(image, imaging.psf_sigma_px)[:, 60:140].max(axis=0).mean())
+    assert np.mean(peaks) == pytest.approx(imaging.neurite_fraction, rel=0.08)
+    assert sum(s for _, s in branch) == pytest.approx(2 / 3 * sum(s for _, s in primary))

@@ -121,17 +121,21 @@ def cached_image(source: Source) -> np.ndarray:
     return _IMAGES.get(source, lambda: read_image(source))
 
 
-def segmentation_key(paths: dict[str, Source], config: RunConfig, pixel_size_um: float) -> tuple:
-    """Cache key of one field's segmentation: its files (and plane rule), the measurement config and the pixel size."""
-    return (tuple(sorted(paths.items())), config.measurement_hash(), float(pixel_size_um))
+def segmentation_key(paths: dict[str, Source], config: RunConfig, pixel_size_um: float, calibration=None) -> tuple:
+    """Cache key of one field's segmentation: its files (and plane rule), the measurement config, the
+    pixel size and the plate's calibration."""
+    cal = tuple(sorted(calibration.row().items())) if calibration is not None else None
+    return (tuple(sorted(paths.items())), config.measurement_hash(), float(pixel_size_um), cal)
 
 
-def cached_segmentation(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float) -> dict | None:
+def cached_segmentation(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float,
+                        calibration=None) -> dict | None:
     """The cached :func:`segment_field` result of a field, or None when not computed yet."""
-    return _SEGMENTATIONS.peek(segmentation_key(paths, config, pixel_size_um))
+    return _SEGMENTATIONS.peek(segmentation_key(paths, config, pixel_size_um, calibration))
 
 
-def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float) -> dict[str, np.ndarray]:
+def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float,
+                  calibration=None) -> dict[str, np.ndarray]:
     """The library's overlay images of one field, cached per field and measurement config.
 
     Parameters
@@ -144,6 +148,9 @@ def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um:
         Its segmentation, QC and channels sections decide the result.
     pixel_size_um : float
         µm per pixel of the field.
+    calibration : Calibration, optional
+        The plate's, from the run's ``calibration.csv`` (:attr:`QCRun.calibrations`), so the
+        overlays are what the run measured; None: the field calibrates itself (a tuned config).
 
     Returns
     -------
@@ -162,7 +169,8 @@ def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um:
             if missing:
                 read_field(missing, config.channels.tokens())  # raises, naming the missing channel
             images = {role: cached_image(p) for role, p in paths.items()}
-            result = measure_field(images, config, pixel_size_um=pixel_size_um, return_images=True)
+            result = measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration,
+                                   return_images=True)
         except Exception as exc:  # noqa: BLE001 - shown in the widget; a bad field never stops browsing
             ERRORS[("segmentation", *sorted(paths.items()))] = f"{type(exc).__name__}: {exc}"
             return {}
@@ -170,7 +178,7 @@ def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um:
             ERRORS[("segmentation", *sorted(paths.items()))] = str(result.row["qc_reason"])
         return dict(result.images or {})
 
-    return _SEGMENTATIONS.get(segmentation_key(paths, config, pixel_size_um), compute)
+    return _SEGMENTATIONS.get(segmentation_key(paths, config, pixel_size_um, calibration), compute)
 
 
 def _fit(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -265,7 +273,8 @@ def overlay_stacks(
     config: RunConfig,
     shape,
     *,
-    request: Callable[[dict, RunConfig, float], None] | None = None,
+    request: Callable[..., None] | None = None,
+    calibrations: dict | None = None,
 ) -> dict[str, da.Array]:
     """Lazy (site, timepoint, y, x) stacks of each overlay in :data:`OVERLAYS`.
 
@@ -277,10 +286,14 @@ def overlay_stacks(
     ----------
     request : callable, optional
         Background mode: a field not segmented yet shows zeros and
-        ``request(paths, config, pixel_size_um)`` is called, whose job is to run
-        :func:`segment_field` elsewhere and refresh the layers when it is done.
+        ``request(paths, config, pixel_size_um, calibration)`` is called, whose job is to
+        run :func:`segment_field` elsewhere and refresh the layers when it is done.
         Without it, reading a field segments it on the spot.
+    calibrations : dict, optional
+        Plate -> its :class:`~screening.segment.calibration.Calibration` (the run's); plates
+        without one calibrate each field on itself.
     """
+    calibrations = calibrations or {}
     dtypes = {"soma_labels": np.int32, "nuclei_labels": np.int32, "neurite_skeleton": np.uint8}
 
     def make(name):
@@ -288,14 +301,15 @@ def overlay_stacks(
             key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], "segmentation")
             paths = field_sources(rec, plane_rule(config, rec["plate"]))
             px = float(rec["pixel_size_um"])
+            cal = calibrations.get(str(rec["plate"]))
 
             def get():
                 if request is None:
-                    images = segment_field(paths, config, pixel_size_um=px)
+                    images = segment_field(paths, config, pixel_size_um=px, calibration=cal)
                 else:
-                    images = cached_segmentation(paths, config, pixel_size_um=px)
+                    images = cached_segmentation(paths, config, pixel_size_um=px, calibration=cal)
                     if images is None:
-                        request(paths, config, px)
+                        request(paths, config, px, cal)
                         images = {}
                 if images.get(name) is None:
                     return np.zeros(shape, dtypes[name])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from qtpy.QtCore import Signal
@@ -87,8 +88,13 @@ class PlateView(QWidget):
         label: str,
         title: str = "",
         cmap: str = "viridis",
+        ratio: bool = False,
     ) -> None:
-        """Draw ``grid`` (rows, columns; NaN = no value) with roles and flags marked on the wells."""
+        """Draw ``grid`` (rows, columns; NaN = no value) with roles and flags marked on the wells.
+
+        ``ratio`` draws a ratio (a hazard ratio) on a log scale centred on 1, with a
+        diverging ``cmap``: 0.5 and 2 are equally far from neutral, as in the report.
+        """
         self.grid = np.asarray(grid, float)
         self.wells = set(roles)
         self.roles = dict(roles)
@@ -96,10 +102,7 @@ class PlateView(QWidget):
         self.figure.clear()
         ax = self.figure.add_axes((0.07, 0.17, 0.74, 0.68))
         cax = self.figure.add_axes((0.84, 0.17, 0.025, 0.68))
-        finite = self.grid[np.isfinite(self.grid)]
-        vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        cmap_obj = self._cmap(cmap)
-        image = ax.imshow(self.grid, cmap=cmap_obj, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1, aspect="equal")
+        image = ax.imshow(self.grid, cmap=self._cmap(cmap), norm=_norm(self.grid, ratio), aspect="equal")
         bar = self.figure.colorbar(image, cax=cax)
         bar.set_label(label, color="#d0d2d6", fontsize=7)
         bar.ax.tick_params(colors="#d0d2d6", labelsize=7)
@@ -113,9 +116,11 @@ class PlateView(QWidget):
         for role, (marker, colour, name) in ROLE_STYLES.items():
             pos = np.array([_row_col(w) for w, r in roles.items() if r == role]).reshape(-1, 2)
             if len(pos):
-                filled = marker in ("+", "x")
-                ax.scatter(pos[:, 1], pos[:, 0], s=size, marker=marker, label=name, linewidths=1.2,
-                           facecolors=colour if filled else "none", edgecolors=colour)
+                if marker in ("+", "x"):  # line markers have no face: colour them as a whole
+                    style = {"c": colour}
+                else:
+                    style = {"facecolors": "none", "edgecolors": colour}
+                ax.scatter(pos[:, 1], pos[:, 0], s=size, marker=marker, label=name, linewidths=1.2, **style)
         pos = np.array([_row_col(w) for w in flagged]).reshape(-1, 2)
         if len(pos):
             ax.scatter(pos[:, 1], pos[:, 0], s=size * 2.5, marker="x", color="#ff4040", linewidths=1.5,
@@ -202,6 +207,18 @@ class PlateView(QWidget):
             self.well_clicked.emit(well)
 
 
+def _norm(grid: np.ndarray, ratio: bool):
+    """Colour scale of a plate grid: the values' range, or for ratios a log scale symmetric about 1."""
+    finite = grid[np.isfinite(grid)]
+    if ratio:
+        positive = finite[finite > 0]
+        reach = float(np.abs(np.log(positive)).max()) if positive.size else 0.0
+        reach = max(reach, np.log(1.25))  # a near-neutral plate is not stretched to full colour
+        return LogNorm(np.exp(-reach), np.exp(reach))
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return Normalize(vmin, vmax if vmax > vmin else vmin + 1)
+
+
 def _row_col(well: str) -> tuple[int, int]:
     from screening.io.wells import well_row_col
 
@@ -223,8 +240,12 @@ class CountsPlot(QWidget):
         self._marker = None
         self.ax = None
 
-    def show_counts(self, totals: pd.DataFrame, sites: pd.DataFrame, title: str = "") -> None:
-        """Draw the well total (thick) and per-site counts (thin; hollow where not usable)."""
+    def show_counts(
+        self, totals: pd.DataFrame, sites: pd.DataFrame, title: str = "", survival: pd.DataFrame | None = None
+    ) -> None:
+        """Draw the well total (thick) and per-site counts (thin; hollow where not usable), and
+        ``survival`` (``day, survival``: fraction of the first day's neurons, sites usable at both days)
+        on the right-hand axis."""
         self.figure.clear()
         ax = self.figure.add_axes((0.14, 0.24, 0.82, 0.62))
         for site, series in sites.sort_values("day").groupby("site"):
@@ -237,6 +258,16 @@ class CountsPlot(QWidget):
         ax.set_ylabel("motor neurons", fontsize=7)
         ax.set_title(title, fontsize=8)
         _dark_axes(ax)
+        self.survival_ax = None
+        if survival is not None and survival["survival"].notna().any():
+            right = ax.twinx()
+            s = survival.dropna(subset=["survival"]).sort_values("day")
+            right.plot(s["day"], s["survival"], "--s", color="#58d68d", lw=1.4, ms=3, label="survival")
+            right.set_ylim(0, max(1.05, float(s["survival"].max()) * 1.05))
+            right.set_ylabel("surviving fraction", fontsize=7, color="#58d68d")
+            _dark_axes(right)
+            right.yaxis.label.set_color("#58d68d")
+            self.survival_ax = right
         self.ax = ax
         self._marker = None
         self.canvas.draw_idle()

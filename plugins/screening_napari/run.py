@@ -20,7 +20,8 @@ from screening.config import RunConfig
 from screening.flags import FLAG_COLUMNS, read_flags, write_flags
 from screening.io.platemap import PlateMapError, read_plate_map
 from screening.io.wells import normalize_well, well_row_col
-from screening.pipeline import apply_flags, read_manifest
+from screening.pipeline import apply_flags, load_calibrations, read_manifest
+from screening.report.summaries import well_survival_curves
 from screening.score.plate_qc import plate_shape, well_survival
 
 #: Metric name shown in the plate view -> short description (its colour-bar label).
@@ -65,6 +66,9 @@ class QCRun:
         ``plate, well, patient, compound, concentration_um, role`` from every
         plate's ``layout.csv`` (including ``empty`` wells, which have no fields);
         falls back to the fields table's map columns when a layout is unreadable.
+    calibrations : dict
+        Plate -> its :class:`~screening.segment.calibration.Calibration` from
+        ``calibration.csv`` (empty for runs made before plates were calibrated).
     """
 
     run_dir: Path
@@ -74,6 +78,7 @@ class QCRun:
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)
     ranking: pd.DataFrame = field(default_factory=pd.DataFrame)
     plate_map: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibrations: dict = field(default_factory=dict)
 
     # -- loading -------------------------------------------------------------------
     @classmethod
@@ -98,6 +103,7 @@ class QCRun:
         fields = pd.read_parquet(run_dir / "fields.parquet")
         run = cls(run_dir, config, fields)
         run.plate_map = run._read_plate_maps()
+        run.calibrations = load_calibrations(run_dir)
         run.reload_scores()
         return run
 
@@ -226,6 +232,16 @@ class QCRun:
         fields = apply_flags(self.well_fields(plate, well), self.run_dir)
         sites = fields.assign(usable=usable_fields(fields).to_numpy(bool))[["site", "day", "n_neurons", "usable"]]
         return totals, sites
+
+    def well_survival(self, plate: str, well: str) -> pd.DataFrame:
+        """The well's surviving fraction of its first-day motor neurons at each day (``day, survival``).
+
+        Only sites usable at the first day and at that day count (the library's
+        :func:`screening.report.summaries.well_survival_curves`, honouring flags).
+        """
+        fields = apply_flags(self.well_fields(plate, well), self.run_dir)
+        curves = well_survival_curves(fields)
+        return curves[["day", "survival"]].sort_values("day").reset_index(drop=True)
 
     def well_info(self, plate: str, well: str) -> dict:
         """Plate-map entry of one well (patient, compound, concentration_um, role); {} if unmapped."""

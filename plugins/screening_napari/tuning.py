@@ -55,6 +55,14 @@ def save_tuned_config(config: RunConfig, segmentation: SegmentationConfig, run_d
     return write_text_atomic(path, text)
 
 
+def readable_label(name: str) -> str:
+    """A config key as a label: ``min_soma_area_um2`` -> ``min soma area (µm²)``."""
+    for suffix, unit in (("_um2", "µm²"), ("_um", "µm")):
+        if name.endswith(suffix):
+            return f"{name[: -len(suffix)].replace('_', ' ')} ({unit})"
+    return name.replace("_", " ")
+
+
 class SegmentationTuner(Container):
     """Spin boxes for every :class:`SegmentationConfig` field, a live switch and a save button.
 
@@ -75,7 +83,7 @@ class SegmentationTuner(Container):
             low, high = _bounds(info)
             spin = FloatSpinBox(
                 value=float(info.default), min=low, max=high, step=0.5, name=name,
-                label=name.replace("_", " "), tooltip=info.description or "",
+                label=readable_label(name), tooltip=info.description or "",
             )
             spin.changed.connect(self._changed)
             self.spins[name] = spin

@@ -39,6 +39,12 @@ from screening_napari.tuning import SegmentationTuner, save_tuned_config
 RANKING_COLUMNS = ["rank", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
                    "q_value", "n_patients", "responder_fraction"]
 AXIS_LABELS = ("site", "timepoint", "y", "x")
+#: ranking.csv column -> header a reader understands.
+RANKING_HEADERS = {
+    "rank": "Rank", "compound": "Compound", "concentration_um": "µM", "hazard_ratio": "HR",
+    "hr_ci_low": "95% CI low", "hr_ci_high": "95% CI high", "p_value": "p", "q_value": "q",
+    "n_patients": "Patients", "responder_fraction": "Responders", "call": "Call",
+}
 UNITS = ("pixel", "pixel", "um", "um")  # y, x scaled to µm so the scale bar reads µm
 
 
@@ -212,6 +218,7 @@ class QCWidget(QWidget):
             with _blocked(self.well_combo):
                 self.well_combo.clear()
                 self.well_combo.addItems(self.run.imaged_wells(plate))
+                self.well_combo.setCurrentIndex(-1)  # no well is shown until one is picked
         metric, day = self.metric, self.day
         self.day_combo.setEnabled(metric in DAY_METRICS)
         try:
@@ -225,9 +232,10 @@ class QCWidget(QWidget):
             grid,
             roles=self.run.roles(plate),
             flagged=flagged,
-            label=metric + (" (µm)" if "length" in metric else ""),
+            label=metric + (" (µm)" if "length" in metric else "") + (" (log scale)" if metric == "hazard ratio" else ""),
             title=title,
             cmap="RdBu_r" if metric == "hazard ratio" else "viridis",
+            ratio=metric == "hazard ratio",
         )
         self.plate_view.highlight(self.well)
 
@@ -241,7 +249,7 @@ class QCWidget(QWidget):
         cols = [c for c in RANKING_COLUMNS if c in table]
         table = table.sort_values("rank") if "rank" in table else table
         self.ranking_table.setColumnCount(len(cols))
-        self.ranking_table.setHorizontalHeaderLabels(cols)
+        self.ranking_table.setHorizontalHeaderLabels([RANKING_HEADERS.get(c, c) for c in cols])
         self.ranking_table.setRowCount(len(table))
         for i, rec in enumerate(table[cols].itertuples(index=False)):
             for j, value in enumerate(rec):
@@ -307,7 +315,10 @@ class QCWidget(QWidget):
 
     def _set_overlays(self, fields, shape, scale) -> None:
         self._cancel_pending()
-        stacks = img.overlay_stacks(fields, self.config, shape, request=self._request_segmentation)
+        # The run's plate calibrations while its own config is shown; a tuned config calibrates each field.
+        calibrations = self.run.calibrations if self.config is self.run.config else None
+        stacks = img.overlay_stacks(fields, self.config, shape, request=self._request_segmentation,
+                                    calibrations=calibrations)
         stacks = {k: self.track_view.registered(v, fields) for k, v in stacks.items()}
         has_nuclei = bool(self.config.channels.nuclei)
         for key, name in img.OVERLAYS.items():
@@ -339,13 +350,14 @@ class QCWidget(QWidget):
         add(data, name=name, scale=scale, units=UNITS, **kwargs)
 
     # -- background segmentation ---------------------------------------------------
-    def _request_segmentation(self, paths, config, pixel_size_um) -> None:
+    def _request_segmentation(self, paths, config, pixel_size_um, calibration=None) -> None:
         """Segment a field in the background thread (once), then refresh the overlays."""
-        key = img.segmentation_key(paths, config, pixel_size_um)
+        key = img.segmentation_key(paths, config, pixel_size_um, calibration)
         with self._pending_lock:
             if key in self._pending:
                 return
-            future = self._executor.submit(img.segment_field, paths, config, pixel_size_um=pixel_size_um)
+            future = self._executor.submit(img.segment_field, paths, config, pixel_size_um=pixel_size_um,
+                                           calibration=calibration)
             self._pending[key] = future
         future.add_done_callback(self._emit_segmented)
 
@@ -393,6 +405,9 @@ class QCWidget(QWidget):
         px = float(self._fields["pixel_size_um"].iloc[0]) if "pixel_size_um" in self._fields else 1.0
         self.track_view.show(self.plate, self.well, site, self._timepoints, px)
         self.counts_plot.mark_day(day)
+        # The sliders count from 0; their labels name the site, timepoint and day shown, as the status bar does.
+        when = f"timepoint {tp}" + (f" · day {day:g}" if day is not None else "")
+        self.viewer.dims.axis_labels = (f"site {site}", when, *AXIS_LABELS[2:])
         problems = [v for k, v in img.ERRORS.items() if k[:4] == (self.plate, self.well, site, tp)]
         shown = self._fields[(self._fields["site"] == site) & (self._fields["timepoint"] == tp)]
         if len(shown):
@@ -412,7 +427,8 @@ class QCWidget(QWidget):
             f"{self.plate} {self.well}: {info.get('patient', '?')}, {info.get('compound', '?')} "
             f"{info.get('concentration_um', '')} µM ({info.get('role', '?')})"
         )
-        self.counts_plot.show_counts(totals, sites, title=f"{self.well} motor neurons")
+        self.counts_plot.show_counts(totals, sites, title=f"{self.well} motor neurons",
+                                     survival=self.run.well_survival(self.plate, self.well))
 
     def _show_flags(self) -> None:
         flags = self.run.flags

@@ -15,8 +15,21 @@ class SegmentationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    soma_diameter_um: float = Field(15.0, gt=0, description="typical motor-neuron soma diameter")
-    nucleus_diameter_um: float = Field(10.0, gt=0, description="typical nucleus diameter")
+    soma_diameter_um: float = Field(
+        15.0, gt=0, description="typical motor-neuron soma diameter (the prior: each plate measures its own)"
+    )
+    nucleus_diameter_um: float = Field(
+        10.0, gt=0, description="typical nucleus diameter (the prior: each plate measures its own)"
+    )
+    calibration_range: float = Field(
+        3.0,
+        ge=1,
+        description="sizes measured on a plate's own images stay within this factor of the values here "
+        "(1: no calibration of sizes; see docs/measurements.md)",
+    )
+    calibration_fields: int = Field(
+        8, ge=1, description="first-timepoint fields per plate read to calibrate it (spread over its wells)"
+    )
     background_radius_um: float = Field(
         50.0, gt=0, description="radius of the smooth background estimate; several soma diameters"
     )
@@ -29,9 +42,10 @@ class SegmentationConfig(BaseModel):
         ),
     )
     reporter_positive_ratio: float = Field(
-        2.2,
+        2.0,
         gt=1,
-        description="a neuron's reporter level is at least this × the reporter-negative cells' level",
+        description="a neuron's reporter level is at least this × the reporter-negative cells' level "
+        "(a floor under the plate's calibrated cut-off, which lies halfway between its two populations)",
     )
     neurite_width_um: float = Field(2.0, gt=0, description="typical neurite width (ridge scale)")
     min_neurite_length_um: float = Field(

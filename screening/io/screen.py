@@ -7,6 +7,7 @@ instead of stopping at the first, so ``screening validate`` can list them all.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,29 +80,96 @@ def _check_map_vs_images(plate_id: str, layout: Path, pmap: pd.DataFrame, index:
     return problems
 
 
-def _check_completeness(plate_id: str, index: pd.DataFrame, channels: list[str]) -> list[str]:
-    """Fields missing a channel, and wells missing a site or timepoint that others have."""
+_MAX_LISTED = 20  # missing-field lines per plate; the rest are counted
+
+
+def expected_fields(index: pd.DataFrame, timepoints=()) -> pd.DataFrame:
+    """Every field a plate should have: its imaged wells × its sites × its timepoints.
+
+    ``timepoints`` adds timepoints the config names that the files may lack (a
+    missing ``TimePoint_<t>`` folder). Columns ``well, site, timepoint``.
+    """
+    wells, sites = sorted(set(index["well"])), sorted(set(index["site"]))
+    tps = sorted(set(index["timepoint"]) | set(timepoints))
+    return pd.MultiIndex.from_product([wells, sites, tps], names=FIELD_KEYS[1:]).to_frame(index=False)
+
+
+def _missing_fields(plate_id: str, present: pd.DataFrame, timepoints: dict) -> list[str]:
+    """Fields of the plate's grid without any image, named by timepoint (a whole one) or by well.
+
+    ``timepoints`` is the config's ``timepoints:`` (timepoint -> day; empty without one).
+    """
+    grid = expected_fields(present, timepoints)
+    have = set(present[FIELD_KEYS[1:]].itertuples(index=False, name=None))
+    missing = grid[[k not in have for k in grid.itertuples(index=False, name=None)]]
+    problems = []
+    for tp, group in missing.groupby("timepoint"):
+        if len(group) == len(grid[grid["timepoint"] == tp]):
+            day = timepoints.get(tp)
+            problems.append(
+                f"plate {plate_id}: no images at timepoint {tp}{f' (day {day:g})' if day is not None else ''} "
+                f"in any well: is its folder missing? Its {len(group)} fields fail; restore the images or remove "
+                f"timepoint {tp} from timepoints: in the config"
+            )
+            missing = missing[missing["timepoint"] != tp]
+    lines = [
+        f"plate {plate_id}: well {well} site {site}: no images at timepoint(s) {sorted(g['timepoint'].tolist())}; "
+        "those fields fail"
+        for (well, site), g in missing.groupby(["well", "site"])
+    ]
+    extra = len(lines) - _MAX_LISTED
+    lines = lines[:_MAX_LISTED] + ([f"plate {plate_id}: and {extra} more well-site(s) with missing images"]
+                                   if extra > 0 else [])
+    return problems + lines
+
+
+def _check_completeness(plate_id: str, index: pd.DataFrame, channels: list[str], config: RunConfig) -> list[str]:
+    """Fields missing a channel, and fields (or whole timepoints) missing that the plate should have."""
     problems = []
     present = index[index["channel"].isin(channels)]
+    found = set(present["channel"])  # a channel in no file at all is an error of its own (_check_channels)
     fields = present.groupby(FIELD_KEYS[1:])["channel"].agg(set)
     for key, chans in fields.items():
-        for channel in sorted(set(channels) - chans):
+        for channel in sorted(found - chans):
             well, site, tp = key
             problems.append(
                 f"plate {plate_id}: well {well} site {site} timepoint {tp}: no file for channel {channel}"
             )
-    sites, timepoints = set(present["site"]), set(present["timepoint"])
-    for well, group in present.groupby("well"):
-        for missing, what in ((sites - set(group["site"]), "site"), (timepoints - set(group["timepoint"]), "timepoint")):
-            if missing:
-                problems.append(f"plate {plate_id}: well {well} has no {what}(s) {sorted(missing)} that other wells have")
-    unknown = sorted(set(index["channel"]) - set(channels))
+    if len(present):
+        problems.extend(_missing_fields(plate_id, present, config.timepoints or {}))
     if index.empty:
         problems.append(f"plate {plate_id}: no images found; check plates[].path and plates[].format")
-    elif present.empty:
+    return problems
+
+
+def _check_channels(plate_id: str, index: pd.DataFrame, config: RunConfig) -> list[str]:
+    """Configured channel tokens that no file of the plate carries (a typo in channels:)."""
+    found = sorted(set(index["channel"]))
+    if not found:
+        return []
+    roles: dict[str, list[str]] = {}
+    for role, token in config.channels.tokens().items():
+        roles.setdefault(token, []).append(f"channels.{role}")
+    return [
+        f"plate {plate_id}: {' and '.join(names)} = {token!r} is in no file name (the plate has "
+        f"{', '.join(found)}); fix channels: in the config"
+        for token, names in roles.items() if token not in found
+    ]
+
+
+def _check_shared_files(index: pd.DataFrame) -> list[str]:
+    """Plates that read the same image files (one folder under two plate ids counts it twice)."""
+    if index.empty:
+        return []
+    files = index.assign(real=[os.path.realpath(p) for p in index["path"]])
+    shared = files.groupby("real")["plate"].agg(lambda s: tuple(sorted(set(s))))
+    shared = shared[shared.map(len) > 1]
+    problems = []
+    for plates, group in shared.groupby(shared):
+        example = group.index[0]
         problems.append(
-            f"plate {plate_id}: none of the configured channels {channels} in file names (found {unknown}); "
-            "fix channels: in the config"
+            f"plates {' and '.join(plates)} read the same {len(group)} image file(s) (e.g. {example}): one image "
+            "folder must be one plate, or its wells are counted twice; remove the duplicate plates[] entry"
         )
     return problems
 
@@ -130,10 +198,12 @@ def load_screen(config: RunConfig) -> Screen:
         indexes.append(found.index)
         if pmap is not None:
             errors.extend(_check_map_vs_images(plate.id, plate.layout, pmap, found.index))
-        warnings.extend(_check_completeness(plate.id, found.index, channels))
+        errors.extend(_check_channels(plate.id, found.index, config))
+        warnings.extend(_check_completeness(plate.id, found.index, channels, config))
         warnings.extend(check_chosen_plane(plate.id, found.index, channels, plate.planes))
     index = pd.concat(indexes, ignore_index=True) if indexes else pd.DataFrame(columns=TABLE_COLUMNS)
     index["day"] = resolve_days(index, config)
+    errors.extend(_check_shared_files(index))
     no_day = sorted(set(index.loc[index["day"].isna(), "timepoint"]))
     if no_day:
         errors.append(f"timepoint(s) {no_day} found in the files have no day; add them to timepoints: in the config")
@@ -214,8 +284,29 @@ def _check_vehicles(plate_map: pd.DataFrame, baseline_role: str) -> list[str]:
     ]
 
 
+def _with_missing_fields(keys: pd.DataFrame, index: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """``keys`` plus a row (no files; day from the config) for every field of a plate's grid
+    (:func:`expected_fields`) that has no image, so it fails by name instead of vanishing."""
+    tokens = set(config.channels.tokens().values())
+    grids = [
+        expected_fields(images[images["channel"].isin(tokens)], config.timepoints or {}).assign(plate=plate)
+        for plate, images in index.groupby("plate", sort=True)
+    ]
+    if not grids:
+        return keys
+    grid = pd.concat(grids, ignore_index=True)
+    out = grid[FIELD_KEYS].merge(keys, on=FIELD_KEYS, how="outer")
+    absent = out["day"].isna()
+    out.loc[absent, "day"] = [config.day_of(int(t)) for t in out.loc[absent, "timepoint"]]
+    return out.sort_values(FIELD_KEYS, kind="stable").reset_index(drop=True)
+
+
 def field_table(screen: Screen, config: RunConfig) -> pd.DataFrame:
     """One row per field (plate, well, site, timepoint) with its files per channel role.
+
+    Fields of a plate's grid (its wells × sites × timepoints, with the config's
+    ``timepoints:``) that have no image at all get a row without files: they fail
+    in the run, naming what is missing, instead of silently dropping out.
 
     Columns, for each role (``reporter``, ``neurites`` and, with a nuclear channel, ``nuclei``):
 
@@ -230,6 +321,7 @@ def field_table(screen: Screen, config: RunConfig) -> pd.DataFrame:
     """
     tokens = config.channels.tokens()
     keys = screen.index.groupby(FIELD_KEYS, sort=True).agg(day=("day", "first")).reset_index()
+    keys = _with_missing_fields(keys, screen.index, config)
     images = screen.index[screen.index["channel"].isin(set(tokens.values()))]
     lookup = plane_files(images, FIELD_KEYS + ["channel"])
     field_ids = list(keys[FIELD_KEYS].itertuples(index=False, name=None))

@@ -10,14 +10,17 @@ import pandas as pd
 
 from screening.config.run import RunConfig
 from screening.measure.neurites import measure_neurites
-from screening.measure.qc import field_qc, focus_score, foreground_mask
+from screening.measure.qc import blank_channel, field_qc, focus_score, foreground_mask
 from screening.segment import filters
 from screening.segment.background import estimate_background
+from screening.segment.calibration import Calibration, calibrate
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
 from screening.track.objects import soma_objects
 
 ROLES = ("reporter", "nuclei", "neurites")
+#: Start of ``qc_reason`` when the measurement raised: the field failed, it was not judged.
+MEASUREMENT_FAILED = "measurement failed"
 # Smallest field worth measuring: a couple of somata across (at 0.65 µm/px, 32 px ≈ 21 µm).
 _MIN_SIDE_PX = 32
 
@@ -29,14 +32,16 @@ class FieldMeasurement:
     Attributes
     ----------
     row : dict
-        Flat scalars: ``n_neurons`` (int), ``neurite_length_um``,
-        ``neurite_length_per_neuron_um``, ``n_nuclei`` (NaN without a nuclear
-        channel), ``qc_pass`` (bool), ``qc_reason`` (str, "" when passed),
-        ``focus_score``, ``saturated_fraction``, ``debris_fraction``,
-        ``foreground_fraction``, ``n_fragments``, ``reporter_negative_level``,
-        ``reporter_threshold``, ``neurite_unassigned_um``, ``neurite_outside_um`` (skeleton
-        pieces entering from the border that reach no soma: neurites of neurons outside the
-        field, not in ``neurite_length_um``).
+        Flat scalars: ``n_neurons`` (int), ``neurite_length_um`` (all neurite skeleton in
+        the field, whoever it belongs to), ``neurite_density_um_per_mm2`` (that per mm² of
+        field), ``neurite_assigned_um`` (reached along the skeleton from a counted soma),
+        ``neurite_unassigned_um`` (reaching no soma), ``neurite_outside_um`` (reaching no
+        soma and entering from the border: neurons outside the field), so that length =
+        assigned + unassigned + outside; ``neurite_length_per_neuron_um`` (assigned /
+        neurons), ``n_nuclei`` (NaN without a nuclear channel), ``qc_pass`` (bool),
+        ``qc_reason`` (str, "" when passed), ``focus_score``, ``saturated_fraction``,
+        ``debris_fraction``, ``foreground_fraction``, ``n_fragments``,
+        ``reporter_negative_level``, ``reporter_threshold``. See docs/measurements.md.
     images : dict of ndarray or None
         With ``return_images``: ``soma_labels``, ``nuclei_labels`` (when there
         is a nuclear channel) and ``neurite_skeleton`` (bool).
@@ -55,6 +60,8 @@ def _empty_row(has_nuclei: bool) -> dict:
     return {
         "n_neurons": 0,
         "neurite_length_um": 0.0,
+        "neurite_density_um_per_mm2": 0.0,
+        "neurite_assigned_um": 0.0,
         "neurite_length_per_neuron_um": float("nan"),
         "n_nuclei": 0.0 if has_nuclei else float("nan"),
         "qc_pass": False,
@@ -111,6 +118,7 @@ def measure_field(
     config: RunConfig,
     *,
     pixel_size_um: float,
+    calibration: Calibration | None = None,
     return_images: bool = False,
 ) -> FieldMeasurement:
     """Measure one field: motor neurons, neurite length, nuclei and field QC.
@@ -125,6 +133,11 @@ def measure_field(
         Uses ``config.segmentation`` (sizes in µm) and ``config.qc``.
     pixel_size_um : float
         Pixel size, µm.
+    calibration : Calibration, optional
+        The plate's calibration (:func:`screening.segment.calibration.calibrate` on a sample
+        of its fields; the pipeline makes one per plate). Default: calibrate on this field
+        alone (sizes within ``segmentation.calibration_range`` of the config's; the config's
+        own sizes where the field holds too few nuclei).
     return_images : bool
         Also return the label and skeleton images (for display).
 
@@ -143,15 +156,19 @@ def measure_field(
         row["qc_reason"] = problem
         return FieldMeasurement(row, {} if return_images else None)
     try:
-        return _measure(channels, config, float(pixel_size_um), return_images)
+        measured = _measure(channels, config, float(pixel_size_um), calibration, return_images)
     except Exception as exc:  # noqa: BLE001 -- a plate must not stop on one field; say what happened
         row = _empty_row(has_nuclei)
-        row["qc_reason"] = f"measurement failed: {type(exc).__name__}: {exc}"
+        row["qc_reason"] = f"{MEASUREMENT_FAILED}: {type(exc).__name__}: {exc}"
         return FieldMeasurement(row, {} if return_images else None)
+    blank = blank_channel(channels)  # one channel lost while the others look fine: not a field of 0 neurons
+    if blank:
+        measured.row.update(qc_pass=False, qc_reason="; ".join(r for r in (measured.row["qc_reason"], blank) if r))
+    return measured
 
 
-def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: bool) -> FieldMeasurement:
-    seg, qc_config = config.segmentation, config.qc
+def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, return_images: bool) -> FieldMeasurement:
+    qc_config = config.qc
     reporter = np.asarray(channels["reporter"])
     nuclei = channels.get("nuclei")
     nuclei = None if nuclei is None else np.asarray(nuclei)
@@ -177,11 +194,16 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
     failures: list[str] = []
     objects = None
     if foreground >= qc_config.min_foreground_fraction and sat_fraction < 0.5:
+        if calibration is None:
+            calibration = calibrate([{"reporter": reporter, "nuclei": nuclei}], config.segmentation,
+                                    pixel_size_um=pixel_size_um)
+        seg = calibration.segmentation(config.segmentation)
         nuclei_labels = None
         if nuclei is not None:
             nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=seg)
         count = count_motor_neurons(
-            reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels
+            reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels,
+            calibration=calibration,
         )
         if _same_image(neurites, reporter):
             background = count.reporter_background
@@ -193,9 +215,9 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
             neurite = measure_neurites(
                 neurites, count.soma_labels, pixel_size_um=pixel_size_um, params=seg, background=background
             )
-            length = float(neurite.total_length_um)
+            length, assigned = float(neurite.total_length_um), neurite.assigned_length_um
         except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason
-            neurite, length = None, float("nan")
+            neurite, length, assigned = None, float("nan"), float("nan")
             failures.append(f"neurite measurement failed: {type(exc).__name__}: {exc}")
         debris = _debris_fraction(saturated, count, pixel_size_um, seg)
         level = count.reporter_smooth if count.reporter_smooth is not None else reporter
@@ -203,7 +225,9 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, return_images: b
         row.update(
             n_neurons=int(count.n),
             neurite_length_um=length,
-            neurite_length_per_neuron_um=length / count.n if count.n else float("nan"),
+            neurite_density_um_per_mm2=length / (reporter.size * pixel_size_um**2 * 1e-6),
+            neurite_assigned_um=assigned,
+            neurite_length_per_neuron_um=assigned / count.n if count.n else float("nan"),
             n_nuclei=float(nuclei_labels.max()) if nuclei_labels is not None else float("nan"),
             n_fragments=int(count.n_fragments),
             reporter_negative_level=float(count.negative_level),

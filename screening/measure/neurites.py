@@ -9,12 +9,12 @@ the skeleton (multi-source Dijkstra on skan's pixel graph, from the skeleton pix
 touch each soma); each skan branch goes to the owner of its middle pixel. Pieces that
 reach no soma along the skeleton are **left unassigned** (``unassigned_length_um``):
 their soma is outside the field, faded or below the reporter threshold, and giving them
-to the nearest soma by straight-line distance would inflate a neighbour's arbor.
-``total_length_um`` counts them, so ``total = sum(per soma) + unassigned``, except the
-pieces that also touch the image border (``outside_length_um``, only when there are soma
-labels): those enter the field from a neuron whose soma lies outside it, they belong to no
-neuron of this field and are left out of the total (the field's neurite length is the arbor
-of its own neurons, as ``neurite_length_per_neuron_um`` needs).
+to the nearest soma by straight-line distance would inflate a neighbour's arbor. Of those,
+the pieces that also touch the image border (``outside_length_um``, only when there are
+soma labels) enter the field from a neuron whose soma lies outside it. ``total_length_um``
+is all of it, whoever it belongs to (the per-image figure of Incucyte NeuroTrack and
+CellProfiler): ``total = assigned (sum per soma) + unassigned + outside``; a per-neuron
+length divides only the assigned part.
 
 Somata are not cut out of the ridge mask: the mask's own tests (a line, standing above the
 cell body under it) keep soma interiors out, and a soma label that also covers a neurite's
@@ -98,17 +98,18 @@ class NeuriteMeasurement:
     Attributes
     ----------
     total_length_um : float
-        Length of every kept skeleton piece, µm.
+        Length of every kept skeleton piece in the field, µm.
     length_per_soma_um : dict[int, float]
         Soma label -> length of the neurites reached first from that soma along the
         skeleton, µm. Every label of ``soma_labels`` is a key (0.0 without neurites).
     unassigned_length_um : float
-        Length of pieces that reach no soma along the skeleton, µm.
+        Length of pieces that reach no soma along the skeleton and do not touch the image
+        border, µm.
     skeleton : (M, N) bool array
         The kept skeleton, for display.
     outside_length_um : float
         Length of pieces that reach no soma and touch the image border (neurites of neurons
-        outside the field), µm; not in ``total_length_um`` nor ``unassigned_length_um``.
+        outside the field), µm; in ``total_length_um``, not in ``unassigned_length_um``.
         0.0 without soma labels.
     """
 
@@ -117,6 +118,11 @@ class NeuriteMeasurement:
     unassigned_length_um: float
     skeleton: np.ndarray = field(repr=False)
     outside_length_um: float = 0.0
+
+    @property
+    def assigned_length_um(self) -> float:
+        """Length reached from the somata (the sum over ``length_per_soma_um``), µm."""
+        return float(sum(self.length_per_soma_um.values()))
 
 
 def _has_neighbours(skeleton: np.ndarray) -> bool:
@@ -743,4 +749,4 @@ def measure_neurites(
     graph, table = built
     per_soma, unassigned, outside = _assign(graph, table, soma_labels, attach_px)
     somata.update(per_soma)
-    return NeuriteMeasurement(total - outside, somata, unassigned - outside, skeleton, outside)
+    return NeuriteMeasurement(total, somata, unassigned - outside, skeleton, outside)

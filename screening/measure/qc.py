@@ -109,6 +109,32 @@ def _dog_noise_gain(a: float, b: float) -> float:
     return 1 / (4 * np.pi * a * a) + 1 / (4 * np.pi * b * b) - 2 / (2 * np.pi * (a * a + b * b))
 
 
+def blank_channel(channels: dict, *, share: float = 0.999) -> str:
+    """Why a field's channels carry no signal ("" when every one does).
+
+    A camera image always has noise, so a channel whose pixels (every 4th row
+    and column: enough for a share) are at least ``share`` one value was not
+    acquired: an all-zero or constant file, or an export that lost the channel.
+    Counting such a field would read as a field of zero neurons (deaths).
+
+    Parameters
+    ----------
+    channels : dict of str to (M, N) array or None
+        Role -> image, as given to :func:`screening.measure.field.measure_field`.
+    share : float
+        Share of pixels at one value (0..1) from which a channel is blank.
+    """
+    for role, image in channels.items():
+        if image is None:
+            continue
+        sample = np.asarray(image)[::4, ::4].astype(np.float32, copy=False)
+        value = np.median(sample)
+        same = float(np.mean(sample == value)) if sample.size else 1.0
+        if same >= share:
+            return f"no signal in the {role} channel ({same:.1%} of pixels are {value:g})"
+    return ""
+
+
 def saturated_fraction(image: np.ndarray) -> float:
     """Fraction of pixels at the camera's ceiling (see :func:`screening.segment.somata.saturated_mask`)."""
     from screening.segment.somata import saturated_mask

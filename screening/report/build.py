@@ -19,6 +19,7 @@ import pandas as pd
 from screening.io.atomic import write_text_atomic
 from screening.report import figures as fg
 from screening.report import summaries as sm
+from screening.report.calibration import calibration_section
 from screening.report.load import OPTIONAL, TABLE_FILES, RunTables, load_run
 from screening.report.tracking import SECTION as TRACKING_SECTION
 from screening.report.tracking import tracking_section
@@ -42,8 +43,11 @@ MAX_SURVIVAL_COMPOUNDS = 10  # rows of survival panels (best-ranked compounds fi
 MAX_FOREST = 24
 MAX_PLATES = 24
 MAX_LISTED = 100  # rows of the long problem tables
+MAX_NAMED = 5  # failed fields named in the verdict
+FIGURES_DIR = "figures"
 SECTIONS = [
-    ("verdict", "Verdict"), ("summary", "Run summary"), ("plate-qc", "Plate QC"), ("survival", "Survival"),
+    ("verdict", "Verdict"), ("summary", "Run summary"), ("calibration", "Calibration"), ("plate-qc", "Plate QC"),
+    ("survival", "Survival"),
     ("effects", "Effects"), ("problems", "Problems"),
 ]
 SECTIONS.insert(SECTIONS.index(("survival", "Survival")) + 1, TRACKING_SECTION)
@@ -113,9 +117,11 @@ def verdict(tables: RunTables) -> str:
             for _, r in failed.head(10).iterrows()
         )
         n_total = len(tables.plate_qc)
+        pooled = note(_STILL_POOLED, "warn") if len(failed) and _failed_plates_pooled(tables) else ""
         cards.append(
             f'<div class="card {"bad" if len(failed) else "good"}" id="verdict-plates"><h3>Plates failing QC</h3>'
-            f'<div class="big">{len(failed)}</div><div>of {n_total} plate × patient</div><ul>{items}</ul></div>'
+            f'<div class="big">{len(failed)}</div><div>of {n_total} plate × patient</div><ul>{items}</ul>'
+            f"{pooled}</div>"
         )
     else:
         cards.append('<div class="card warn" id="verdict-plates"><h3>Plates failing QC</h3>'
@@ -123,10 +129,11 @@ def verdict(tables: RunTables) -> str:
     counts = _field_counts(tables)
     if counts:
         bad = counts["failed"] > 0 or counts["flagged"] > 0
+        named = _named_fields(tables.fields)
         cards.append(
             f'<div class="card {"warn" if bad else "good"}" id="verdict-fields"><h3>Fields</h3>'
             f'<div class="big">{counts["ok"]} ok</div><div>{counts["failed"]} failed, '
-            f'{counts["qc_fail"]} failed QC, {counts["flagged"]} flagged, of {counts["total"]}</div></div>'
+            f'{counts["qc_fail"]} failed QC, {counts["flagged"]} flagged, of {counts["total"]}</div>{named}</div>'
         )
     absent = [n for n in tables.missing if n not in OPTIONAL]
     if absent or tables.problems:
@@ -137,6 +144,14 @@ def verdict(tables: RunTables) -> str:
             + "</ul></div>"
         )
     return f'<section id="verdict"><div class="verdict">{"".join(cards)}</div></section>'
+
+
+_STILL_POOLED = ("Still pooled: this run sets <code>scoring.exclude_failed_plates: false</code>, so the "
+                 "failed plates' hazard ratios are in the ranking.")
+
+
+def _failed_plates_pooled(tables: RunTables) -> bool:
+    return tables.scoring.get("exclude_failed_plates") is False
 
 
 def _field_counts(tables: RunTables) -> dict | None:
@@ -152,6 +167,34 @@ def _field_counts(tables: RunTables) -> dict | None:
         return {"total": m.get("total", 0), "ok": m.get("ok", 0), "failed": m.get("failed", 0),
                 "qc_fail": 0, "flagged": 0}
     return None
+
+
+def _field_name(r) -> str:
+    """``PLATE well A01, site 2, day 7``: a field as a biologist finds it."""
+    day = getattr(r, "day", math.nan)
+    when = f"day {day:g}" if isinstance(day, int | float) and math.isfinite(day) else f"timepoint {r.timepoint}"
+    return f"{r.plate} {r.well}, site {r.site}, {when}"
+
+
+def _field_reason(r) -> str:
+    if r.status != "ok":
+        return str(r.error) if isinstance(r.error, str) and r.error else "failed"
+    reason = getattr(r, "qc_reason", "")
+    return reason if isinstance(reason, str) and reason else "failed field QC"
+
+
+def _named_fields(fields: pd.DataFrame | None) -> str:
+    """The first failed and QC-failed fields by well, site, day and reason (verdict card)."""
+    if fields is None:
+        return ""
+    bad = fields[fields["status"].ne("ok") | ~fields["qc_pass"].astype(bool)]
+    if bad.empty:
+        return ""
+    items = "".join(f"<li>{esc(_field_name(r))}: {esc(_field_reason(r))}</li>"
+                    for r in bad.head(MAX_NAMED).itertuples())
+    more = f'<li>… {len(bad) - MAX_NAMED} more under <a href="#failed-fields">Problems</a></li>' \
+        if len(bad) > MAX_NAMED else ""
+    return f"<ul>{items}{more}</ul>"
 
 
 # ---------------------------------------------------------------- summary ---------
@@ -188,11 +231,8 @@ def summary(tables: RunTables) -> str:
     if timings:
         rows.append(("Timings", esc(", ".join(f"{k} {v:.1f} s" if isinstance(v, int | float) else f"{k} {v}"
                                              for k, v in timings.items()))))
-    s = tables.scoring
-    if s:
-        keys = ("baseline_role", "positive_control", "window_days", "fdr_q", "pooling", "se_correction",
-                "min_z_prime", "min_vehicle_survival")
-        rows.append(("Scoring", esc(", ".join(f"{k} = {s.get(k)}" for k in keys if k in s))))
+    if tables.scoring:
+        rows.append(("Scoring", esc(scoring_text(tables.scoring))))
     facts = "".join(f'<div><span class="k">{esc(k)}</span><span class="v">{v}</span></div>' for k, v in rows)
     body = f'<div class="facts" id="summary-facts">{facts}</div>'
     versions = m.get("versions") or {}
@@ -205,10 +245,43 @@ def summary(tables: RunTables) -> str:
     return section("summary", "Run summary", body)
 
 
+POOLING_NAMES = {
+    "dl_t_inflated": "DerSimonian–Laird random effects, each patient's variance widened to its t interval",
+    "dl": "DerSimonian–Laird random effects",
+    "hksj": "random effects with the Hartung–Knapp–Sidik–Jonkman interval",
+}
+
+
+def scoring_text(s: dict) -> str:
+    """The scoring settings of a run in words (no Python values)."""
+    def given(key):
+        value = s.get(key)
+        return value if value is not None and value == value else None
+
+    window = given("window_days")
+    parts = [
+        f"against each patient's {given('baseline_role') or 'vehicle'} wells",
+        f"positive control: {given('positive_control') or 'the wells whose role is positive_control'}",
+        f"days {window[0]:g}–{window[1]:g}" if window else "all days",
+        f"hits at q < {given('fdr_q') or 0.1:g} (Benjamini–Hochberg)",
+    ]
+    if given("pooling"):
+        parts.append("pooled by " + POOLING_NAMES.get(s["pooling"], str(s["pooling"])))
+    if given("se_correction"):
+        parts.append(f"well-clustered errors ({str(s['se_correction']).upper()})")
+    parts.append(f"plates fail below Z′ {s['min_z_prime']:g}" if given("min_z_prime") is not None
+                 else "Z′ reported, not gated")
+    if given("min_vehicle_survival") is not None:
+        parts.append(f"or below {s['min_vehicle_survival']:.0%} vehicle survival")
+    if s.get("exclude_failed_plates") is False:
+        parts.append("failed plates are still pooled")
+    return "; ".join(parts)
+
+
 # ---------------------------------------------------------------- plate QC --------
 
 
-def plate_qc_section(tables: RunTables) -> str:
+def plate_qc_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     parts = []
     qc = tables.plate_qc
     if qc is None:
@@ -225,16 +298,19 @@ def plate_qc_section(tables: RunTables) -> str:
             passed = r["pass"]
             row.append(Cell("pass" if passed is True else "FAIL" if passed is False else "–",
                             cls="pass" if passed is True else "fail"))
-            row.append(Cell(esc(r["note"]) if "note" in qc and isinstance(r["note"], str) else ""))
+            text = esc(r["note"]) if "note" in qc and isinstance(r["note"], str) else ""
+            if passed is False and _failed_plates_pooled(tables):
+                text = "; ".join(t for t in (text, "still pooled (exclude_failed_plates: false)") if t)
+            row.append(Cell(text))
             rows.append(row)
             classes.append("fail" if passed is False else "")
         parts.append(table([heads[c] for c in cols] + ["QC", "Reason / notes"], rows, table_id="plate-qc-table",
                            row_classes=classes, numeric=[c not in ("plate", "patient") for c in cols] + [False, False]))
-    parts.append(_heatmaps(tables))
+    parts.append(_heatmaps(tables, sink))
     return section("plate-qc", "Plate QC", "".join(parts))
 
 
-def _heatmaps(tables: RunTables) -> str:
+def _heatmaps(tables: RunTables, sink: fg.FigureSink | None) -> str:
     wells, fields = tables.wells, tables.fields
     if wells is None and fields is None:
         return _missing(tables, "wells.parquet", "fields.parquet")
@@ -261,7 +337,7 @@ def _heatmaps(tables: RunTables) -> str:
         names = pd.concat([p[1]["well"] for p in panels]) if panels else pd.Series([], dtype=str)
         with fg.style(f"heat-{plate}"):
             fig = fg.plate_heatmaps(panels, str(plate), fg.plate_shape(names))
-            figs.append(fg.to_svg(fig))
+            figs.append(fg.figure_svg(fig, f"heatmap-{plate}", sink))
     caption = ("Motor neurons per well (sum over usable fields) at each plate's first and last day, on one "
                "colour scale; fields per well that failed, failed QC or were flagged, over all timepoints. "
                "Grey: no data.")
@@ -306,7 +382,7 @@ def _fields_for_curves(tables: RunTables) -> pd.DataFrame | None:
     return None
 
 
-def survival_section(tables: RunTables) -> str:
+def survival_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     data = _fields_for_curves(tables)
     if data is None:
         return section("survival", "Survival", _missing(tables, "fields.parquet", "wells.parquet"))
@@ -333,8 +409,8 @@ def survival_section(tables: RunTables) -> str:
     patients = sorted(curves["patient"].dropna().astype(str).unique())
     curves["patient"] = curves["patient"].astype(str)
     with fg.style("survival"):
-        svg = fg.to_svg(fg.survival_figure(curves, compounds, patients, baseline_role=_baseline(tables),
-                                           positive=positive))
+        fig = fg.survival_figure(curves, compounds, patients, baseline_role=_baseline(tables), positive=positive)
+        svg = fg.figure_svg(fig, "survival", sink)
     level = float(tables.scoring.get("confidence", 0.95) or 0.95)
     caption = (
         "Fraction of each well's first-day motor neurons alive at each day, counting only sites usable at both "
@@ -409,7 +485,7 @@ def _sort(value):
     return repr(x) if math.isfinite(x) else None
 
 
-def forest_plots(tables: RunTables) -> str:
+def forest_plots(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     if tables.scores is None or tables.ranking is None:
         return _missing(tables, "scores.csv", "ranking.csv")
     scores, ranking = tables.scores, tables.ranking
@@ -428,14 +504,14 @@ def forest_plots(tables: RunTables) -> str:
         with fg.style(f"forest-{c}"):
             title = f"{c} (positive control)" if c in positive else str(c)
             fig = fg.forest_figure(title, scores[scores["compound"] == c], ranking[ranking["compound"] == c])
-            svgs.append(f'<div class="panel">{fg.to_svg(fig)}</div>')
+            svgs.append(f'<div class="panel">{fg.figure_svg(fig, f"forest-{c}", sink)}</div>')
     caption = ("Hazard ratio against the same patient's vehicle wells (squares, with CI) and pooled over patients "
                "(dark diamond). Log scale; left of 1 means fewer motor neurons die.")
     return extra + ('<figure><div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(svgs)
                     + f"</div><figcaption>{caption}</figcaption></figure>")
 
 
-def neurite_section(tables: RunTables) -> str:
+def neurite_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     r = _neurite(tables)
     if r is None or tables.scores is None:
         return _missing(tables, "scores.csv", "ranking.csv")
@@ -445,14 +521,14 @@ def neurite_section(tables: RunTables) -> str:
     if table_.empty:
         table_ = r
     with fg.style("neurite"):
-        svg = fg.to_svg(fg.neurite_figure(table_, fdr_q=_fdr_q(tables)))
+        svg = fg.figure_svg(fg.neurite_figure(table_, fdr_q=_fdr_q(tables)), "neurite-vs-survival", sink)
     return figure(svg, "Survival effect (x) beside the neurite endpoint (y): a compound that keeps neurons alive "
                        "and their neurites long sits left (HR &lt; 1) and high (ratio &gt; 1). Each point is a "
                        f"compound × concentration; green: hit (q &lt; {_fdr_q(tables):g}, HR &lt; 1), red: "
                        f"q &lt; {_fdr_q(tables):g} with HR &gt; 1, grey: neither. The best-ranked are labelled.")
 
 
-def dose_section(tables: RunTables) -> str:
+def dose_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     if tables.ranking is None or tables.scores is None:
         return _missing(tables, "scores.csv", "ranking.csv")
     r, s = tables.ranking, tables.scores
@@ -472,7 +548,7 @@ def dose_section(tables: RunTables) -> str:
                 title = f"slope {num(row['slope'].iloc[0])} log HR per 10× (p = {pval(row['p_value'].iloc[0])})"
         with fg.style(f"dose-{c}"):
             fig = fg.dose_figure(str(c), s[s["compound"] == c], r[r["compound"] == c], title)
-            svgs.append(f'<div class="panel">{fg.to_svg(fig)}</div>')
+            svgs.append(f'<div class="panel">{fg.figure_svg(fig, f"dose-{c}", sink)}</div>')
     caption = ("Hazard ratio against concentration: pooled with its CI (dark) and each patient (grey). "
                "Slope: GLS trend of log HR on log10 concentration from dose_response.csv.")
     if dose is None:
@@ -481,12 +557,12 @@ def dose_section(tables: RunTables) -> str:
             + f"</div><figcaption>{caption}</figcaption></figure>")
 
 
-def effects_section(tables: RunTables) -> str:
+def effects_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     body = (
         '<h3 id="ranking">Ranking</h3>' + ranking_table(tables)
-        + '<h3 id="forest">Forest plots</h3>' + forest_plots(tables)
-        + '<h3 id="neurite">Neurite endpoint beside survival</h3>' + neurite_section(tables)
-        + '<h3 id="dose-response">Dose response</h3>' + dose_section(tables)
+        + '<h3 id="forest">Forest plots</h3>' + forest_plots(tables, sink)
+        + '<h3 id="neurite">Neurite endpoint beside survival</h3>' + neurite_section(tables, sink)
+        + '<h3 id="dose-response">Dose response</h3>' + dose_section(tables, sink)
     )
     return section("effects", "Effects", body)
 
@@ -528,16 +604,18 @@ def problems_section(tables: RunTables) -> str:
             parts.append(table(["Error", "Fields", "Example"],
                                [[Cell(esc(x.error)), Cell(integer(x.n_fields)), Cell(esc(x.example))]
                                 for x in errs.itertuples()], table_id="errors-table", numeric=[False, True, False]))
-            cols = [c for c in ("plate", "well", "site", "timepoint", "day", "error") if c in failed]
-            rows = [[Cell(esc(v)) for v in r] for r in failed[cols].head(MAX_LISTED).itertuples(index=False)]
+            rows = [[Cell(esc(_field_name(r))), Cell(esc(_field_reason(r)))]
+                    for r in failed.head(MAX_LISTED).itertuples()]
             more = f" (first {MAX_LISTED})" if len(failed) > MAX_LISTED else ""
-            parts.append(f"<details><summary>All {len(failed)} failed fields{more}</summary>"
-                         + table(cols, rows, table_id="failed-fields-table") + "</details>")
-        qc_fail = f[f["status"].eq("ok") & ~f["qc_pass"]]
+            parts.append(f"<details open><summary>All {len(failed)} failed fields{more}</summary>"
+                         + table(["Field", "Reason"], rows, table_id="failed-fields-table") + "</details>")
+        qc_fail = f[f["status"].eq("ok") & ~f["qc_pass"].astype(bool)]
         if len(qc_fail):
-            per = qc_fail.groupby("plate").size()
-            parts.append(note(f"{len(qc_fail)} measured field(s) failed field QC and were left out: "
-                              + ", ".join(f"{esc(p)} {n}" for p, n in per.items()) + "."))
+            rows = [[Cell(esc(_field_name(r))), Cell(esc(_field_reason(r)))]
+                    for r in qc_fail.head(MAX_LISTED).itertuples()]
+            more = f" (first {MAX_LISTED})" if len(qc_fail) > MAX_LISTED else ""
+            parts.append(f"<p>{len(qc_fail)} measured field(s) failed field QC and were left out{more}:</p>"
+                         + table(["Field", "Reason"], rows, table_id="qc-failed-fields-table"))
     parts.append('<h3 id="flagged">Flagged wells</h3>')
     if tables.flags is None or tables.flags.empty:
         parts.append(note("No <code>qc_flags.csv</code>: nothing flagged by hand." if tables.flags is None
@@ -552,23 +630,31 @@ def problems_section(tables: RunTables) -> str:
 # ---------------------------------------------------------------- page ------------
 
 
-def render_report(tables: RunTables) -> str:
-    """The report of a loaded run folder as one self-contained HTML document."""
+def render_report(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
+    """The report of a loaded run folder as one self-contained HTML document.
+
+    ``sink``, when given, keeps every figure drawn (for :func:`write_report`'s ``figures/``).
+    """
     name = tables.manifest.get("name") or tables.config.get("name") or tables.run_dir.name
     created = tables.manifest.get("created", "")
+    q = _fdr_q(tables)
     header = (f"<h1>Screen report: {esc(name)}</h1><div class=meta>run folder <code>{esc(tables.run_dir.name)}"
-              f"</code>{' · ' + esc(created) if created else ''} · hits at q &lt; {_fdr_q(tables):g}</div>")
+              f"</code>{' · ' + esc(created) if created else ''} · a hit is a compound × concentration with "
+              f"pooled q &lt; {q:g} and hazard ratio &lt; 1</div>")
     body = "".join([
-        verdict(tables), summary(tables), plate_qc_section(tables), survival_section(tables),
-        tracking_section(tables), effects_section(tables), problems_section(tables),
+        verdict(tables), summary(tables), calibration_section(tables.run_dir), plate_qc_section(tables, sink),
+        survival_section(tables, sink), tracking_section(tables, sink), effects_section(tables, sink),
+        problems_section(tables),
     ])
     version = (tables.manifest.get("versions") or {}).get("screening", "")
-    footer = f"Made by screening {esc(version)} from the tables in this run folder; opens offline."
+    footer = (f"Made by screening {esc(version)} from the tables in this run folder; opens offline. "
+              f"Every figure is also in <code>{FIGURES_DIR}/</code> as SVG and PNG.")
     return page(f"{name}: screen report", header, SECTIONS, body, footer)
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.html`` into a run folder from its tables (atomically).
+    """Write ``report.html`` into a run folder from its tables, and each figure as
+    ``figures/<name>.svg`` and ``.png`` (all atomically).
 
     Parameters
     ----------
@@ -581,5 +667,7 @@ def write_report(run_dir: str | Path) -> Path:
         The report written.
     """
     run_dir = Path(run_dir)
-    html = render_report(load_run(run_dir))
+    sink = fg.FigureSink()
+    html = render_report(load_run(run_dir), sink)
+    sink.write(run_dir / FIGURES_DIR)
     return write_text_atomic(run_dir / "report.html", html)

@@ -11,14 +11,18 @@ from __future__ import annotations
 import io
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps, rc_context
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from screening.io.atomic import write_atomic
 from screening.io.wells import well_row_col
 
 VEHICLE_COLOR = "#6b7280"
@@ -27,6 +31,7 @@ HIT_COLOR = "#1a7f37"
 POOLED_COLOR = "#12263f"
 HARM_COLOR = "#b42318"
 OTHER_COLOR = "#9aa3ad"
+NO_DATA_COLOR = "#b8bec6"  # wells without data: darker than "0 failed" (white), never a colour of the scale
 HR_LIMITS = (0.02, 50.0)  # forest/dose axes are clipped here: beyond it a ratio is not a measurement
 
 STYLE = {
@@ -62,6 +67,38 @@ def to_svg(fig: Figure) -> str:
     text = text[text.index("<svg"):]
     # The RDF metadata block only names schemas; drop it so no URL appears in the page.
     return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+
+
+@dataclass
+class FigureSink:
+    """Collects the report's figures by name, so each is also saved as SVG and PNG files."""
+
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    def svg(self, fig: Figure, name: str) -> str:
+        """Keep ``fig`` under ``name`` and return it as inline SVG (:func:`to_svg`)."""
+        self.figures[_file_name(name)] = fig
+        return to_svg(fig)
+
+    def write(self, folder: Path, *, dpi: int = 150) -> list[Path]:
+        """Write every figure as ``<name>.svg`` and ``<name>.png`` into ``folder`` (atomically)."""
+        written = []
+        for name, fig in self.figures.items():
+            for fmt in ("svg", "png"):
+                def save(tmp, fig=fig, fmt=fmt):
+                    fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+                written.append(write_atomic(Path(folder) / f"{name}.{fmt}", save))
+        return written
+
+
+def _file_name(name: str) -> str:
+    """A figure name safe as a file name on every system."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "figure"
+
+
+def figure_svg(fig: Figure, name: str, sink: FigureSink | None) -> str:
+    """Inline SVG of ``fig``, also kept by ``sink`` under ``name`` when there is one."""
+    return sink.svg(fig, name) if sink is not None else to_svg(fig)
 
 
 def to_png_array(fig: Figure, dpi: int = 60) -> np.ndarray:
@@ -244,14 +281,19 @@ def plate_heatmaps(panels: list[tuple[str, pd.DataFrame, str]], plate: str, shap
     for ax, (title, tab, kind) in zip(axes, panels, strict=True):
         grid = plate_grid(tab["well"], tab["value"], shape)
         if kind == "count":
-            cmap, norm = colormaps["viridis"].with_extremes(bad="#eeeeee"), count_norm
+            cmap, norm = colormaps["viridis"].with_extremes(bad=NO_DATA_COLOR), count_norm
         else:
             top = np.nanmax(grid) if np.isfinite(grid).any() else 1
-            cmap, norm = colormaps["Reds"].with_extremes(bad="#eeeeee"), Normalize(0, max(top, 1))
-        im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="equal")
-        step = 1 if shape[1] <= 12 else 2
-        ax.set_xticks(range(0, shape[1], step), [str(c + 1) for c in range(0, shape[1], step)], fontsize=6)
-        ax.set_yticks(range(0, shape[0], step), [_row_label(r) for r in range(0, shape[0], step)], fontsize=6)
+            cmap, norm = colormaps["Reds"].with_extremes(bad=NO_DATA_COLOR), Normalize(0, max(top, 1))
+        masked = np.ma.masked_invalid(grid)
+        im = ax.imshow(masked, cmap=cmap, norm=norm, aspect="equal")
+        # "No data" wells are also hatched, so they read apart from any value in print and for colour-blind readers.
+        for r, c in zip(*np.nonzero(np.ma.getmaskarray(masked)), strict=True):
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", lw=0))
+        step = 1 if shape[1] <= 24 else 2
+        size = 8 if shape[1] <= 12 else 6.5
+        ax.set_xticks(range(0, shape[1], step), [str(c + 1) for c in range(0, shape[1], step)], fontsize=size)
+        ax.set_yticks(range(0, shape[0], step), [_row_label(r) for r in range(0, shape[0], step)], fontsize=size)
         ax.tick_params(length=0)
         for side in ("top", "right", "left", "bottom"):
             ax.spines[side].set_visible(False)
@@ -288,8 +330,14 @@ def forest_figure(compound: str, scores: pd.DataFrame, pooled: pd.DataFrame) -> 
 
     for y, (_, hr, low, high, kind) in enumerate(rows):
         yy = n - 1 - y
+        color = "#333" if kind == "patient" else POOLED_COLOR
         if np.isfinite(low) and np.isfinite(high):
-            ax.plot([clip(low), clip(high)], [yy, yy], color="#333" if kind == "patient" else POOLED_COLOR, lw=1.2)
+            ax.plot([clip(low), clip(high)], [yy, yy], color=color, lw=1.2)
+            # An interval cut at the axis ends in an arrow: it goes on beyond what is drawn.
+            if low < lo:
+                ax.plot([lo], [yy], marker="<", color=color, ms=5, clip_on=False, zorder=4)
+            if high > hi:
+                ax.plot([hi], [yy], marker=">", color=color, ms=5, clip_on=False, zorder=4)
         if not np.isfinite(hr):
             ax.text(np.sqrt(lo * hi), yy, "not estimable", ha="center", va="center", fontsize=7, color=OTHER_COLOR)
             continue
@@ -373,6 +421,6 @@ def dose_figure(compound: str, scores: pd.DataFrame, pooled: pd.DataFrame, title
 
 
 __all__ = [
-    "dose_figure", "forest_figure", "neurite_figure", "plate_grid", "plate_heatmaps", "plate_shape",
+    "FigureSink", "dose_figure", "figure_svg", "forest_figure", "neurite_figure", "plate_grid", "plate_heatmaps", "plate_shape",
     "style", "survival_figure", "to_png_array", "to_svg",
 ]

@@ -25,8 +25,8 @@ TABLE_FILES = {
     "scores.csv": "per-patient hazard ratios (forest plots) and the neurite endpoint",
     "ranking.csv": "pooled ranking and the verdict",
     "plate_qc.csv": "plate QC table",
-    "qc_flags.csv": "wells flagged by hand (optional)",
-    "dose_response.csv": "dose-response trends (optional)",
+    "qc_flags.csv": "wells flagged by hand",
+    "dose_response.csv": "dose-response trends",
 }
 OPTIONAL = {"qc_flags.csv", "dose_response.csv"}
 WARNING_FILES = ("warnings.txt", "scoring_warnings.txt")

@@ -73,7 +73,7 @@ def _at_risk_table(km: pd.DataFrame) -> str:
                  numeric=[False, False, True, *[True] * len(days)])
 
 
-def tracking_section(tables: RunTables) -> str:
+def tracking_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
     """The "Tracked neurons" section (a note when the run has no tracks)."""
     title = SECTION[1]
     source = survival_source(tables)
@@ -93,7 +93,7 @@ def tracking_section(tables: RunTables) -> str:
     patients = sorted(km["patient"].dropna().astype(str).unique())
     baseline = tables.scoring.get("baseline_role", "vehicle") or "vehicle"
     with fg.style("tracking"):
-        svg = fg.to_svg(km_figure(km, patients, baseline_role=baseline))
+        svg = fg.figure_svg(km_figure(km, patients, baseline_role=baseline), "kaplan-meier", sink)
     reasons = neurons.loc[~neurons["died"].astype(bool), "censor_reason"].value_counts()
     censored = ", ".join(f"{integer(n)} {_CENSOR_TEXT.get(r, esc(r))}" for r, n in reasons.items())
     facts = (f"{integer(len(neurons))} neurons followed, {integer(int(neurons['died'].sum()))} deaths seen; "

@@ -10,8 +10,11 @@ the pooled test anti-conservative. With ``pooled_ci = "hksj"`` the pooled
 interval uses the Hartung-Knapp-Sidik-Jonkman scale and t on k - 1 df instead.
 
 Benjamini-Hochberg q-values run over all ranked compounds × concentrations.
-Rank 1 is the compound whose 95 % upper HR bound is lowest, i.e. the one most
-confidently protective; the positive control and the vehicle are not ranked.
+Each ranked arm gets a ``call``: ``protective`` (HR < 1 and q < ``fdr_q``),
+``toxic`` (HR > 1 and q < ``fdr_q``: significantly more neurons die) or ``neutral``.
+Ranks run protective, then neutral, then toxic arms, each group by its upper HR
+bound (then HR), so rank 1 is the most confidently protective arm and a harmful arm
+never ranks above a neutral one. The positive control and the vehicle are not ranked.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from statsmodels.stats.multitest import multipletests
 
 RANKING_COLUMNS = [
     "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
-    "p_value", "q_value", "n_patients", "responder_fraction", "rank",
+    "p_value", "q_value", "n_patients", "responder_fraction", "rank", "call",
 ]
+CALLS = ("protective", "neutral", "toxic")  # also the ranking order of the groups
 
 
 def bh_qvalues(p_values) -> np.ndarray:
@@ -40,11 +44,25 @@ def bh_qvalues(p_values) -> np.ndarray:
     return q
 
 
-def rank_candidates(table: pd.DataFrame, candidates: pd.Series) -> pd.Series:
-    """Rank 1..n of candidate rows by upper HR bound, then HR (NaN for others)."""
-    order = table[candidates & table["hazard_ratio"].notna()].sort_values(
-        ["hr_ci_high", "hazard_ratio"], na_position="last"
-    )
+def call_arms(table: pd.DataFrame, candidates: pd.Series, fdr_q: float) -> pd.Series:
+    """``protective`` / ``neutral`` / ``toxic`` for candidate rows with an HR ("" for others).
+
+    An arm is called when its q-value is below ``fdr_q``: protective with HR < 1,
+    toxic with HR > 1; every other estimated arm is neutral.
+    """
+    hr, q = table["hazard_ratio"], table["q_value"]
+    significant = q.notna() & (q < fdr_q)
+    call = np.where(significant & (hr < 1), "protective", np.where(significant & (hr > 1), "toxic", "neutral"))
+    estimated = candidates & hr.notna()
+    return pd.Series(np.where(estimated, call, ""), index=table.index)
+
+
+def rank_candidates(table: pd.DataFrame, candidates: pd.Series, fdr_q: float) -> pd.Series:
+    """Rank 1..n of candidate rows (NaN for others): protective, neutral, then toxic
+    arms (:func:`call_arms`), each group by upper HR bound, then HR."""
+    call = call_arms(table, candidates, fdr_q)
+    ranked = table.assign(_group=call.map({c: i for i, c in enumerate(CALLS)}))[call != ""]
+    order = ranked.sort_values(["_group", "hr_ci_high", "hazard_ratio"], na_position="last")
     rank = pd.Series(np.nan, index=table.index)
     rank[order.index] = np.arange(1, len(order) + 1)
     return rank
@@ -124,7 +142,7 @@ def pool_patients(
 
 def pool_screen(
     scores: pd.DataFrame, *, candidates: pd.Series | None = None, method: str = "dl_t_inflated",
-    alpha: float = 0.05,
+    alpha: float = 0.05, fdr_q: float = 0.1,
 ) -> pd.DataFrame:
     """Pooled ranking over patients (:data:`RANKING_COLUMNS` first).
 
@@ -137,6 +155,8 @@ def pool_screen(
         Rows that are ranked and enter the FDR (default: role ``treatment``).
     method : str
         See :func:`pool_patients`.
+    fdr_q : float
+        q-value below which an arm is called protective or toxic (:func:`call_arms`).
 
     Returns
     -------
@@ -172,6 +192,7 @@ def pool_screen(
         candidates = table["role"].eq("treatment")
     table["q_value"] = np.nan
     table.loc[candidates, "q_value"] = bh_qvalues(table.loc[candidates, "p_value"])
-    table["rank"] = rank_candidates(table, candidates)
+    table["rank"] = rank_candidates(table, candidates, fdr_q)
+    table["call"] = call_arms(table, candidates, fdr_q)
     extra = [c for c in table.columns if c not in RANKING_COLUMNS]
     return table[RANKING_COLUMNS + extra]

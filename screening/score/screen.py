@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,14 +9,15 @@ import numpy as np
 import pandas as pd
 
 from screening.config.scoring import ScoringConfig
-from screening.io.atomic import write_text_atomic
+from screening.io.atomic import write_atomic, write_text_atomic
 from screening.score.dose import dose_response
-from screening.score.intervals import rise_flags, site_intervals, zero_start_sites
+from screening.score.intervals import in_window, rise_flags, site_intervals, usable_mask, zero_start_sites
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
 from screening.score.pooling import (
     RANKING_COLUMNS,
     bh_qvalues,
+    call_arms,
     pool_screen,
     rank_candidates,
 )
@@ -26,7 +25,7 @@ from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
 
 SCORES_COLUMNS = [
     "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
-    "p_value", "q_value", "neurite_ratio", "rank",
+    "p_value", "q_value", "neurite_ratio", "rank", "call",
 ]
 WARNINGS_FILE = "warnings.txt"
 FIELD_COLUMNS = [
@@ -63,6 +62,34 @@ def _arms(fields: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
         .agg(role=("role", "first"))
         .reset_index()
     )
+
+
+def no_estimate_reason(fields: pd.DataFrame, arms: pd.DataFrame, config: ScoringConfig) -> str:
+    """Why the screen as a whole gives no hazard ratio ("" when it may give some).
+
+    Hazard ratios need a treated arm and deaths between two timepoints, so a plate
+    of vehicle wells, or a single imaging day (validation and assay-development
+    plates), yields counts and neurite lengths but no estimate.
+    """
+    if fields.empty:
+        return "no hazard ratios: no fields in the fields table"
+    if arms.empty:
+        return (f"no hazard ratios: the plate maps hold no treatment or positive-control wells "
+                f"(only {config.baseline_role} and empty wells); counts and neurites are in wells.parquet")
+    usable = fields[usable_mask(fields) & in_window(fields["day"], config.window_days)]
+    days = sorted(usable["day"].dropna().unique())
+    if len(days) < 2:
+        found = f"day {days[0]:g}" if days else "none"
+        return (f"no hazard ratios: survival needs fields that passed QC at two or more timepoints "
+                f"(found {len(days)}: {found}); counts and neurites are in wells.parquet")
+    return ""
+
+
+def _without_estimates(arms: pd.DataFrame, qc: pd.DataFrame, warnings: list[str], reason: str) -> ScoreResult:
+    """Empty scores, ranking and dose tables (contract columns) when nothing can be estimated."""
+    scores = arms.reindex(columns=SCORES_COLUMNS + ["role", "note"]).assign(note=reason)
+    return ScoreResult(scores=scores, ranking=pd.DataFrame(columns=RANKING_COLUMNS), plate_qc=qc,
+                       dose_response=pd.DataFrame(), warnings=list(dict.fromkeys([reason, *warnings])))
 
 
 def _append(notes: pd.Series, mask, text: str) -> pd.Series:
@@ -126,6 +153,11 @@ def score_screen(
         elif row["note"]:
             warnings.append(f"plate {row['plate']} patient {row['patient']}: {row['note']}")
 
+    arms = _arms(fields, config)
+    reason = no_estimate_reason(fields, arms, config)
+    if reason:
+        return _without_estimates(arms, qc, warnings, reason)
+
     if tracked_intervals is None:
         intervals = site_intervals(fields, window_days=config.window_days)
     else:
@@ -150,7 +182,6 @@ def score_screen(
         intervals, baseline_role=config.baseline_role, se_correction=config.se_correction,
         adjust_edge=config.adjust_edge, alpha=alpha,
     )
-    arms = _arms(fields, config)
     scores = arms.merge(survival.drop(columns=["role"]), on=["patient", "compound", "concentration_um"], how="left")
     scores["survival"] = "counts" if tracked_intervals is None else "tracked"
     scores["note"] = scores["note"].fillna("no usable intervals (no neurons at risk or no usable fields)")
@@ -209,12 +240,14 @@ def score_screen(
     treatment = scores["role"].eq("treatment")
     scores["q_value"] = np.nan
     scores["rank"] = np.nan
+    scores["call"] = ""
     for patient, g in scores.groupby("patient", observed=True):
         cand = treatment[g.index]
         scores.loc[g.index[cand.to_numpy()], "q_value"] = bh_qvalues(g.loc[cand, "p_value"])
-        scores.loc[g.index, "rank"] = rank_candidates(g, cand)
+        scores.loc[g.index, "rank"] = rank_candidates(g, cand, config.fdr_q)
+        scores.loc[g.index, "call"] = call_arms(g, cand, config.fdr_q)
 
-    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha)
+    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha, fdr_q=config.fdr_q)
     doses = dose_response(scores, ranking, covariances, alpha=alpha)
 
     for _, row in scores[scores["log_hr"].isna()].iterrows():
@@ -231,18 +264,6 @@ def score_screen(
 
 #: Columns of the score tables that hold whole numbers (NaN where there is none).
 INTEGER_COLUMNS = ("rank", "n_patients", "n_wells", "n_vehicle_wells")
-
-
-def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
-    """Write next to the target and rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            table.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
@@ -275,10 +296,9 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         ("scores", result.scores), ("ranking", result.ranking),
         ("plate_qc", result.plate_qc), ("dose_response", result.dose_response),
     ):
-        path = run_dir / f"{name}.csv"
         # Written as integers ("3", blank when unranked), not as floats ("3.0").
-        _write_csv_atomic(table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table}), path)
-        paths[name] = path
+        table = table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table})
+        paths[name] = write_atomic(run_dir / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
     lines = [" ".join(str(w).split()) for w in result.warnings]  # one warning, one line
     paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))
     return paths

@@ -361,3 +361,11 @@ def _filter(labels, solidities, corrected, d_px: float, sigma_noise: float) -> n
     lookup = np.zeros(n + 1, np.int32)
     lookup[1:][keep] = np.arange(1, keep.sum() + 1)
     return lookup[labels]
+
+
+def border_labels(labels: np.ndarray, n: int) -> np.ndarray:
+    """Bool per label 0..n (index = label): touches the image border; index 0 is False."""
+    edge = np.zeros(n + 1, bool)
+    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    edge[0] = False
+    return edge

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -13,19 +14,34 @@ from skimage.segmentation import watershed
 from screening.config.segmentation import SegmentationConfig
 from screening.segment import filters
 from screening.segment.background import estimate_background
-from screening.segment.nuclei import label_percentile, noise_sigma, segment_nuclei
+from screening.segment.calibration import Calibration
+from screening.segment.nuclei import border_labels, label_percentile, noise_sigma, segment_nuclei, solidity
 
 _LEVEL_PERCENTILE = 20  # a nucleus's reporter level: most of it must lie under a soma
 # A nucleus's reporter must also be flat across it (median / 95th percentile, see
 # flatness): a nucleus under the rim of a neighbour's soma sees a slope.
 _FLAT_PERCENTILES = (50, 95)
 _MIN_POSITIVE_SNR = 6.0  # a positive soma is at least this many pixel-noise σ above background
-# A nucleus over this × the field's median nucleus area is two merged nuclei
-# (singles reach ~1.2, merged pairs ~1.4-2.0 on the simulated fields): each
-# half is judged on its own, so a neuron merged with a negative still counts.
+# A nucleus over this × the plate's typical nucleus area (the field's median when
+# uncalibrated) that is also elongated (long / short axis over _MERGED_ELONGATION) or
+# not convex (solidity under _MERGED_SOLIDITY) is two merged nuclei (singles reach ~1.2
+# of the median area, merged pairs ~1.4-2.0 on the simulated fields): each half is judged
+# on its own, so a neuron merged with a negative still counts. A large round nucleus is
+# one nucleus, however large.
 _MERGED_AREA = 1.5
-_PYKNOTIC_AREA = 0.5  # × nominal nucleus disc: condensed nuclei of dead cells are smaller
-_PYKNOTIC_BRIGHTNESS = 1.3  # ... or somewhat small and brighter than this × the median nucleus
+_MERGED_ELONGATION = 1.6
+_MERGED_SOLIDITY = 0.85
+# Dead (pyknotic) nuclei are condensed AND bright, both outliers of the plate's live
+# population: area under min(_PYKNOTIC_AREA, exp(-_PYKNOTIC_AREA_SDS × area spread)) × the
+# plate's median nucleus (beyond ~1 % of live nuclei; condensed nuclei of the simulated screens
+# are 0.34-0.44x, live ones above 0.56x), and brightness over max(_PYKNOTIC_BRIGHTNESS,
+# exp(_PYKNOTIC_BRIGHT_SDS × brightness spread)) × the field's median nucleus (brighter than
+# most live nuclei; not the dim part of a live nucleus segmented alone). Small alone or bright
+# alone (the bright end of the live population) is never enough.
+_PYKNOTIC_AREA = 0.5
+_PYKNOTIC_AREA_SDS = 3.0
+_PYKNOTIC_BRIGHTNESS = 1.2
+_PYKNOTIC_BRIGHT_SDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,9 @@ class MotorNeuronCount:
         Smooth background of the reporter (reused for the neurite mask).
     reporter_smooth : (M, N) float32 array or None
         Background-subtracted, flat-field-corrected, smoothed reporter.
+    candidate_levels : (K,) float array
+        Reporter level × flatness of every candidate examined, the value compared with the
+        threshold (for a plate's pooled cut-off).
     """
 
     n: int
@@ -63,6 +82,7 @@ class MotorNeuronCount:
     n_fragments: int
     reporter_background: np.ndarray | None = field(default=None, repr=False)
     reporter_smooth: np.ndarray | None = field(default=None, repr=False)
+    candidate_levels: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     def __iter__(self):
         return iter((self.n, self.soma_labels))
@@ -244,7 +264,7 @@ def _keep_centred(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Drop from ``keep`` (bool per label, index 0 unused) the border objects centred outside."""
     h, w = labels.shape
     slices = ndi.find_objects(labels)
-    for lab in np.flatnonzero(_border_labels(labels, keep.size - 1) & keep):
+    for lab in np.flatnonzero(border_labels(labels, keep.size - 1) & keep):
         rows, cols = slices[lab - 1]
         touches = (rows.start == 0, rows.stop == h, cols.start == 0, cols.stop == w)
         keep[lab] = centre_inside(labels[rows, cols] == lab, touches)
@@ -273,6 +293,7 @@ def count_motor_neurons(
     pixel_size_um: float,
     params: SegmentationConfig | None = None,
     nuclei_labels: np.ndarray | None = None,
+    calibration: Calibration | None = None,
 ) -> MotorNeuronCount:
     """Count reporter-positive motor neurons in one field.
 
@@ -290,6 +311,10 @@ def count_motor_neurons(
         ``reporter_positive_ratio`` and ``background_radius_um``.
     nuclei_labels : (M, N) int array, optional
         Nuclei already segmented (saves segmenting ``nuclei`` again).
+    calibration : Calibration, optional
+        The plate's calibration (:func:`screening.segment.calibration.calibrate`): its sizes
+        replace those of ``params``, its reporter cut-off and live-population spreads are
+        used. Without it, sizes are ``params``' and each field decides alone.
 
     Returns
     -------
@@ -305,21 +330,26 @@ def count_motor_neurons(
       background subtraction, flat-field correction and a grey opening that
       removes neurites and fragments: most of the nucleus must lie under a
       soma, so a reporter-negative nucleus that a neighbour's soma or a
-      neurite half covers stays negative. The threshold is Otsu's on the
-      field's log levels, kept between ``reporter_positive_ratio`` and twice
-      that × the median level of the reporter-negative population (found by
-      iterating on the lower values), and at least 6 pixel-noise σ;
+      neurite half covers stays negative. The threshold is the
+      plate's calibrated cut-off (halfway, in log, between its negative and
+      positive populations), and at least ``reporter_positive_ratio`` × the
+      negative population's level; without a calibrated cut-off, the
+      field's Otsu threshold on its log levels, between
+      ``reporter_positive_ratio`` and twice that × the median level of the
+      field's reporter-negative population (found by iterating on the
+      lower values); and at least 6 pixel-noise σ;
     - that level × the nucleus's reporter flatness (median / 95th percentile
       over the nucleus) still exceeds the threshold: a reporter-negative
       nucleus under the rim of a neighbour's soma sees the reporter rise
       towards the neighbour (flatness ~0.5-0.7), a neuron's own nucleus sits
       under the middle of its soma (~0.9-1);
-    - a nucleus over 1.5 × the field's median nucleus area (a merged pair)
-      is judged as two halves, cut across its long axis: a neuron merged
-      with a reporter-negative neighbour counts once, two neurons twice;
-    - it is not condensed (pyknotic: under half a nominal nucleus and
-      brighter than the field's median nucleus, or under 0.7 and 1.3 ×
-      brighter) and not saturated debris.
+    - a nucleus over 1.5 × the typical nucleus area that is elongated or not
+      convex (a merged pair) is judged as two halves, cut across its long
+      axis: a neuron merged with a reporter-negative neighbour counts once,
+      two neurons twice;
+    - it is not pyknotic (condensed and bright at once, both outliers of the
+      plate's live population; see ``_PYKNOTIC_AREA``) and not saturated
+      debris.
 
     Without nuclei, somata are maxima of the opened reporter, positive by
     the same rule on their core level, and at least ``min_soma_area_um2``.
@@ -327,6 +357,8 @@ def count_motor_neurons(
     half the widest chord).
     """
     params = params or SegmentationConfig()
+    if calibration is not None:
+        params = calibration.segmentation(params)
     reporter_raw = np.asarray(reporter)
     sigma = noise_sigma(reporter_raw)
     background = estimate_background(
@@ -345,22 +377,28 @@ def count_motor_neurons(
             nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=params)
         if nuclei is not None:
             saturated |= saturated_mask(nuclei)
-        result = _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params)
+        result = _count_with_nuclei(
+            smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params, calibration
+        )
     else:
         result = _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params)
     return replace(result, reporter_background=background, reporter_smooth=smooth)
 
 
-def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params):
+def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params, calibration):
     nuclei_labels = np.asarray(nuclei_labels, dtype=np.int32)
     n_nuc = int(nuclei_labels.max())
     if n_nuc == 0:
         return MotorNeuronCount(0, np.zeros(nuclei_labels.shape, np.int32), nuclei_labels, 0, 0.0, 0.0, 0)
     nuc_area = np.bincount(nuclei_labels.ravel(), minlength=n_nuc + 1)[1:]
+    # The typical nucleus: the plate's median (calibrated) or, uncalibrated, the field's.
+    typical_area = calibration.nucleus_area_um2 / pixel_size_um**2 if calibration is not None else math.nan
+    if not np.isfinite(typical_area):
+        typical_area = float(np.median(nuc_area[nuc_area > 0]))
     # Merged pairs (not cut by the border, whose pieces are smaller anyway)
     # become two candidates; everything below is per candidate.
-    merged = nuc_area > _MERGED_AREA * np.median(nuc_area[nuc_area > 0])
-    merged[_border_labels(nuclei_labels, n_nuc)[1:]] = False
+    merged = _merged_pairs(nuclei_labels, nuc_area, typical_area)
+    merged[border_labels(nuclei_labels, n_nuc)[1:]] = False
     labels, parent = split_merged(nuclei_labels, n_nuc, merged)
     n_lab = parent.size
     area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
@@ -372,50 +410,69 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     touched[nuclei_labels[saturated]] = True
     debris = touched[1:][parent - 1]
 
-    # Condensed (pyknotic) nuclei: small (and bright); their cell is dead.
-    nominal = np.pi * (params.nucleus_diameter_um / pixel_size_um / 2) ** 2
     pyknotic = np.zeros(n_lab, bool)
     if nuclei is not None:
-        # Judged on the whole nuclei (a half of a merged pair is not small).
-        # Sums over the nuclei's pixels only (a fraction of the field): the same
-        # sums as over the whole field, several times faster.
-        flat = nuclei_labels.ravel()
-        on = np.flatnonzero(flat)
-        pixel_values = np.asarray(nuclei).ravel()[on].astype(np.float64)
-        total = np.bincount(flat[on], weights=pixel_values, minlength=n_nuc + 1)
-        brightness = total[1:] / np.maximum(nuc_area, 1)
-        whole = (nuc_area > 0) & ~debris[:n_nuc]
-        typical = np.median(brightness[whole]) if whole.any() else 0.0
-        # A live nucleus only partly segmented is small too, but not brighter.
-        pyknotic = ((nuc_area < _PYKNOTIC_AREA * nominal) & (brightness > 1.1 * typical)) | (
-            (nuc_area < 0.7 * nominal) & (brightness > _PYKNOTIC_BRIGHTNESS * typical)
-        )
-        pyknotic = pyknotic[parent - 1]
+        pyknotic = _pyknotic(nuclei, nuclei_labels, nuc_area, debris[:n_nuc], typical_area, calibration)
+        pyknotic = pyknotic[parent - 1]  # judged on the whole nuclei (a half of a merged pair is not small)
     candidate = present & ~pyknotic & ~debris
 
     floor = _MIN_POSITIVE_SNR * sigma
     ratio = params.reporter_positive_ratio
-    neg = negative_level(level[candidate], ratio, floor)
-    threshold = positivity_threshold(level[candidate], neg, ratio, floor)
+    cutoff = calibration.reporter_cutoff if calibration is not None else float("nan")
+    if np.isfinite(cutoff):
+        neg = calibration.reporter_negative_level
+        threshold = max(cutoff, ratio * neg, floor)
+    else:
+        neg = negative_level(level[candidate], ratio, floor)
+        threshold = positivity_threshold(level[candidate], neg, ratio, floor)
     # The threshold comes from the plain levels (the two populations); the
     # flatness only discounts a candidate's own level, so a negative nucleus
     # half under a neighbour's soma (bright on one side) falls below it.
-    positive = candidate & (level * flatness(median, high) > threshold)  # flatness <= 1
+    score = level * flatness(median, high)  # flatness <= 1
+    positive = candidate & (score > threshold)
     keep = _keep_centred(labels, np.concatenate([[False], positive]))
     counted = np.flatnonzero(keep[1:]) + 1
     somata = _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
-        int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()),
+        int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
     )
 
 
-def _border_labels(labels: np.ndarray, n: int) -> np.ndarray:
-    """Bool per label 0..n (index = label): touches the image border; index 0 is False."""
-    edge = np.zeros(n + 1, bool)
-    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    edge[0] = False
-    return edge
+def _merged_pairs(labels: np.ndarray, area: np.ndarray, typical_area: float) -> np.ndarray:
+    """Bool per label 1..n: large (over ``_MERGED_AREA`` × ``typical_area``) and elongated or not convex."""
+    large = np.flatnonzero(area > _MERGED_AREA * typical_area)
+    merged = np.zeros(area.size, bool)
+    if large.size == 0:
+        return merged
+    slices = ndi.find_objects(labels, max_label=area.size)
+    for k in large:
+        mask = labels[slices[k]] == k + 1
+        rows, cols = np.nonzero(mask)
+        cov = np.cov(np.stack([rows, cols]).astype(float))
+        eig = np.linalg.eigvalsh(cov)
+        elongation = np.sqrt(eig[1] / max(eig[0], 1e-9))
+        merged[k] = elongation > _MERGED_ELONGATION or solidity(mask) < _MERGED_SOLIDITY
+    return merged
+
+
+def _pyknotic(nuclei, labels, area, debris, typical_area: float, calibration) -> np.ndarray:
+    """Bool per nucleus label 1..n: condensed and bright at once (see ``_PYKNOTIC_AREA``)."""
+    n = area.size
+    # Sums over the nuclei's pixels only (a fraction of the field): the same sums as over
+    # the whole field, several times faster.
+    flat = labels.ravel()
+    on = np.flatnonzero(flat)
+    pixel_values = np.asarray(nuclei).ravel()[on].astype(np.float64)
+    total = np.bincount(flat[on], weights=pixel_values, minlength=n + 1)
+    brightness = total[1:] / np.maximum(area, 1)
+    whole = (area > 0) & ~debris
+    typical = np.median(brightness[whole]) if whole.any() else 0.0
+    area_spread = calibration.nucleus_area_spread if calibration is not None else 0.25
+    bright_spread = calibration.nucleus_brightness_spread if calibration is not None else 0.25
+    small = area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
+    bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
+    return small & bright
 
 
 def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -> np.ndarray:

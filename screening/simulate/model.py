@@ -162,12 +162,12 @@ def build_screen(preset: str | Preset = "screen", seed: int = 0) -> Screen:
     Parameters
     ----------
     preset : str or Preset
-        A name in :data:`screening.simulate.PRESETS` or a preset object.
+        A name in :data:`screening.simulate.PRESET_NAMES` or a preset object.
     seed : int
-        Same seed, same screen.
+        Same seed, same screen (and, for ``varied``, the same look).
     """
-    preset = get_preset(preset)
     seed = int(seed)
+    preset = get_preset(preset, seed)
     design, culture, imaging = preset.design, preset.culture, preset.imaging
     layout = plate_layouts(design, stream(seed, STREAM_DESIGN))
     wells = _wells(layout, preset, stream(seed, STREAM_WELLS))
@@ -305,12 +305,13 @@ def _cells(fields: pd.DataFrame, wells: pd.DataFrame, preset: Preset, rng: np.ra
             "soma_b_um": short_axis,
             "soma_angle": rng.uniform(0, np.pi, n),
             "brightness_adu": brightness,
-            "nucleus_dx_um": rng.normal(0, 1.0, n),
-            "nucleus_dy_um": rng.normal(0, 1.0, n),
+            "nucleus_dx_um": rng.normal(0, culture.nucleus_offset_um, n),
+            "nucleus_dy_um": rng.normal(0, culture.nucleus_offset_um, n),
             "nucleus_a_um": rn * rng.uniform(0.95, 1.2, n),
             "nucleus_b_um": rn * rng.uniform(0.75, 0.95, n),
             "nucleus_angle": rng.uniform(0, np.pi, n),
-            "nucleus_adu": np.exp(rng.normal(0, 0.25, n)),  # relative to Imaging.nucleus_adu
+            # Relative to Imaging.nucleus_adu, drawn apart from the nucleus size.
+            "nucleus_adu": np.exp(rng.normal(0, culture.nucleus_brightness_sd, n)),
             "neurite_factor": wells["neurite_factor"].to_numpy()[wi],
         }
     )

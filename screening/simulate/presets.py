@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from screening.simulate.look import Look
 
 VEHICLE = "DMSO"
 
@@ -83,6 +87,8 @@ class Culture:
     min_nucleus_distance_um: float = 8.0  # closer nuclei would overlap; clumps touch
     soma_radius_um: float = 7.5
     nucleus_radius_um: float = 5.0
+    nucleus_offset_um: float = 1.0  # sd per axis of the nucleus centre from the soma centre
+    nucleus_brightness_sd: float = 0.25  # lognormal sd of live-nucleus brightness (not tied to size)
     late_onset_fraction: float = 0.2  # reporter turns on after day 0
     late_onset_max_day: float = 4.0
     hazard_shape: float = 1.4  # Weibull shape (>1: deaths accelerate as the culture ages)
@@ -128,6 +134,15 @@ class Imaging:
     nucleus_adu: float = 900.0
     vignetting: float = 0.25  # fractional illumination loss in the field corners
     gradient: float = 0.15  # fractional background change across the field
+    soma_profile: float = 0.35  # soma rim dimmer than its centre by this fraction (0: flat)
+    # Neurite width (µm): primaries this wide, branches half as wide, and ``neurite_fraction``
+    # is a primary's peak. None: primaries three lines 0.6 px apart, branches one line, and
+    # ``neurite_fraction`` is a branch's peak (the look of the fixed presets).
+    neurite_width_um: float | None = None
+    # Nuclei of dead neurons (while their debris lasts): condensed discs of this radius (µm), or
+    # None: they keep their live shape and texture; brightness relative to the live nucleus.
+    dead_nucleus_um: float | None = 2.6
+    dead_nucleus_brightness: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,7 @@ class Preset:
     design: Design
     culture: Culture = field(default_factory=Culture)
     imaging: Imaging = field(default_factory=Imaging)
+    look: Look | None = None  # the drawn appearance of a ``varied`` preset (see :mod:`.look`)
 
 
 PATIENTS = (
@@ -249,11 +265,22 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def get_preset(preset: str | Preset) -> Preset:
-    """The preset of that name (or the preset itself); a clear error names the known ones."""
+# ``varied`` draws its look from the seed (:func:`screening.simulate.look.varied_preset`).
+PRESET_NAMES = (*PRESETS, "varied")
+
+
+def get_preset(preset: str | Preset, seed: int = 0) -> Preset:
+    """The preset of that name (or the preset itself); a clear error names the known ones.
+
+    ``seed`` matters only for ``varied``, whose look is drawn from it.
+    """
     if isinstance(preset, Preset):
         return preset
+    if preset == "varied":
+        from screening.simulate.look import varied_preset
+
+        return varied_preset(seed)
     try:
         return PRESETS[preset]
     except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}") from None
+        raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESET_NAMES)}") from None

@@ -107,7 +107,8 @@ def render_field(screen: Screen, field: int | tuple[str, str, int], timepoint: i
     dim = imaging.negative_cell_adu * cells["nucleus_adu"].to_numpy()
     soma_value = np.where(on, bright, np.where(cells["is_neuron"].to_numpy(), dim, bright))
     draw = living
-    _add_ellipses(reporter, row[draw], col[draw], a[draw], b[draw], angle[draw], soma_value[draw], profile=0.35)
+    _add_ellipses(reporter, row[draw], col[draw], a[draw], b[draw], angle[draw], soma_value[draw],
+                  profile=imaging.soma_profile)
     _add_neurites(reporter, screen, field, t, cells, on, (sx, sy))
 
     f = fragments[np.isin(fragments["index"], np.flatnonzero(dead_visible))]
@@ -120,14 +121,19 @@ def render_field(screen: Screen, field: int | tuple[str, str, int], timepoint: i
     n_row = row + cells["nucleus_dy_um"].to_numpy() / px
     n_val = imaging.nucleus_adu * cells["nucleus_adu"].to_numpy()
     na, nb = cells["nucleus_a_um"].to_numpy() / px, cells["nucleus_b_um"].to_numpy() / px
-    _add_ellipses(nuclei, n_row[living], n_col[living], na[living], nb[living],
-                  cells["nucleus_angle"].to_numpy()[living], n_val[living], profile=0.15)
+    condensed = imaging.dead_nucleus_um is not None
+    # Dead neurons' nuclei that keep their live shape (faded, or like a live one) are drawn
+    # with the living; condensed ones after the chromatin texture, as smooth bright discs.
+    shown = living if condensed else living | dead_visible
+    value = n_val if condensed else np.where(living, 1.0, imaging.dead_nucleus_brightness) * n_val
+    _add_ellipses(nuclei, n_row[shown], n_col[shown], na[shown], nb[shown],
+                  cells["nucleus_angle"].to_numpy()[shown], value[shown], profile=0.15)
     texture = ndi.gaussian_filter(noise.standard_normal(shape).astype(np.float32), 1.2)
     nuclei *= 1 + 0.25 * texture / (texture.std() + 1e-9)
-    # Condensed (pyknotic) nuclei of neurons that died: small and bright.
-    pr = np.full(dead_visible.sum(), 2.6 / px)
-    _add_ellipses(nuclei, n_row[dead_visible], n_col[dead_visible], pr, pr, np.zeros(pr.size),
-                  2.0 * n_val[dead_visible])
+    if condensed:  # pyknotic nuclei of neurons that died
+        pr = np.full(dead_visible.sum(), imaging.dead_nucleus_um / px)
+        _add_ellipses(nuclei, n_row[dead_visible], n_col[dead_visible], pr, pr, np.zeros(pr.size),
+                      imaging.dead_nucleus_brightness * n_val[dead_visible])
 
     _add_saturated_debris(noise, reporter, nuclei, culture.saturated_debris_per_field, px)
 
@@ -230,13 +236,38 @@ def _add_neurites(image, screen: Screen, field: int, t: int, cells, on, shift) -
     gain = imaging.neurite_fraction * math.sqrt(2 * math.pi) * imaging.psf_sigma_px
     weight = step_px * bright * taper * gain
     primary = seg["primary"][pick][which]
-    # Primary neurites are ~2 µm wide: three parallel lines; branches ~1 µm: one.
     norm = np.hypot(dx, dy) / px + 1e-9
     nx, ny = -dy / px / norm, dx / px / norm
-    _splat(image, rows[~primary], cols[~primary], weight[~primary])
-    for offset in (-0.6, 0.0, 0.6):
-        _splat(image, rows[primary] + offset * nx[primary], cols[primary] + offset * ny[primary],
-               0.5 * weight[primary])
+    branch_lines, primary_lines = _neurite_lines(imaging)
+    for keep, lines in ((~primary, branch_lines), (primary, primary_lines)):
+        for offset, share in lines:
+            _splat(image, rows[keep] + offset * nx[keep], cols[keep] + offset * ny[keep], share * weight[keep])
+
+
+def _neurite_lines(imaging) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Parallel lines (offset across the neurite in px, share of the weight) of branches and primaries.
+
+    Without ``imaging.neurite_width_um``: primaries ~2 µm wide are three lines 0.6 px apart at
+    half weight each, branches one line (a branch peaks at ``neurite_fraction`` of its soma).
+    With it: lines at most 0.5 px apart fill a band of that width (branches half of it), and
+    the shares make a primary's brightest pixel ``neurite_fraction`` after the PSF whatever
+    its width (a band of width W px blurred by sigma px peaks at ``erf(W / (2 sqrt(2) sigma)) /
+    W`` of its cross-section; splatting on the pixel grid adds 1/6 px² to sigma² on average); a
+    branch carries 2/3 of a primary's cross-section, as without a width.
+    """
+    if imaging.neurite_width_um is None:
+        return [(0.0, 1.0)], [(-0.6, 0.5), (0.0, 0.5), (0.6, 0.5)]
+    sigma = imaging.psf_sigma_px
+    sampled = math.sqrt(sigma**2 + 1 / 6)
+    width = imaging.neurite_width_um / imaging.pixel_size_um
+    # Shares relative to the weight, which puts a thin line's continuous peak at the target.
+    scale = width / math.erf(width / (2 * math.sqrt(2) * sampled)) / (math.sqrt(2 * math.pi) * sigma)
+
+    def band(w: float, total: float) -> list[tuple[float, float]]:
+        n = max(1, math.ceil(w / 0.5))
+        return [((k + 0.5) / n * w - w / 2, total / n) for k in range(n)]
+
+    return band(width / 2, 2 / 3 * scale), band(width, scale)
 
 
 def _fragments(rng: np.random.Generator, cells: pd.DataFrame, culture, imaging) -> pd.DataFrame:

@@ -6,6 +6,7 @@ Layout (ImageXpress, docs/layouts.md)::
     <outdir>/<PLATE>/layout.csv
     <outdir>/<PLATE>/TimePoint_<t>/<PLATE>_<WELL>_s<site>_w<channel>.TIF
     <outdir>/truth/{fields,effects,neurons,wells}.csv
+    <outdir>/truth/look.json        (``varied`` and other presets with a drawn look)
 
 TIFFs are 16-bit, zlib-compressed, with the pixel size in the resolution tags and no date
 or software tag, so the same preset and seed give byte-identical files.
@@ -13,6 +14,7 @@ or software tag, so the same preset and seed give byte-identical files.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from contextlib import nullcontext
@@ -26,6 +28,7 @@ from rich.console import Console
 
 from screening.progress import FieldProgress
 from screening.simulate.design import LAYOUT_COLUMNS
+from screening.simulate.look import look_record
 from screening.simulate.model import Screen, build_screen
 from screening.simulate.presets import Preset
 from screening.simulate.render import NUCLEI, REPORTER, render_field
@@ -91,9 +94,9 @@ def simulate_screen(outdir: Path, *, preset: str | Preset = "demo", seed: int = 
     outdir : Path
         Folder to write; created if missing. It must be empty unless ``overwrite``.
     preset : str or Preset
-        Name in :data:`screening.simulate.PRESETS` or a preset object.
+        Name in :data:`screening.simulate.PRESET_NAMES` or a preset object.
     seed : int
-        Same preset and seed, byte-identical files.
+        Same preset and seed, byte-identical files (``varied`` draws its look from it).
     overwrite : bool
         Replace what a previous simulation wrote there (plate folders, ``truth/``,
         ``config.yaml``); other files are left alone.
@@ -158,6 +161,9 @@ def _write_screen(screen: Screen, out: Path, log: Console | None = None) -> None
     tables = truth_tables(screen)
     for key in TRUTH_FILES:
         tables[key].to_csv(truth / f"{key}.csv", index=False)
+    if screen.preset.look is not None:
+        record = json.dumps(look_record(screen.preset), indent=2, ensure_ascii=False)
+        (truth / "look.json").write_text(record + "\n")
     (out / "config.yaml").write_text(dump_config(run_config(screen), _header(screen)))
 
 
