@@ -255,7 +255,33 @@ def measure_look(key: str, preset, seed: int, *, fresh: bool) -> dict:
         "defocused flagged": (int((~defocused["qc_pass"].astype(bool)).sum()), len(defocused)),
         "seconds": seconds,
         "classical diameter px": float(base["diameter_px"].iloc[0]),
+        "calibration": pd.read_csv(folder(key) / "run" / "calibration.csv").iloc[0].to_dict(),
     }
+
+
+def calibration_table(results: list[dict]) -> str:
+    """What the per-plate calibration decided (``calibration.csv``) against the look's true sizes.
+
+    The truth is the drawn diameter; the calibration reads the equivalent diameter of segmented
+    masks, which the optics blur, so a constant ratio below 1 that follows the truth across
+    looks is what "sizes from the plate's own images" should give.
+    """
+    head = ["look", "true nucleus µm", "calibrated nucleus µm", "ratio", "true soma µm", "calibrated soma µm", "ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    pairs = []
+    for r in results:
+        look, cal = r["look"], r["calibration"]
+        nucleus, soma = look["nucleus_diameter_um"], look["derived"]["soma_diameter_um"]
+        pairs.append((nucleus, cal["nucleus_diameter_um"], soma, cal["soma_diameter_um"]))
+        lines.append(f"| {r['key']} | {nucleus:.1f} | {cal['nucleus_diameter_um']:.1f} | "
+                     f"{cal['nucleus_diameter_um'] / nucleus:.2f} | {soma:.1f} | {cal['soma_diameter_um']:.1f} | "
+                     f"{cal['soma_diameter_um'] / soma:.2f} |")
+    a = np.array(pairs)
+    for name, true, got in (("nucleus", a[:, 0], a[:, 1]), ("soma", a[:, 2], a[:, 3])):
+        ratio = got / true
+        lines.append(f"\n{name}: calibrated / true median {np.median(ratio):.2f} (range {ratio.min():.2f}-"
+                     f"{ratio.max():.2f}), r {np.corrcoef(true, got)[0, 1]:.3f} over {len(a)} looks")
+    return "\n".join(lines)
 
 
 def _look_cells(look: dict) -> list[str]:
@@ -328,6 +354,8 @@ def main() -> None:
     print(table(results))
     print("\n### Summary over looks\n")
     print(summary(results))
+    print("\n### Per-plate calibration against the look's true sizes\n")
+    print(calibration_table(results))
     failing = [(r["key"], misses(r["screening"])) for r in results if misses(r["screening"])]
     print(f"\nLooks missing a bar ({len(failing)} of {len(results)}):")
     for key, why in failing:
