@@ -611,7 +611,10 @@ def test_stopped_run_says_what_it_kept_and_resumes(demo, sig, code, word):
         shard.unlink()  # 6 wells (24 fields) to measure: long enough to stop a run in the middle
     since = time.time()
     cmd = [sys.executable, "-m", "screening", "run", str(demo.config), "--out", str(demo.run), "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A child of a background job inherits an ignored SIGINT, and Python then installs no Ctrl-C
+    # handler: give the run the default disposition a terminal gives it.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not any(p.stat().st_mtime > since for p in demo.run.glob("shards/*/*.parquet")):
         assert proc.poll() is None, proc.communicate()[0][-2000:]
