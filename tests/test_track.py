@@ -118,22 +118,27 @@ def test_events_death_survival_late_entry_and_edge():
     detections = (
         [(t, 30.0, 30.0) for t in (1, 2, 3, 4, 5)]  # survives: censored at the end
         + [(t, 60.0, 60.0) for t in (1, 2)]  # dies between timepoints 2 and 3
-        + [(t, 40.0, 80.0) for t in (3, 4, 5)]  # appears late (reporter onset): enters at 3
+        + [(t, 40.0, 80.0) for t in (3, 4, 5)]  # appears late (reporter onset): at risk from 4
         + [(t, 97.0, 50.0) for t in (1, 2, 3)]  # lost at the border: left the field, not dead
+        + [(3, 80.0, 20.0)]  # a one-off late detection (debris): never at risk, no death
     )
     out = follow(detections, site())
     n = out.neurons.set_index(["y_px", "x_px"])
     assert n.loc[(30.0, 30.0), ["died", "censor_reason", "last_timepoint"]].tolist() == [False, "end", 5]
     assert n.loc[(60.0, 60.0), ["died", "last_timepoint", "death_timepoint"]].tolist() == [True, 2, 3]
-    assert n.loc[(40.0, 80.0), ["first_timepoint", "died"]].tolist() == [3, False]
+    assert n.loc[(40.0, 80.0), ["first_timepoint", "entry_timepoint", "died"]].tolist() == [3, 4, False]
+    assert n.loc[(30.0, 30.0), "entry_timepoint"] == 1
+    assert pd.isna(n.loc[(80.0, 20.0), "entry_timepoint"]) and pd.isna(n.loc[(80.0, 20.0), "entry_day"])
     assert n.loc[(97.0, 50.0), ["died", "censor_reason"]].tolist() == [False, "left_field"]
     iv = out.intervals.set_index("timepoint_start")
     # Interval 1-2: three at risk (the late neuron is not yet there), no death.
     assert iv.loc[1, ["at_risk", "deaths"]].tolist() == [3, 0]
     assert iv.loc[2, ["at_risk", "deaths"]].tolist() == [3, 1]
-    # 3-4: survivor, late neuron, edge neuron censored at 3 is not at risk.
-    assert iv.loc[3, ["at_risk", "deaths", "entered"]].tolist() == [2, 0, 0]
-    assert iv.loc[2, "entered"] == 1
+    # 3-4: only the survivor (the late neuron is confirmed at 4, the edge neuron was censored
+    # at 3, the one-off detection never enters); 4-5: survivor and the late neuron.
+    assert iv.loc[3, ["at_risk", "deaths", "entered"]].tolist() == [1, 0, 1]
+    assert iv.loc[4, ["at_risk", "deaths"]].tolist() == [2, 0]
+    assert iv["entered"].sum() == 1
     assert out.reversals == 0
     dead = out.tracks[out.tracks["status"] == "dead"]
     assert dead[["timepoint", "y_px", "x_px"]].to_numpy().tolist() == [[3, 60.0, 60.0]]

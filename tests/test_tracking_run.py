@@ -26,7 +26,7 @@ def test_demo_run_tracks_every_soma_and_scores_from_tracks(demo_run):
     # A death is called between the last timepoint seen and a later one; censored neurons say why.
     died = neurons[neurons["died"]]
     assert len(died) > 0 and (died["death_timepoint"] > died["last_timepoint"]).all()
-    assert set(neurons.loc[~neurons["died"], "censor_reason"]) <= {"end", "left_field", "field_unusable"}
+    assert set(neurons.loc[~neurons["died"], "censor_reason"]) <= {"end", "left_field", "field_unusable", "unconfirmed"}
     assert (pd.read_csv(demo_run / "scores.csv")["survival"] == "tracked").all()
     report = (demo_run / "report.html").read_text(encoding="utf-8")
     assert "Kaplan-Meier" in report and "tracked neurons" in report

@@ -15,7 +15,8 @@ from screening.report.markup import conc, esc, figure, integer, note, section, t
 from screening.score.km import km_by_arm
 
 SECTION = ("tracking", "Tracked neurons")
-_CENSOR_TEXT = {"end": "followed to the end", "left_field": "left the field", "field_unusable": "field unusable"}
+_CENSOR_TEXT = {"end": "followed to the end", "left_field": "left the field", "field_unusable": "field unusable",
+                "unconfirmed": "seen once after the first day (not followed)"}
 
 
 def _read(path):

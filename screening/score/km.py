@@ -30,13 +30,16 @@ def neuron_times(neurons: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``neurons`` plus ``entry`` (first day seen), ``time`` (death day if it died, else
-        last day seen) and ``event`` (1 = died); neurons with ``time <= entry`` (seen once and
-        censored) are left out: they add nothing to a risk set.
+        ``neurons`` plus ``entry`` (``entry_day``: the day it joins the risk set), ``time``
+        (death day if it died, else last day seen) and ``event`` (1 = died); neurons with
+        ``time <= entry`` or no entry (seen once and censored, or a late arrival seen once) are
+        left out: they add nothing to a risk set.
     """
     out = neurons.copy()
     died = out["died"].astype(bool).to_numpy()
-    out["entry"] = out["first_day"].astype(float)
+    # The day a neuron joins the risk set (a late arrival: its second sighting); runs made
+    # before that rule have only first_day.
+    out["entry"] = out["entry_day" if "entry_day" in out else "first_day"].astype(float)
     out["time"] = np.where(died, out["death_day"].astype(float), out["last_day"].astype(float))
     out["event"] = died.astype(int)
     return out[out["time"] > out["entry"]].reset_index(drop=True)
