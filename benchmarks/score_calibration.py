@@ -124,7 +124,7 @@ def measured_fields(screen, seed: int, *, jobs: int = 1, log=print) -> pd.DataFr
 
     Parameters
     ----------
-    screen : screening.simulate.Screen
+    screen : screening.simulate.SimulatedScreen
         From :func:`screening.simulate.build_screen` with ``seed``.
     seed : int
         The screen's seed (worker processes rebuild the same screen from its preset and seed).

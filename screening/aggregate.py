@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from screening.plate import MAP_COLUMNS
+
 WELL_KEYS = ["plate", "well", "timepoint"]
-MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
 
 
 def usable_fields(fields: pd.DataFrame) -> pd.Series:

@@ -43,6 +43,7 @@ from screening.io.atomic import check_writable_dir, make_dirs, write_atomic, wri
 from screening.io.pixelsize import pixel_size_conflict
 from screening.io.runfolder import RunFolderDamaged, run_lock, table_problems, table_record
 from screening.io.screen import FIELD_KEYS, field_planes, field_table, key_inputs
+from screening.plate import MAP_COLUMNS
 from screening.progress import FieldProgress
 from screening.report import write_report
 from screening.report.calibration import CALIBRATION_FILE
@@ -62,7 +63,6 @@ FIELD_COLUMNS = [
 ]
 #: Counts, stored as nullable integers (NA: failed field, or no nuclear channel for n_nuclei).
 COUNT_COLUMNS = {"n_neurons": "Int64", "n_nuclei": "Int64"}
-MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
 PACKAGES = ["screening", "numpy", "scipy", "scikit-image", "skan", "dask", "distributed", "pandas",
             "statsmodels", "tifffile", "pydantic"]
 

@@ -143,6 +143,16 @@ def test_reader_claims_run_folders_only(run_dir, tmp_path):
     assert get_reader(str(run_dir / "fields.parquet")) is None
 
 
+def test_pixel_size_is_the_runs_or_none_never_a_guess(run_dir):
+    from screening_napari.run import QCRun
+
+    run = QCRun.open(run_dir)
+    assert run.pixel_size_um("P1") == 0.65
+    assert run.pixel_size_um("no such plate") is None
+    run.fields = run.fields.drop(columns="pixel_size_um")  # a run that recorded none
+    assert run.pixel_size_um("P1") is None
+
+
 def test_plate_metrics_known_answers(run_dir):
     from screening_napari.run import QCRun
 

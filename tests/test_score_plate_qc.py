@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from screening.plate import plate_shape, well_position
 from screening.score.plate_qc import (
     median_polish,
     plate_qc,
     robust_z_prime,
     ssmd,
-    well_position,
 )
 
 
@@ -35,6 +35,15 @@ def test_well_position():
     assert well_position("h12") == (7, 11)
     assert well_position("B3") == (1, 2)
     assert well_position("junk") == (-1, -1)
+    assert well_position("AA01") == (26, 0)
+
+
+def test_plate_shape_is_the_smallest_standard_plate():
+    assert plate_shape(["A01", "B03"]) == (2, 3)
+    assert plate_shape(["A01", "H12"]) == (8, 12)
+    assert plate_shape(["P24"]) == (16, 24)
+    assert plate_shape(["I01"]) == (16, 24)  # row 9 does not fit a 96-well plate
+    assert plate_shape(["junk"]) == (1, 1)
 
 
 def plate_fields(survival_by_well, roles, *, n0=100):

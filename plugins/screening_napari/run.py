@@ -22,7 +22,8 @@ from screening.io.platemap import PlateMapError, read_plate_map
 from screening.io.wells import normalize_well, well_row_col
 from screening.pipeline import apply_flags, load_calibrations, read_manifest
 from screening.report.summaries import well_survival_curves
-from screening.score.plate_qc import plate_shape, well_survival
+from screening.plate import plate_shape
+from screening.score.plate_qc import well_survival
 
 #: Metric name shown in the plate view -> short description (its colour-bar label).
 METRICS = {
@@ -208,6 +209,13 @@ class QCRun:
         return grid
 
     # -- one well ------------------------------------------------------------------
+    def pixel_size_um(self, plate: str) -> float | None:
+        """The plate's pixel size (µm) as the run measured it; None when the run did not record one."""
+        if "pixel_size_um" not in self.fields:
+            return None
+        sizes = pd.to_numeric(self.fields.loc[self.fields["plate"] == plate, "pixel_size_um"], errors="coerce").dropna()
+        return float(sizes.iloc[0]) if len(sizes) and sizes.iloc[0] > 0 else None
+
     def well_fields(self, plate: str, well: str) -> pd.DataFrame:
         """The fields of one well, sorted by site then timepoint."""
         rows = self.fields[(self.fields["plate"] == plate) & (self.fields["well"] == normalize_well(well))]

@@ -276,7 +276,7 @@ class QCWidget(QWidget):
         self._fields = fields
         self._sites, self._timepoints, _ = img.field_grid(fields)
         self._days = dict(zip(fields["timepoint"].astype(int), fields["day"].astype(float), strict=False))
-        px = float(fields["pixel_size_um"].iloc[0]) if "pixel_size_um" in fields else 1.0
+        px = self._pixel_size()
         scale = (1, 1, px, px)
         roles = [r for r in ("reporter", "nuclei") if f"path_{r}" in fields and fields[f"path_{r}"].notna().any()]
         if "path_neurites" in fields and (fields["path_neurites"] != fields["path_reporter"]).any():
@@ -396,13 +396,22 @@ class QCWidget(QWidget):
         t = min(max(int(step[1]), 0), len(self._timepoints) - 1)
         return self._sites[s], self._timepoints[t]
 
+    def _pixel_size(self) -> float:
+        """The plate's pixel size (µm) for the layers' scale; a run without one is shown in px, and says so."""
+        px = self.run.pixel_size_um(self.plate) if self.run is not None else None
+        if px is None:
+            self.status.setText(f"{self.plate}: the run recorded no pixel size; layers are in px, not µm "
+                                "(rerun with pixel_size_um in the config)")
+            return 1.0
+        return px
+
     def _on_step(self, *_) -> None:
         field = self.current_field()
         if field is None or self.run is None:
             return
         site, tp = field
         day = self._days.get(tp)
-        px = float(self._fields["pixel_size_um"].iloc[0]) if "pixel_size_um" in self._fields else 1.0
+        px = self._pixel_size()
         self.track_view.show(self.plate, self.well, site, self._timepoints, px)
         self.counts_plot.mark_day(day)
         # The sliders count from 0; their labels name the site, timepoint and day shown, as the status bar does.
@@ -508,7 +517,7 @@ class QCWidget(QWidget):
         if self.well is not None:
             fields = self.run.well_fields(self.plate, self.well)
             shape, _ = img.field_shape(fields)
-            px = float(fields["pixel_size_um"].iloc[0]) if "pixel_size_um" in fields else 1.0
+            px = self._pixel_size()
             self._set_overlays(fields, shape, (1, 1, px, px))
 
     def save_config(self, segmentation: SegmentationConfig, path: Path) -> Path | None:

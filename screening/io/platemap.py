@@ -9,14 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from screening.io.wells import normalize_well
+from screening.plate import ROLE_SYNONYMS, ROLES
 
 COLUMNS = ("well", "patient", "compound", "concentration_um", "role")
 #: Concentrations are micromolar; ``concentration_uM`` (what ``screening init`` writes) and
 #: ``concentration_µM`` are read as ``concentration_um``, the column name of every output table.
 COLUMN_SYNONYMS = {"concentration_uM": "concentration_um", "concentration_µM": "concentration_um"}
 TEMPLATE_COLUMNS = ("well", "patient", "compound", "concentration_uM", "role")
-ROLES = ("vehicle", "positive_control", "treatment", "empty")
-ROLE_SYNONYMS = {"negative_control": "vehicle"}
 
 
 class PlateMapError(ValueError):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from screening.io.atomic import write_text_atomic
+from screening.plate import plate_shape
 from screening.report import figures as fg
 from screening.report import summaries as sm
 from screening.report.calibration import calibration_section
@@ -336,7 +337,7 @@ def _heatmaps(tables: RunTables, sink: fg.FigureSink | None) -> str:
             panels.append(("fields failed / QC-failed / flagged", b, "bad"))
         names = pd.concat([p[1]["well"] for p in panels]) if panels else pd.Series([], dtype=str)
         with fg.style(f"heat-{plate}"):
-            fig = fg.plate_heatmaps(panels, str(plate), fg.plate_shape(names))
+            fig = fg.plate_heatmaps(panels, str(plate), plate_shape(names))
             figs.append(fg.figure_svg(fig, f"heatmap-{plate}", sink))
     caption = ("Motor neurons per well (sum over usable fields) at each plate's first and last day, on one "
                "colour scale; fields per well that failed, failed QC or were flagged, over all timepoints. "

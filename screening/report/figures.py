@@ -24,6 +24,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from screening.io.atomic import write_atomic
 from screening.io.wells import well_row_col
+from screening.plate import is_vehicle
 
 VEHICLE_COLOR = "#6b7280"
 CONTROL_COLOR = "#1f6fb4"
@@ -186,7 +187,6 @@ def survival_figure(
         Compound names drawn as the positive control (default: role
         ``positive_control``).
     """
-    from screening.report.summaries import is_vehicle
 
     vehicle = is_vehicle(curves["role"].astype(str), baseline_role)
     pos = curves["role"].eq("positive_control")
@@ -228,17 +228,6 @@ def survival_figure(
             if j == ncols - 1 and ax.get_legend_handles_labels()[0]:
                 ax.legend(loc="lower left", fontsize=7, handlelength=1.6)
     return fig
-
-
-def plate_shape(wells) -> tuple[int, int]:
-    """(rows, columns) of the smallest standard plate holding ``wells``."""
-    pos = [well_row_col(str(w)) for w in wells]
-    need_r = max((r for r, _ in pos), default=0) + 1
-    need_c = max((c for _, c in pos), default=0) + 1
-    for shape in ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48)):
-        if need_r <= shape[0] and need_c <= shape[1]:
-            return shape
-    return need_r, need_c
 
 
 def plate_grid(wells, values, shape: tuple[int, int]) -> np.ndarray:
@@ -421,6 +410,6 @@ def dose_figure(compound: str, scores: pd.DataFrame, pooled: pd.DataFrame, title
 
 
 __all__ = [
-    "FigureSink", "dose_figure", "figure_svg", "forest_figure", "neurite_figure", "plate_grid", "plate_heatmaps", "plate_shape",
+    "FigureSink", "dose_figure", "figure_svg", "forest_figure", "neurite_figure", "plate_grid", "plate_heatmaps",
     "style", "survival_figure", "to_png_array", "to_svg",
 ]

@@ -10,10 +10,9 @@ import pandas as pd
 from scipy import stats
 
 from screening.aggregate import usable_fields
+from screening.plate import MAP_COLUMNS, is_vehicle
 
-MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
-ARM_KEYS = ["patient", "compound", "concentration_um", "role"]
-VEHICLE_ROLES = ("vehicle", "negative_control")
+ARM_KEYS = MAP_COLUMNS
 
 
 def with_plate_map(fields: pd.DataFrame, wells: pd.DataFrame | None) -> pd.DataFrame:
@@ -100,12 +99,6 @@ def arm_curves(curves: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFram
     agg["ci_low"] = agg["mean"] - half
     agg["ci_high"] = agg["mean"] + half
     return agg[cols]
-
-
-def is_vehicle(role: pd.Series, baseline_role: str = "vehicle") -> pd.Series:
-    """Rows whose role is the baseline (``negative_control`` counts as vehicle)."""
-    roles = {baseline_role, *VEHICLE_ROLES} if baseline_role == "vehicle" else {baseline_role}
-    return role.isin(roles)
 
 
 def hits(ranking: pd.DataFrame, fdr_q: float) -> pd.DataFrame:

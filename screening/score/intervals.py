@@ -25,8 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from screening.plate import MAP_COLUMNS
+
 SITE_KEYS = ["plate", "well", "site"]
-MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
 
 
 def usable_mask(fields: pd.DataFrame) -> pd.Series:

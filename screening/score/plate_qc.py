@@ -25,16 +25,13 @@ and both position figures are within ``max_position_effect``.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from screening.plate import MAD_TO_SD, is_vehicle, plate_shape, well_position
 from screening.score.intervals import in_window, usable_mask
-from screening.score.survival import is_vehicle
 
 PLATE_QC_COLUMNS = ["plate", "patient", "z_prime", "ssmd", "vehicle_survival_end", "pass"]
-MAD_SCALE = 1.4826
 
 
 def robust_location_scale(values) -> tuple[float, float]:
@@ -44,7 +41,7 @@ def robust_location_scale(values) -> tuple[float, float]:
     if len(values) == 0:
         return np.nan, np.nan
     med = float(np.median(values))
-    return med, float(MAD_SCALE * np.median(np.abs(values - med)))
+    return med, float(MAD_TO_SD * np.median(np.abs(values - med)))
 
 
 def robust_z_prime(positive, negative) -> float:
@@ -130,18 +127,6 @@ def b_scores(residuals: np.ndarray) -> np.ndarray:
     return residuals / scale
 
 
-def well_position(well: str) -> tuple[int, int]:
-    """Zero-based (row, column) of an ``A01``/``A1``/``AA01`` well name; (-1, -1) if unknown."""
-    m = re.fullmatch(r"\s*([A-Za-z]{1,2})0*(\d+)\s*", str(well))
-    if not m:
-        return -1, -1
-    letters = m.group(1).upper()
-    row = 0
-    for ch in letters:
-        row = row * 26 + (ord(ch) - 64)
-    return row - 1, int(m.group(2)) - 1
-
-
 def well_survival(fields: pd.DataFrame, *, window_days: tuple[float, float] | None = None) -> pd.DataFrame:
     """Survival fraction over the window per well, from sites usable at both ends.
 
@@ -167,19 +152,6 @@ def well_survival(fields: pd.DataFrame, *, window_days: tuple[float, float] | No
     with np.errstate(divide="ignore", invalid="ignore"):
         out["survival"] = (out["n_end"] / out["n_start"]).where(out["n_start"] > 0)
     return out
-
-
-def plate_shape(wells) -> tuple[int, int]:
-    """(rows, columns) of the smallest standard plate (6 to 1536 wells) holding these wells."""
-    pos = np.array([well_position(w) for w in wells]).reshape(-1, 2)
-    pos = pos[pos[:, 0] >= 0]
-    if len(pos) == 0:
-        return 1, 1
-    need_r, need_c = pos[:, 0].max() + 1, pos[:, 1].max() + 1
-    for shape in ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48)):
-        if need_r <= shape[0] and need_c <= shape[1]:
-            return shape
-    return int(need_r), int(need_c)
 
 
 def edge_wells(table: pd.DataFrame) -> pd.Series:

@@ -29,10 +29,10 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from screening.plate import is_vehicle
 from screening.score.clustered import cr2_covariance
 
 ARM = ["compound", "concentration_um"]
-VEHICLE_SYNONYMS = ("negative_control",)
 MAX_ABS_LOG_HR = 10.0  # beyond this the fit has separated: exp(10) is not a measured ratio
 
 SURVIVAL_COLUMNS = [
@@ -40,14 +40,6 @@ SURVIVAL_COLUMNS = [
     "hazard_ratio", "hr_ci_low", "hr_ci_high", "p_value",
     "n_wells", "n_vehicle_wells", "at_risk", "deaths", "note",
 ]
-
-
-def is_vehicle(role: pd.Series, baseline_role: str = "vehicle") -> pd.Series:
-    """Rows whose plate-map role is the baseline (``negative_control`` means vehicle)."""
-    roles = {baseline_role}
-    if baseline_role == "vehicle":
-        roles.update(VEHICLE_SYNONYMS)
-    return role.isin(roles)
 
 
 def _arm_table(data: pd.DataFrame, vehicle: pd.Series) -> pd.DataFrame:

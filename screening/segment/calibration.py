@@ -33,6 +33,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from screening.config.segmentation import SegmentationConfig
+from screening.plate import MAD_TO_SD
 from screening.segment.background import subtract_background
 from screening.segment.nuclei import border_labels, noise_sigma, segment_nuclei
 from screening.segment.scale import blob_diameters
@@ -55,7 +56,6 @@ _MIN_SEPARATION = 2.0
 _MIN_POPULATION = 0.03
 # Fraction of the lowest and highest levels left out of the mixture fit (outliers in log space).
 _TRIM = (0.02, 0.005)
-_MAD_TO_SD = 1.4826
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,7 @@ def _log_spread(values: np.ndarray) -> float:
     if values.size < _MIN_SIZED:
         return _DEFAULT_SPREAD
     logs = np.log(values)
-    return float(_MAD_TO_SD * np.median(np.abs(logs - np.median(logs))))
+    return float(MAD_TO_SD * np.median(np.abs(logs - np.median(logs))))
 
 
 def two_population_cutoff(levels: np.ndarray, *, iterations: int = 100) -> tuple[float, float]:

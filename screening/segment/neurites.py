@@ -32,6 +32,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
 from screening.config.segmentation import SegmentationConfig
+from screening.plate import MAD_TO_SD
 from screening.segment import filters
 
 # Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
@@ -65,8 +66,6 @@ _LONG_SEED_UM = 20.0
 _FAINT_CONTRAST_SNR = 3.0
 _FAINT_SEED_UM = 20.0
 _MIN_RIDGE_SIGMA_PX = 1.0
-# MAD -> standard deviation of a normal distribution.
-_MAD_TO_SD = 1.4826
 
 
 def hessian_eigenvalues(smoothed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +111,7 @@ def _robust_sd(values: np.ndarray, where: np.ndarray) -> float:
     ``where`` is a mask of the every-4th-pixel grid: which pixels the noise is read on.
     """
     sample = values[::4, ::4][where]
-    return float(_MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
+    return float(MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
 
 
 def lower_side_level(

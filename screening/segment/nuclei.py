@@ -9,6 +9,7 @@ from skimage.measure import label
 from skimage.segmentation import watershed
 
 from screening.config.segmentation import SegmentationConfig
+from screening.plate import MAD_TO_SD
 from screening.segment import filters
 from screening.segment.background import subtract_background
 
@@ -46,7 +47,7 @@ def noise_sigma(image: np.ndarray) -> float:
         rows = rows.astype(np.float32)
         d = rows[:, 1:] - rows[:, :-1]
         mad = np.median(np.abs(d - np.median(d)))
-    return float(1.4826 * mad / np.sqrt(2))
+    return float(MAD_TO_SD * mad / np.sqrt(2))
 
 
 def _integer_median_x2(values: np.ndarray) -> int:

@@ -13,7 +13,7 @@
 """
 
 from screening.simulate.look import LOOK_RANGES, Look, draw_look, look_preset, varied_preset
-from screening.simulate.model import Screen, build_screen
+from screening.simulate.model import SimulatedScreen, build_screen
 from screening.simulate.presets import (
     PRESET_NAMES,
     PRESETS,
@@ -46,7 +46,7 @@ __all__ = [
     "Patient",
     "Preset",
     "RenderedField",
-    "Screen",
+    "SimulatedScreen",
     "build_screen",
     "draw_look",
     "get_preset",

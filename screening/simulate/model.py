@@ -1,10 +1,10 @@
 """The generative model of a simulated screen: cells, neurite arbors, deaths and the microscope.
 
-:func:`build_screen` turns a preset and a seed into a :class:`Screen`: plain arrays and tables
+:func:`build_screen` turns a preset and a seed into a :class:`SimulatedScreen`: plain arrays and tables
 with every cell of every field (positions in µm in the field's nominal frame, reporter onset,
 death and debris times in days), every neurite segment, and every field-timepoint's stage
 shift and blur. Nothing here renders pixels (:mod:`.render`) or computes the truth tables
-(:mod:`.truth`); both read the same :class:`Screen`, which is how images and truth agree.
+(:mod:`.truth`); both read the same :class:`SimulatedScreen`, which is how images and truth agree.
 
 The whole screen is drawn at once with vectorised numpy from a few named random streams, so
 a ``screen`` preset (~100k cells, ~1M neurite segments) builds in a fraction of a second.
@@ -41,7 +41,7 @@ def stream(seed: int, *keys: int) -> np.random.Generator:
 
 
 @dataclass(frozen=True)
-class Screen:
+class SimulatedScreen:
     """One simulated screen, before rendering.
 
     Attributes
@@ -156,7 +156,7 @@ def alive(cells: pd.DataFrame, day: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)  # a screen preset holds ~60 MB of arrays
-def build_screen(preset: str | Preset = "screen", seed: int = 0) -> Screen:
+def build_screen(preset: str | Preset = "screen", seed: int = 0) -> SimulatedScreen:
     """Draw a whole simulated screen (no pixels). Cached: same arguments, same object.
 
     Parameters
@@ -176,7 +176,7 @@ def build_screen(preset: str | Preset = "screen", seed: int = 0) -> Screen:
     shift, blur, defocused = _acquisition(fields, preset, stream(seed, STREAM_ACQUISITION))
     cells = _cells(fields, wells, preset, stream(seed, STREAM_CELLS))
     segments, cells["arbor_um"] = _arbors(cells, culture, stream(seed, STREAM_ARBORS))
-    return Screen(preset, seed, layout, wells, fields, days, shift, blur, defocused, cells, segments)
+    return SimulatedScreen(preset, seed, layout, wells, fields, days, shift, blur, defocused, cells, segments)
 
 
 def _wells(layout: pd.DataFrame, preset: Preset, rng: np.random.Generator) -> pd.DataFrame:

@@ -7,7 +7,7 @@ nuclear channel (``w2``) shows every living cell's nucleus (with chromatin textu
 small condensed nuclei of dead neurons. Both are blurred by the optics (PSF, focus drift or a
 defocus), lit unevenly (vignetting, a gradient) and recorded with Poisson and read noise.
 
-Geometry comes from :class:`~screening.simulate.model.Screen`, the same object the truth
+Geometry comes from :class:`~screening.simulate.model.SimulatedScreen`, the same object the truth
 tables are computed from, so images and truth agree by construction; the per-field random
 streams used here (textures, fragments, noise) never touch the truth.
 """
@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from screening.simulate.model import (
-    Screen,
+    SimulatedScreen,
     alive,
     build_screen,
     reporter_visible,
@@ -58,12 +58,12 @@ class RenderedField:
     objects: pd.DataFrame
 
 
-def render_field(screen: Screen, field: int | tuple[str, str, int], timepoint: int) -> RenderedField:
+def render_field(screen: SimulatedScreen, field: int | tuple[str, str, int], timepoint: int) -> RenderedField:
     """Render both channels of one field at one timepoint.
 
     Parameters
     ----------
-    screen : Screen
+    screen : SimulatedScreen
         From :func:`~screening.simulate.build_screen` (e.g. ``build_screen("small", seed=0)``).
     field : int or (plate, well, site)
         Row of ``screen.fields`` or its ``(plate, well, site)``.
@@ -204,7 +204,7 @@ def _splat(image, rows, cols, weights) -> None:
     image += flat.reshape(h, w).astype(image.dtype)
 
 
-def _add_neurites(image, screen: Screen, field: int, t: int, cells, on, shift) -> None:
+def _add_neurites(image, screen: SimulatedScreen, field: int, t: int, cells, on, shift) -> None:
     """Draw the grown, visible part of every neurite of the field's neurons (reporter on)."""
     imaging = screen.preset.imaging
     px = imaging.pixel_size_um

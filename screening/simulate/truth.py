@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from screening.simulate.design import LAYOUT_COLUMNS
-from screening.simulate.model import Screen, alive, build_screen, reporter_visible
+from screening.simulate.model import SimulatedScreen, alive, build_screen, reporter_visible
 from screening.simulate.presets import Preset
 
 FIELD_COLUMNS = ["plate", "well", "site", "timepoint", "day", "n_neurons", "neurite_length_um",
@@ -38,7 +38,7 @@ def clip_fraction(x0, y0, x1, y1, width, height):
     return u0, u1
 
 
-def visible_length(screen: Screen, t: int, *, safe: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def visible_length(screen: SimulatedScreen, t: int, *, safe: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Visible length (µm) of every neurite segment in its field's image at timepoint index ``t``.
 
     A segment shows its grown, not yet retracted part ``[0, u_max]`` (nothing when the neuron
@@ -68,7 +68,7 @@ def visible_length(screen: Screen, t: int, *, safe: np.ndarray | None = None) ->
     return visible, u_max
 
 
-def safe_segments(screen: Screen) -> np.ndarray:
+def safe_segments(screen: SimulatedScreen) -> np.ndarray:
     """Segments inside their field's image whatever the stage error of any timepoint (bool)."""
     seg = screen.segments
     width, height = screen.size_um
@@ -80,7 +80,7 @@ def safe_segments(screen: Screen) -> np.ndarray:
     )
 
 
-def field_truth(screen: Screen) -> pd.DataFrame:
+def field_truth(screen: SimulatedScreen) -> pd.DataFrame:
     """Per field and timepoint: neurons, neurite length (µm), nuclei, as the microscope saw them.
 
     Columns: ``plate, well, site, timepoint, day, n_neurons, neurite_length_um, n_nuclei,
@@ -122,7 +122,7 @@ def field_truth(screen: Screen) -> pd.DataFrame:
     return table.sort_values(["plate", "well", "site", "timepoint"], kind="stable").reset_index(drop=True)
 
 
-def inside_field(screen: Screen, t: int) -> np.ndarray:
+def inside_field(screen: SimulatedScreen, t: int) -> np.ndarray:
     """Cells whose centre lies inside their field's image at timepoint index ``t`` (bool)."""
     cells = screen.cells
     width, height = screen.size_um
@@ -132,13 +132,13 @@ def inside_field(screen: Screen, t: int) -> np.ndarray:
     return (x >= 0) & (x < width) & (y >= 0) & (y < height)
 
 
-def effect_truth(screen: Screen) -> pd.DataFrame:
+def effect_truth(screen: SimulatedScreen) -> pd.DataFrame:
     """True hazard ratio and neurite factor per patient x compound x concentration (imaged arms)."""
     arms = screen.wells[EFFECT_COLUMNS].drop_duplicates(["patient", "compound", "concentration_um"])
     return arms.sort_values(["patient", "role", "compound", "concentration_um"]).reset_index(drop=True)
 
 
-def neuron_truth(screen: Screen) -> pd.DataFrame:
+def neuron_truth(screen: SimulatedScreen) -> pd.DataFrame:
     """One row per simulated motor neuron (also those in the margin around the field).
 
     ``death_day`` is ``inf`` for neurons alive at the last day. Extra columns: ``compound,
@@ -171,19 +171,19 @@ def neuron_truth(screen: Screen) -> pd.DataFrame:
     return table.sort_values(["plate", "well", "site", "neuron"], kind="stable").reset_index(drop=True)
 
 
-def layout_truth(screen: Screen) -> pd.DataFrame:
+def layout_truth(screen: SimulatedScreen) -> pd.DataFrame:
     """The plate maps as written (``plate`` plus the ``layout.csv`` columns)."""
     return screen.layout[["plate", *LAYOUT_COLUMNS]].copy()
 
 
-def well_truth(screen: Screen) -> pd.DataFrame:
+def well_truth(screen: SimulatedScreen) -> pd.DataFrame:
     """Imaged wells with their random effects (``well_effect`` includes the edge factor)."""
     cols = ["plate", "well", "patient", "compound", "concentration_um", "role", "edge",
             "well_effect", "density_factor"]
     return screen.wells[cols].copy()
 
 
-def truth_tables(screen: Screen) -> dict[str, pd.DataFrame]:
+def truth_tables(screen: SimulatedScreen) -> dict[str, pd.DataFrame]:
     return {
         "fields": field_truth(screen),
         "effects": effect_truth(screen),

@@ -29,7 +29,7 @@ from rich.console import Console
 from screening.progress import FieldProgress
 from screening.simulate.design import LAYOUT_COLUMNS
 from screening.simulate.look import look_record
-from screening.simulate.model import Screen, build_screen
+from screening.simulate.model import SimulatedScreen, build_screen
 from screening.simulate.presets import Preset
 from screening.simulate.render import NUCLEI, REPORTER, render_field
 from screening.simulate.truth import truth_tables
@@ -51,7 +51,7 @@ def write_tiff(path: Path, image: np.ndarray, pixel_size_um: float) -> None:
     )
 
 
-def run_config(screen: Screen, *, root: str = ".", name: str | None = None,
+def run_config(screen: SimulatedScreen, *, root: str = ".", name: str | None = None,
                output: str | None = None) -> dict:
     """The run config (as a mapping) of a simulated screen; plate paths under ``root``."""
     imaging = screen.preset.imaging
@@ -77,7 +77,7 @@ def dump_config(config: dict, header: str) -> str:
     return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
-def _header(screen: Screen) -> str:
+def _header(screen: SimulatedScreen) -> str:
     return (
         f"# Simulated screen: preset {screen.preset.name!r}, seed {screen.seed}\n"
         f"# ({screen.preset.description}).\n"
@@ -136,7 +136,7 @@ def simulate_screen(outdir: Path, *, preset: str | Preset = "demo", seed: int = 
     return outdir / "config.yaml"
 
 
-def _write_screen(screen: Screen, out: Path, log: Console | None = None) -> None:
+def _write_screen(screen: SimulatedScreen, out: Path, log: Console | None = None) -> None:
     imaging = screen.preset.imaging
     layout = screen.layout
     for plate, plate_map in layout.groupby("plate", sort=True):

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from screening.plate import MAD_TO_SD
+
 OBJECT_COLUMNS = ["label", "y_px", "x_px", "area_px", "reporter_level", "nuclei_level"]
 
 
@@ -80,7 +82,7 @@ def thumbnail(image: np.ndarray, factor: int) -> np.ndarray:
     h, w = image.shape[0] // factor, image.shape[1] // factor
     small = cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
     centre = np.median(small)
-    spread = 1.4826 * np.median(np.abs(small - centre))
+    spread = MAD_TO_SD * np.median(np.abs(small - centre))
     if not spread > 0:
         spread = float(small.std()) or 1.0
     return np.clip((small - centre) / spread, -6e4, 6e4).astype(np.float16)

@@ -12,68 +12,43 @@ columns, so every layout yields the same table::
 ``day`` the days since the plate's first scan when the files carry acquisition
 times (Incucyte), NaN otherwise.
 
-Adding a vendor is one module with one ``@register("name")`` function, imported below.
+Adding a vendor is one module with one parser function, named in :data:`PARSERS` below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
+from screening.io.discovery import cellvoyager, imagexpress, incucyte, operetta, pattern
+from screening.io.discovery.base import (
+    IMAGE_KEYS,
+    INDEX_COLUMNS,
+    OPTIONAL_COLUMNS,
+    TABLE_COLUMNS,
+    DiscoveredPlate,
+    Parser,
+    days_since_first_scan,
+    tiff_files,
+)
 from screening.io.wells import normalize_well
 
-INDEX_COLUMNS = ["plate", "well", "site", "channel", "timepoint", "path"]
-#: Columns a parser may add; discover_plate fills them when it does not (plane 1, day NaN).
-OPTIONAL_COLUMNS = {"plane": 1, "day": float("nan")}
-#: Column order of :func:`discover_plate`'s index.
-TABLE_COLUMNS = INDEX_COLUMNS[:-1] + list(OPTIONAL_COLUMNS) + ["path"]
-#: One image file: a field's channel in one plane.
-IMAGE_KEYS = ["well", "site", "channel", "timepoint", "plane"]
+#: Layout name (the config's ``plates[].format``) -> its parser.
+PARSERS: dict[str, Parser] = {
+    "cellvoyager": cellvoyager.parse_cellvoyager,
+    "imagexpress": imagexpress.parse_imagexpress,
+    "incucyte": incucyte.parse_incucyte,
+    "operetta": operetta.parse_operetta,
+    "pattern": pattern.parse_pattern,
+}
 
-
-@dataclass
-class DiscoveredPlate:
-    """What a parser found in one plate folder.
-
-    Attributes
-    ----------
-    index : DataFrame
-        ``well, site, channel, timepoint, path`` (one row per image file), optionally
-        ``plane`` (1-based z plane) and ``day`` (days since the plate's first scan).
-    pixel_size_um : float or None
-        µm per pixel when the layout's metadata carries it.
-    problems : list of str
-        Problems found while parsing (e.g. an image listed in metadata but missing).
-    channel_names : dict
-        Channel token -> the name the layout's metadata gives it (``DAPI``, ``HB9::GFP``,
-        ``488``), where it gives one; ``screening init`` names channel roles from it.
-    """
-
-    index: pd.DataFrame
-    pixel_size_um: float | None = None
-    problems: list[str] = field(default_factory=list)
-    channel_names: dict[str, str] = field(default_factory=dict)
-
-
-Parser = Callable[..., DiscoveredPlate]
-_PARSERS: dict[str, Parser] = {}
-
-
-def register(name: str) -> Callable[[Parser], Parser]:
-    """Register a layout parser under ``name`` (the config's ``plates[].format``)."""
-
-    def decorate(func: Parser) -> Parser:
-        _PARSERS[name] = func
-        return func
-
-    return decorate
+__all__ = [
+    "IMAGE_KEYS", "INDEX_COLUMNS", "OPTIONAL_COLUMNS", "PARSERS", "TABLE_COLUMNS", "DiscoveredPlate",
+    "available_formats", "days_since_first_scan", "discover_plate", "tiff_files",
+]
 
 
 def available_formats() -> list[str]:
-    return sorted(_PARSERS)
+    return sorted(PARSERS)
 
 
 def discover_plate(plate_id: str, path: Path, fmt) -> DiscoveredPlate:
@@ -91,9 +66,9 @@ def discover_plate(plate_id: str, path: Path, fmt) -> DiscoveredPlate:
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path}: plate folder not found (plate {plate_id}); check plates[].path")
     if hasattr(fmt, "pattern"):
-        found = _PARSERS["pattern"](Path(path), pattern=fmt.pattern)
-    elif fmt in _PARSERS:
-        found = _PARSERS[fmt](Path(path))
+        found = PARSERS["pattern"](Path(path), pattern=fmt.pattern)
+    elif fmt in PARSERS:
+        found = PARSERS[fmt](Path(path))
     else:
         raise ValueError(f"plate {plate_id}: no parser for format {fmt!r}; known: {available_formats()}")
     index = found.index.copy()
@@ -119,35 +94,3 @@ def discover_plate(plate_id: str, path: Path, fmt) -> DiscoveredPlate:
         index = index[~repeated]
     found.index = index.reset_index(drop=True)
     return found
-
-
-def days_since_first_scan(timepoints: pd.Series, stamps: pd.Series) -> pd.Series:
-    """Day of each image: from the plate's first scan to the start of the image's timepoint.
-
-    Parameters
-    ----------
-    timepoints : Series of int
-    stamps : sequence of str or None
-        ISO 8601 acquisition time of each image (all with a UTC offset or all without); a scan
-        starts at its earliest stamp, so images stamped as a scan proceeds share a day.
-
-    Returns
-    -------
-    Series of float
-        Days (fractional, rounded to 1e-6); NaN for a timepoint without any stamp.
-    """
-    stamps = pd.to_datetime(pd.Series(stamps, index=timepoints.index, dtype=object), utc=True, format="ISO8601")
-    starts = stamps.groupby(timepoints).min()
-    days = (starts - starts.min()).dt.total_seconds() / 86400.0
-    return timepoints.map(days.round(6)).astype(float)
-
-
-def tiff_files(root: Path):
-    """Every ``.tif``/``.tiff`` file below ``root`` (any case), skipping ``_thumb`` previews."""
-    for p in sorted(root.rglob("*")):
-        if p.suffix.lower() in (".tif", ".tiff") and "_thumb" not in p.name.lower() and p.is_file():
-            yield p
-
-
-# Import layouts last so their @register calls run (one module per vendor).
-from screening.io.discovery import cellvoyager, imagexpress, incucyte, operetta, pattern  # noqa: E402,F401

@@ -25,7 +25,7 @@ from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
-from screening.io.discovery import DiscoveredPlate, days_since_first_scan, register
+from screening.io.discovery.base import DiscoveredPlate, days_since_first_scan
 from screening.io.discovery.operetta import (
     capped,
     parse_xml,
@@ -104,7 +104,6 @@ def read_channel_targets(path: Path) -> dict[str, str]:
     return names
 
 
-@register("cellvoyager")
 def parse_cellvoyager(root: Path) -> DiscoveredPlate:
     """Index a CellVoyager measurement folder from ``MeasurementData.mlf``.
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import tifffile
 
-from screening.io.discovery import DiscoveredPlate, days_since_first_scan, register, tiff_files
+from screening.io.discovery.base import DiscoveredPlate, days_since_first_scan, tiff_files
 from screening.io.discovery.htd import htd_channel_names, htd_problems
 
 FILE_NAME = re.compile(
@@ -93,7 +93,6 @@ def drop_projections(index: pd.DataFrame) -> pd.DataFrame:
     return index[keep.to_numpy()].drop(columns="zstep")
 
 
-@register("imagexpress")
 def parse_imagexpress(root: Path) -> DiscoveredPlate:
     """Index an ImageXpress plate folder; files that do not fit the naming are skipped."""
     rows = []

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from screening.io.discovery import DiscoveredPlate, register, tiff_files
+from screening.io.discovery.base import DiscoveredPlate, tiff_files
 
 FILE_NAME = re.compile(
     r"^(?P<vessel>.+)_(?P<well>[A-Za-z]{1,2}\d{1,2})_(?P<image>\d+)_"
@@ -75,7 +75,6 @@ def _channel(path: Path, root: Path) -> str:
     return parts[0] if len(parts) > 1 else ROOT_CHANNEL
 
 
-@register("incucyte")
 def parse_incucyte(root: Path) -> DiscoveredPlate:
     """Index an Incucyte export folder; TIFFs that do not fit the naming are skipped."""
     rows = []

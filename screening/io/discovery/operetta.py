@@ -39,7 +39,7 @@ from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
-from screening.io.discovery import DiscoveredPlate, days_since_first_scan, register
+from screening.io.discovery.base import DiscoveredPlate, days_since_first_scan
 from screening.io.pixelsize import CONFLICT_TOLERANCE, to_um
 
 INDEX_NAMES = ("Index.idx.xml", "Index.xml")
@@ -173,7 +173,6 @@ def plate_pixel_size(sizes: list[float], source: Path) -> tuple[float | None, li
     return common, problems
 
 
-@register("operetta")
 def parse_operetta(root: Path) -> DiscoveredPlate:
     """Index a Harmony export folder from its ``Index.idx.xml`` / ``Index.xml``.
 

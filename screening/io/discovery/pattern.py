@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from screening.io.discovery import DiscoveredPlate, register, tiff_files
+from screening.io.discovery.base import DiscoveredPlate, tiff_files
 
 
-@register("pattern")
 def parse_pattern(root: Path, *, pattern: str) -> DiscoveredPlate:
     """Index every TIFF below ``root`` whose relative path matches ``pattern``."""
     regex = re.compile(pattern)
