@@ -11,15 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screening.plate import MAP_COLUMNS
+from screening.plate import MAP_COLUMNS, usable_fields
 
 WELL_KEYS = ["plate", "well", "timepoint"]
-
-
-def usable_fields(fields: pd.DataFrame) -> pd.Series:
-    """Boolean mask of fields whose figures may be used: measured, passed QC, not flagged."""
-    flagged = fields["flagged"] if "flagged" in fields else False
-    return (fields["status"] == "ok") & fields["qc_pass"].astype(bool) & ~np.asarray(flagged, bool)
 
 
 def aggregate_wells(fields: pd.DataFrame) -> pd.DataFrame:

@@ -43,7 +43,6 @@ from screening.io.atomic import check_writable_dir, make_dirs, write_atomic, wri
 from screening.io.pixelsize import pixel_size_conflict
 from screening.io.runfolder import RunFolderDamaged, run_lock, table_problems, table_record
 from screening.io.screen import FIELD_KEYS, field_planes, field_table, key_inputs
-from screening.plate import MAP_COLUMNS
 from screening.progress import FieldProgress
 from screening.report import write_report
 from screening.report.calibration import CALIBRATION_FILE

@@ -32,6 +32,29 @@ def is_vehicle(role: pd.Series, baseline_role: str = "vehicle") -> pd.Series:
     return role.isin(roles)
 
 
+def usable_fields(fields: pd.DataFrame) -> pd.Series:
+    """Fields whose figures may be used: measured, passed field QC, not flagged, counted.
+
+    Parameters
+    ----------
+    fields : DataFrame
+        With ``qc_pass``; ``status``, ``flagged`` and ``n_neurons`` when present (a missing
+        ``flagged`` or ``qc_pass`` value counts as not flagged and not passed).
+
+    Returns
+    -------
+    Series of bool, aligned with ``fields``.
+    """
+    ok = fields["qc_pass"].fillna(False).astype(bool)
+    if "status" in fields:
+        ok &= fields["status"].eq("ok")
+    if "flagged" in fields:
+        ok &= ~fields["flagged"].fillna(False).astype(bool)
+    if "n_neurons" in fields:
+        ok &= fields["n_neurons"].notna()
+    return ok
+
+
 def well_position(well: str) -> tuple[int, int]:
     """Zero-based (row, column) of an ``A01``/``A1``/``AA01`` well name; (-1, -1) if it is none."""
     m = _WELL_POSITION.fullmatch(str(well))

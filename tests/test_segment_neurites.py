@@ -282,7 +282,7 @@ def test_faded_stretch_between_two_neurite_pieces_is_bridged():
 
 
 def test_pieces_that_do_not_face_each_other_or_are_far_apart_stay_apart():
-    from screening.measure.neurites import bridge_gaps
+    from screening.measure.bridging import bridge_gaps
 
     img = _field((200, 240))
     _draw(img, 40, 20, 40, 100)  # parallel pieces, 16 px apart sideways, overlapping ends
@@ -310,7 +310,7 @@ def _skeleton(*segments, shape=(140, 200)):
 
 
 def test_neurite_fading_into_another_at_a_shallow_angle_is_joined_to_its_side():
-    from screening.measure.neurites import bridge_gaps
+    from screening.measure.bridging import bridge_gaps
 
     # A neurite descending at 22° ends 12 px (7.8 µm) above a horizontal one whose end lies
     # 13 px behind (no end-to-end bridge: neither end faces the other). The end aims at the

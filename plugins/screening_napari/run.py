@@ -3,7 +3,7 @@
 Everything here is plain pandas on the library's tables (no Qt), so the widgets
 stay thin and the logic is testable without a display. Metrics are read from the
 tables the pipeline wrote or computed by the library's own functions
-(:func:`screening.score.plate_qc.well_survival`, :func:`screening.aggregate.usable_fields`);
+(:func:`screening.score.plate_qc.well_survival`, :func:`screening.plate.usable_fields`);
 the plugin computes no statistics of its own.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from screening.aggregate import usable_fields
+from screening.plate import usable_fields
 from screening.config import RunConfig
 from screening.flags import FLAG_COLUMNS, read_flags, write_flags
 from screening.io.platemap import PlateMapError, read_plate_map

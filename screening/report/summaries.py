@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from screening.aggregate import usable_fields
-from screening.plate import MAP_COLUMNS, is_vehicle
+from screening.plate import MAP_COLUMNS, usable_fields
 
 ARM_KEYS = MAP_COLUMNS
 
@@ -50,7 +49,7 @@ def well_survival_curves(
     data = fields.copy()
     if "flagged" not in data:
         data["flagged"] = False
-    data["_usable"] = usable_fields(data.assign(flagged=data["flagged"].fillna(False).astype(bool)))
+    data["_usable"] = usable_fields(data)
     data["_usable"] &= data["n_neurons"].notna()
     if window_days is not None:
         data = data[(data["day"] >= window_days[0]) & (data["day"] <= window_days[1])]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from screening.plate import is_vehicle
 from screening.report import figures as fg
 from screening.report import summaries as sm
 from screening.report.load import RunTables
@@ -41,14 +42,14 @@ def km_figure(km: pd.DataFrame, patients: list[str], *, baseline_role: str = "ve
     """
     fig = Figure(figsize=(3.4 * max(len(patients), 1) + 0.6, 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(len(patients), 1), sharey=True, squeeze=False)[0])
-    vehicle = sm.is_vehicle(km["role"].astype(str), baseline_role)
+    vehicle = is_vehicle(km["role"].astype(str), baseline_role)
     others = km.loc[~vehicle & km["role"].ne("positive_control"), ["compound", "concentration_um"]]
     arms = list(dict.fromkeys(map(tuple, others.to_numpy())))
     palette = dict(zip(arms, [f"C{1 + i % 9}" for i in range(len(arms))]))  # C0 is the control blue
     for ax, patient in zip(axes, patients):
         mine = km[km["patient"].astype(str) == patient]
         for (compound, c, role), g in mine.groupby(["compound", "concentration_um", "role"], dropna=False):
-            is_veh = bool(sm.is_vehicle(pd.Series([str(role)]), baseline_role).iloc[0])
+            is_veh = bool(is_vehicle(pd.Series([str(role)]), baseline_role).iloc[0])
             color = fg.VEHICLE_COLOR if is_veh else fg.CONTROL_COLOR if role == "positive_control" else palette.get(
                 (compound, c), fg.OTHER_COLOR)
             label = "vehicle" if is_veh else f"{compound} {c:g} µM"

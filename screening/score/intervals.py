@@ -25,27 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screening.plate import MAP_COLUMNS
+from screening.plate import MAP_COLUMNS, usable_fields
 
 SITE_KEYS = ["plate", "well", "site"]
-
-
-def usable_mask(fields: pd.DataFrame) -> pd.Series:
-    """Fields whose counts may be used: measured, passed QC, not flagged.
-
-    Parameters
-    ----------
-    fields : DataFrame
-        With ``qc_pass`` and ``status``; ``flagged`` optional (default False).
-
-    Returns
-    -------
-    Series of bool, aligned with ``fields``.
-    """
-    flagged = fields["flagged"].fillna(False).astype(bool) if "flagged" in fields else False
-    status_ok = fields["status"].eq("ok") if "status" in fields else True
-    counted = fields["n_neurons"].notna()
-    return status_ok & fields["qc_pass"].fillna(False).astype(bool) & ~flagged & counted
 
 
 def in_window(days: pd.Series, window_days: tuple[float, float] | None) -> pd.Series:
@@ -85,7 +67,7 @@ def site_intervals(
     data = fields[in_window(fields["day"], window_days)].copy()
     if data.empty:
         return pd.DataFrame(columns=columns)
-    data["_usable"] = usable_mask(data).to_numpy()
+    data["_usable"] = usable_fields(data).to_numpy()
     # Interval index from the plate's own ordered timepoints, so a missing
     # site-timepoint row cannot shift the interval another site is in.
     days = data.groupby(["plate", "timepoint"], observed=True)["day"].first().reset_index()
@@ -141,7 +123,7 @@ def zero_start_sites(
     """
     columns = SITE_KEYS + MAP_COLUMNS + ["first_day", "first_positive_day"]
     data = fields[in_window(fields["day"], window_days)]
-    data = data[usable_mask(data).to_numpy()].sort_values(SITE_KEYS + ["day"])
+    data = data[usable_fields(data).to_numpy()].sort_values(SITE_KEYS + ["day"])
     if data.empty:
         return pd.DataFrame(columns=columns)
     groups = data.groupby(SITE_KEYS, observed=True, sort=False)

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screening.plate import MAD_TO_SD, is_vehicle, plate_shape, well_position
-from screening.score.intervals import in_window, usable_mask
+from screening.plate import MAD_TO_SD, is_vehicle, plate_shape, usable_fields, well_position
+from screening.score.intervals import in_window
 
 PLATE_QC_COLUMNS = ["plate", "patient", "z_prime", "ssmd", "vehicle_survival_end", "pass"]
 
@@ -137,7 +137,7 @@ def well_survival(fields: pd.DataFrame, *, window_days: tuple[float, float] | No
         n_end, survival`` (NaN without usable sites or neurons at the start).
     """
     data = fields[in_window(fields["day"], window_days)].copy()
-    data["_usable"] = usable_mask(data).to_numpy()
+    data["_usable"] = usable_fields(data).to_numpy()
     bounds = data.groupby("plate", observed=True)["day"].agg(first="min", last="max")
     data = data.join(bounds, on="plate")
     keys = ["plate", "well", "site"]

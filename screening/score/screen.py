@@ -11,7 +11,8 @@ import pandas as pd
 from screening.config.scoring import ScoringConfig
 from screening.io.atomic import write_atomic, write_text_atomic
 from screening.score.dose import dose_response
-from screening.score.intervals import in_window, rise_flags, site_intervals, usable_mask, zero_start_sites
+from screening.plate import usable_fields
+from screening.score.intervals import in_window, rise_flags, site_intervals, zero_start_sites
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
 from screening.score.pooling import (
@@ -76,7 +77,7 @@ def no_estimate_reason(fields: pd.DataFrame, arms: pd.DataFrame, config: Scoring
     if arms.empty:
         return (f"no hazard ratios: the plate maps hold no treatment or positive-control wells "
                 f"(only {config.baseline_role} and empty wells); counts and neurites are in wells.parquet")
-    usable = fields[usable_mask(fields) & in_window(fields["day"], config.window_days)]
+    usable = fields[usable_fields(fields) & in_window(fields["day"], config.window_days)]
     days = sorted(usable["day"].dropna().unique())
     if len(days) < 2:
         found = f"day {days[0]:g}" if days else "none"

@@ -167,7 +167,6 @@ def calibrate(
     from screening.segment.somata import count_motor_neurons
 
     reasons = []
-    factor = seg.calibration_range
     fields_ = [f for f in fields_ if f.get("reporter") is not None]
     if not fields_:
         return Calibration.prior(seg, "config: no fields to calibrate on")

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from screening.config.scoring import ScoringConfig
 from screening.config.tracking import TrackingConfig
 from screening.io.atomic import write_atomic
-from screening.score.intervals import MAP_COLUMNS, SITE_KEYS, in_window, usable_mask
+from screening.plate import MAP_COLUMNS, usable_fields
+from screening.score.intervals import SITE_KEYS, in_window
 from screening.track.events import INTERVAL_COLUMNS, NEURON_COLUMNS, TRACK_COLUMNS, follow_site
 from screening.track.register import SHIFT_COLUMNS, register_series
 from screening.track.store import read_objects, read_well_thumbs
@@ -99,7 +99,7 @@ class TrackResult:
 def tracking_usable(fields: pd.DataFrame) -> pd.Series:
     """Fields whose somata may be linked: usable for counts and with a trusted registration."""
     shift_ok = fields["shift_ok"].fillna(False).astype(bool) if "shift_ok" in fields else False
-    return usable_mask(fields) & shift_ok
+    return usable_fields(fields) & shift_ok
 
 
 def track_fields(fields: pd.DataFrame, objects: pd.DataFrame, config: TrackingConfig) -> TrackResult:
