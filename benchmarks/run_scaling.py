@@ -64,7 +64,7 @@ def _time_run(config, run_dir: Path, client) -> tuple[float, float]:
     shutil.rmtree(run_dir, ignore_errors=True)
     with get_task_stream(client) as stream:
         t0 = time.perf_counter()
-        measure_screen(config, run_dir, address=client.scheduler.address, force=True)
+        measure_screen(config.with_compute(address=client.scheduler.address), run_dir, force=True)
         wall = time.perf_counter() - t0
     compute = sum(
         s["stop"] - s["start"] for task in stream.data for s in task["startstops"] if s["action"] == "compute"
@@ -181,7 +181,7 @@ from screening.config import ComputeConfig, load_config
 from screening.pipeline import measure_screen
 config = load_config(sys.argv[1])
 with dask_client(ComputeConfig(scheduler="processes", workers=2)) as client:
-    measure_screen(config, config.output, address=client.scheduler.address, force=True)
+    measure_screen(config.with_compute(address=client.scheduler.address), config.output, force=True)
     peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 print(json.dumps({"client_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "workers_kib": list(peaks.values())}))
 """
@@ -225,7 +225,7 @@ def memory_series(config_path: Path, out: Path, n_wells: int = 384, n_sites: int
 
         thread = threading.Thread(target=sample, daemon=True)
         thread.start()
-        measure_screen(config, config.output, address=client.scheduler.address, force=True)
+        measure_screen(config.with_compute(address=client.scheduler.address), config.output, force=True)
         stop.set()
         thread.join()
     shutil.rmtree(out / "series", ignore_errors=True)

@@ -73,7 +73,7 @@ def run_simulated(preset: str, seed: int, cache: Path, workers: int) -> tuple[Pa
     if (run / "neurons.parquet").is_file():
         score_run(run, config=config)  # `screening score`: re-link the stored somata with today's code
     else:
-        run_screen(config, out_dir=run, workers=workers)
+        run_screen(config.with_compute(workers=workers), out_dir=run)
     return screen, run
 
 

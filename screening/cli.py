@@ -240,7 +240,8 @@ def run(
     config: Annotated[Path, typer.Argument(help="run config YAML")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="run folder (overrides output:)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="worker threads/processes")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a running Dask scheduler")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", "--scheduler", help="tcp://HOST:PORT of a running Dask scheduler (compute.address)")] = None,
     force: Annotated[bool, typer.Option(help="recompute fields that are already measured")] = False,
 ):
     """Measure every field, then score and report: the whole screen."""
@@ -251,7 +252,7 @@ def run(
         cfg = load_config(config)
     run_dir = Path(out_dir or cfg.output)
     with _answered(_resume_message(config, run_dir)):
-        result = run_screen(cfg, out_dir=run_dir, workers=workers, scheduler=scheduler, force=force, log=err)
+        result = run_screen(cfg.with_compute(workers=workers, address=address), out_dir=run_dir, force=force, log=err)
     out.print(f"run folder: {result.run_dir}")
     if result.too_many_failed:
         _fail(result.failure_message, ExitCode.TOO_MANY_FAILED)

@@ -82,12 +82,11 @@ def _slurm_cluster(compute: ComputeConfig):
 
 
 @contextmanager
-def dask_client(compute: ComputeConfig, *, workers: int | None = None, address: str | None = None):
+def dask_client(compute: ComputeConfig):
     """Yield a ``distributed.Client`` for the configured scheduler; close what was started."""
     from distributed import Client
 
-    address = address or compute.address
-    workers = workers or compute.workers
+    address, workers = compute.address, compute.workers
     cluster = None
     with tempfile.TemporaryDirectory(prefix="screening-dask-") as scratch:
         try:
@@ -96,7 +95,7 @@ def dask_client(compute: ComputeConfig, *, workers: int | None = None, address: 
             else:
                 if compute.scheduler == "distributed":
                     raise SchedulerError(
-                        "compute.scheduler is distributed but no address: set compute.address or --scheduler"
+                        "compute.scheduler is distributed but no address: set compute.address or --address"
                     )
                 if compute.scheduler == "slurm":
                     cluster = _slurm_cluster(compute)

@@ -155,7 +155,7 @@ def _reusable(run_dir: Path, fields: pd.DataFrame, force: bool, log: Console) ->
 
 
 def _measure(
-    config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progress, workers, address, calibrations=None
+    config, todo: pd.DataFrame, rows_by_well, pending, run_dir, progress, calibrations=None
 ) -> None:
     """Stream one task per field through Dask; write each well's shard when its last field lands.
 
@@ -167,7 +167,7 @@ def _measure(
     records = todo.to_dict("records")
     rules = config.plane_rules()
     tracking = WellBuffer(run_dir)
-    with dask_client(config.compute, workers=workers, address=address) as client:
+    with dask_client(config.compute) as client:
         remote_config = client.scatter(config, broadcast=True)
 
         def submit(rec):
@@ -236,8 +236,8 @@ def calibration_keys(samples: dict[str, pd.DataFrame]) -> dict[str, str]:
     return {plate: config_hash(list(rows["field_key"])) for plate, rows in samples.items()}
 
 
-def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, workers=None, address=None,
-                     force=False, log=None) -> dict[str, Calibration]:
+def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, force=False,
+                     log=None) -> dict[str, Calibration]:
     """One Dask task per plate calibrates it on a sample of its fields; writes ``calibration.csv``.
 
     A plate whose sample (files, sizes, mtimes), pixel size, plane rule and measurement config
@@ -253,7 +253,7 @@ def calibrate_plates(config: RunConfig, fields: pd.DataFrame, run_dir: Path, *, 
     result = {plate: Calibration.from_row(stored[plate]) for plate in samples if plate in stored}
     todo = [plate for plate in samples if plate not in result]
     if todo:
-        with dask_client(config.compute, workers=workers, address=address) as client:
+        with dask_client(config.compute) as client:
             futures = {
                 plate: client.submit(
                     calibrate_plate_files, [field_planes(r) for r in samples[plate].to_dict("records")], config,
@@ -293,14 +293,14 @@ def with_calibration_keys(fields: pd.DataFrame, calibrations: dict[str, Calibrat
 
 
 def measure_screen(
-    config, run_dir, *, workers=None, address=None, force=False, log=None, fields=None
+    config, run_dir, *, force=False, log=None, fields=None
 ) -> tuple[pd.DataFrame, dict]:
     """Measure every field (reusing stored shards); returns the fields table and counts.
 
     ``fields`` is :func:`plan_fields` when already made.
     """
     fields = plan_fields(config) if fields is None else fields
-    calibrations = calibrate_plates(config, fields, run_dir, workers=workers, address=address, force=force, log=log)
+    calibrations = calibrate_plates(config, fields, run_dir, force=force, log=log)
     fields = with_calibration_keys(fields, calibrations)
     reuse = drop_untracked(_reusable(run_dir, fields, force, log or Console(stderr=True)), run_dir)
     is_reused = fields["field_key"].isin(reuse)
@@ -311,7 +311,7 @@ def measure_screen(
     pending = todo.groupby(["plate", "well"]).size().to_dict()
     if len(todo):
         with FieldProgress(len(todo), log) as progress:
-            _measure(config, todo, rows_by_well, pending, run_dir, progress, workers, address, calibrations)
+            _measure(config, todo, rows_by_well, pending, run_dir, progress, calibrations)
     table = pd.DataFrame([r for well_rows in rows_by_well.values() for r in well_rows])
     counts = {"reused": int(is_reused.sum()), "computed": len(todo)}
     return order_columns(table), counts
@@ -392,8 +392,11 @@ def _failure_message(fields: pd.DataFrame, limit: float) -> str:
     )
 
 
-def run_screen(config: RunConfig, *, out_dir=None, workers=None, scheduler=None, force=False, log=None) -> RunResult:
+def run_screen(config: RunConfig, *, out_dir=None, force=False, log=None) -> RunResult:
     """Measure, aggregate, score and report a whole screen into its run folder.
+
+    Workers and the scheduler are ``config.compute`` (the command line folds its overrides in
+    with :meth:`RunConfig.with_compute`).
 
     The inputs are checked before the run folder is made, so bad input leaves no
     folder behind; a run that fails before writing anything removes the folder it made.
@@ -421,17 +424,15 @@ def run_screen(config: RunConfig, *, out_dir=None, workers=None, scheduler=None,
         with run_lock(run_dir, f"screening run {config.name}") as stale:
             if stale:
                 log.print(runfolder.describe_stale(stale), soft_wrap=True)
-            return _run_locked(config, plan, run_dir, workers, scheduler, force, log)
+            return _run_locked(config, plan, run_dir, force, log)
     finally:
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
 
 
-def _run_locked(config, plan: Plan, run_dir: Path, workers, scheduler, force, log) -> RunResult:
+def _run_locked(config, plan: Plan, run_dir: Path, force, log) -> RunResult:
     t0 = time.monotonic()
-    fields, counts = measure_screen(
-        config, run_dir, workers=workers, address=scheduler, force=force, log=log, fields=plan.fields
-    )
+    fields, counts = measure_screen(config, run_dir, force=force, log=log, fields=plan.fields)
     t_measure = time.monotonic() - t0
     fields = order_columns(register_fields(fields, run_dir, config.tracking))
     t_register = time.monotonic() - t0 - t_measure

@@ -87,3 +87,14 @@ def test_measurement_hash_changes_with_segmentation_only():
     c = parse_config(_with(scoring={"fdr_q": 0.05}), base_dir=Path("/x"))
     assert a.measurement_hash() != b.measurement_hash()
     assert a.measurement_hash() == c.measurement_hash()
+
+
+def test_command_line_overrides_fold_into_compute_once():
+    config = parse_config(_with(compute={"workers": 4}), base_dir=Path("/x"))
+    assert config.with_compute() is config  # nothing given: nothing changes
+    over = config.with_compute(workers=1, address="tcp://10.0.0.1:8786")
+    assert (over.compute.workers, over.compute.address) == (1, "tcp://10.0.0.1:8786")
+    assert (config.compute.workers, config.compute.address) == (4, None)  # the loaded config is untouched
+    assert over.with_compute(address="tcp://h:1").compute.workers == 1
+    # How many workers run never changes what a field measures (no re-measuring on a rerun).
+    assert over.measurement_hash() == config.measurement_hash()

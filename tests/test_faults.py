@@ -463,7 +463,7 @@ FAULTS = [
     Fault("workers-zero", lambda d: None, "run", USAGE, lambda d: ["--workers"], extra=("--workers", "0")),
     Fault("scheduler-without-address", lambda d: (_config(lambda c: c.update(compute={"scheduler": "distributed"}))(d),
                                                   os.utime(d.tif())), "run", ExitCode.SCHEDULER,
-          lambda d: ["compute.address", "--scheduler"]),
+          lambda d: ["compute.address", "--address"]),
     Fault("lock-held-by-stopped-run", _stale_lock, "run", OK, lambda d: ["took over the lock", "not running"],
           touched=_untouched),
     Fault("damaged-shard", _damage_shard, "run", OK,

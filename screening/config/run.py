@@ -160,6 +160,16 @@ class RunConfig(_Strict):
             return 0.0 if timepoint == 1 else None
         return self.timepoints.get(timepoint)
 
+    def with_compute(self, *, workers: int | None = None, address: str | None = None) -> "RunConfig":
+        """This config with the command line's ``--workers`` and ``--scheduler`` folded into ``compute``.
+
+        The one place those overrides enter: everything downstream reads ``config.compute``.
+        """
+        update = {k: v for k, v in (("workers", workers), ("address", address)) if v is not None}
+        if not update:
+            return self
+        return self.model_copy(update={"compute": self.compute.model_copy(update=update)})
+
     def measurement_hash(self) -> str:
         """Hash of everything that changes a field's measurements (resume key)."""
         return config_hash(
