@@ -139,26 +139,58 @@ def score_screen(
     if missing:
         raise ValueError(f"fields table lacks column(s) {missing}; expected {FIELD_COLUMNS}")
     alpha = 1 - config.confidence
-    warnings: list[str] = []
     fields = _with_positive_control(fields, config)
     wells = _with_positive_control(wells, config) if len(wells) else wells
-
     qc = plate_qc(
         fields, baseline_role=config.baseline_role, positive_control=config.positive_control,
         window_days=config.window_days, min_z_prime=config.min_z_prime, min_ssmd=config.min_ssmd,
         min_vehicle_survival=config.min_vehicle_survival, max_position_effect=config.max_position_effect,
     )
-    for _, row in qc.iterrows():
-        if not row["pass"]:
-            warnings.append(f"plate {row['plate']} patient {row['patient']} failed QC: {row['note']}")
-        elif row["note"]:
-            warnings.append(f"plate {row['plate']} patient {row['patient']}: {row['note']}")
-
+    warnings = _qc_warnings(qc)
     arms = _arms(fields, config)
     reason = no_estimate_reason(fields, arms, config)
     if reason:
         return _without_estimates(arms, qc, warnings, reason)
 
+    intervals = _model_intervals(fields, tracked_intervals, config)
+    intervals, excluded_patients = _without_failed_plates(intervals, qc, config)
+    survival, covariances = fit_survival(
+        intervals, baseline_role=config.baseline_role, se_correction=config.se_correction,
+        adjust_edge=config.adjust_edge, alpha=alpha,
+    )
+    scores = _survival_scores(arms, survival, "counts" if tracked_intervals is None else "tracked")
+    scores = _with_rising_wells(scores, intervals, config, warnings)
+    scores = _with_zero_start_sites(scores, fields, config, warnings)
+    scores = _with_neurites(scores, wells, config, alpha)
+    scores = _with_calls(scores, excluded_patients, config)
+    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha, fdr_q=config.fdr_q)
+    doses = dose_response(scores, ranking, covariances, alpha=alpha)
+
+    for _, row in scores[scores["log_hr"].isna()].iterrows():
+        warnings.append(f"patient {row['patient']} {row['compound']} {row['concentration_um']} µM: {row['note']}")
+    if not fields["role"].eq("positive_control").any():
+        warnings.append("no positive-control wells in the screen: Z' and SSMD not computed")
+    extra = [c for c in scores.columns if c not in SCORES_COLUMNS]
+    scores = scores[SCORES_COLUMNS + extra].sort_values(["patient", "compound", "concentration_um"], ignore_index=True)
+    ranking = ranking.sort_values(["rank", "compound", "concentration_um"], na_position="last", ignore_index=True)
+    return ScoreResult(scores=scores, ranking=ranking, plate_qc=qc, dose_response=doses,
+                       warnings=list(dict.fromkeys(warnings)))
+
+
+def _qc_warnings(qc: pd.DataFrame) -> list[str]:
+    """One line per plate × patient that failed QC or carries a QC note."""
+    out = []
+    for _, row in qc.iterrows():
+        if not row["pass"]:
+            out.append(f"plate {row['plate']} patient {row['patient']} failed QC: {row['note']}")
+        elif row["note"]:
+            out.append(f"plate {row['plate']} patient {row['patient']}: {row['note']}")
+    return out
+
+
+def _model_intervals(fields: pd.DataFrame, tracked_intervals: pd.DataFrame | None,
+                     config: ScoringConfig) -> pd.DataFrame:
+    """Site × interval rows the survival model fits (net counts or tracked neurons), with ``edge``."""
     if tracked_intervals is None:
         intervals = site_intervals(fields, window_days=config.window_days)
     else:
@@ -166,36 +198,48 @@ def score_screen(
     edge = edge_wells(fields[["plate", "well"]].drop_duplicates())
     edge_of = dict(zip(zip(fields.loc[edge.index, "plate"], fields.loc[edge.index, "well"]), edge))
     intervals["edge"] = [edge_of.get(k, False) for k in zip(intervals["plate"], intervals["well"])]
-    # Failed plate × patient pairs leave the fit when configured; a patient with
-    # no passing plate is still scored on everything but kept out of pooling.
-    excluded_patients: set = set()
-    if config.exclude_failed_plates and len(qc):
-        passing = set(zip(qc.loc[qc["pass"], "plate"], qc.loc[qc["pass"], "patient"]))
-        pair = pd.Series(list(zip(intervals["plate"], intervals["patient"])), index=intervals.index)
-        ok = pair.isin(passing)
-        for patient, rows in intervals.groupby("patient", observed=True):
-            if not ok[rows.index].any():
-                excluded_patients.add(patient)
-                ok[rows.index] = True
-        intervals = intervals[ok]
+    return intervals
 
-    survival, covariances = fit_survival(
-        intervals, baseline_role=config.baseline_role, se_correction=config.se_correction,
-        adjust_edge=config.adjust_edge, alpha=alpha,
-    )
+
+def _without_failed_plates(intervals: pd.DataFrame, qc: pd.DataFrame, config: ScoringConfig) -> tuple[pd.DataFrame, set]:
+    """Intervals without failed plate × patient pairs (when configured), and the patients left out of pooling.
+
+    A patient with no passing plate is still scored on everything but kept out of pooling.
+    """
+    excluded: set = set()
+    if not (config.exclude_failed_plates and len(qc)):
+        return intervals, excluded
+    passing = set(zip(qc.loc[qc["pass"], "plate"], qc.loc[qc["pass"], "patient"]))
+    pair = pd.Series(list(zip(intervals["plate"], intervals["patient"])), index=intervals.index)
+    ok = pair.isin(passing)
+    for patient, rows in intervals.groupby("patient", observed=True):
+        if not ok[rows.index].any():
+            excluded.add(patient)
+            ok[rows.index] = True
+    return intervals[ok], excluded
+
+
+def _survival_scores(arms: pd.DataFrame, survival: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Every arm with its survival fit (``survival`` says from counts or tracked neurons)."""
     scores = arms.merge(survival.drop(columns=["role"]), on=["patient", "compound", "concentration_um"], how="left")
-    scores["survival"] = "counts" if tracked_intervals is None else "tracked"
+    scores["survival"] = source
     scores["note"] = scores["note"].fillna("no usable intervals (no neurons at risk or no usable fields)")
     for col in ("n_wells", "n_vehicle_wells"):
         scores[col] = scores[col].fillna(0).astype(int)
+    return scores
 
+
+def _count_per_arm(scores: pd.DataFrame, rows: pd.DataFrame) -> list[int]:
+    counts = rows.groupby(["patient", "compound", "concentration_um"], observed=True, dropna=False).size()
+    return [int(counts.get((p, c, d), 0)) for p, c, d in zip(scores["patient"], scores["compound"], scores["concentration_um"])]
+
+
+def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[str]) -> pd.DataFrame:
+    """``rise_wells`` per arm (counts rose: deaths hidden), with a note and a warning per patient."""
     flags = rise_flags(intervals, max_rise_fraction=config.max_rise_fraction)
     well_arm = intervals.drop_duplicates(["plate", "well"])[["plate", "well", "compound", "concentration_um"]]
     flags = flags.merge(well_arm, on=["plate", "well"], how="left")
-    counts = flags.groupby(["patient", "compound", "concentration_um"], observed=True, dropna=False).size()
-    scores["rise_wells"] = [
-        int(counts.get((p, c, d), 0)) for p, c, d in zip(scores["patient"], scores["compound"], scores["concentration_um"])
-    ]
+    scores["rise_wells"] = _count_per_arm(scores, flags)
     scores["note"] = _append(
         scores["note"], scores["rise_wells"] > 0,
         f"neuron counts rose by > {config.max_rise_fraction:.0%} in some wells (hidden deaths bias HR down)",
@@ -207,12 +251,13 @@ def score_screen(
             f"patient {patient}: counts rose by > {config.max_rise_fraction:.0%} of those at risk in "
             f"{len(g)} well(s) ({wells_list}); deaths there are undercounted"
         )
+    return scores
 
+
+def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list[str]) -> pd.DataFrame:
+    """``zero_start_sites`` per arm (no neurons at the first timepoint), with a note and a warning."""
     zero = zero_start_sites(fields, window_days=config.window_days)
-    zero_counts = zero.groupby(["patient", "compound", "concentration_um"], observed=True, dropna=False).size()
-    scores["zero_start_sites"] = [
-        int(zero_counts.get((p, c, d), 0)) for p, c, d in zip(scores["patient"], scores["compound"], scores["concentration_um"])
-    ]
+    scores["zero_start_sites"] = _count_per_arm(scores, zero)
     scores["note"] = _append(
         scores["note"], scores["zero_start_sites"] > 0,
         "some sites had no motor neurons at their first timepoint: they count only from when neurons appear",
@@ -224,7 +269,11 @@ def score_screen(
             f"patient {patient}: {len(g)} site(s) had zero motor neurons at their first usable timepoint "
             f"but some later ({listed}); they enter the survival model only from then"
         )
+    return scores
 
+
+def _with_neurites(scores, wells, config: ScoringConfig, alpha: float) -> pd.DataFrame:
+    """The neurite endpoint per arm (NaN, with a note, without a wells table)."""
     if len(wells):
         neurites = neurite_ratios(wells, baseline_role=config.baseline_role, window_days=config.window_days, alpha=alpha)
         scores = scores.merge(neurites, on=["patient", "compound", "concentration_um"], how="left")
@@ -232,7 +281,11 @@ def score_screen(
         for col in NEURITE_COLUMNS:
             scores[col] = np.nan if col != "neurite_note" else "no wells table"
     scores["neurite_note"] = scores["neurite_note"].fillna("")
+    return scores
 
+
+def _with_calls(scores: pd.DataFrame, excluded_patients: set, config: ScoringConfig) -> pd.DataFrame:
+    """Per patient: q-values of the treatment arms (BH), ranks and calls; who is pooled."""
     scores["pooled"] = scores["log_hr"].notna() & ~scores["patient"].isin(excluded_patients)
     scores["note"] = _append(
         scores["note"], scores["patient"].isin(excluded_patients),
@@ -242,25 +295,12 @@ def score_screen(
     scores["q_value"] = np.nan
     scores["rank"] = np.nan
     scores["call"] = ""
-    for patient, g in scores.groupby("patient", observed=True):
+    for _patient, g in scores.groupby("patient", observed=True):
         cand = treatment[g.index]
         scores.loc[g.index[cand.to_numpy()], "q_value"] = bh_qvalues(g.loc[cand, "p_value"])
         scores.loc[g.index, "rank"] = rank_candidates(g, cand, config.fdr_q)
         scores.loc[g.index, "call"] = call_arms(g, cand, config.fdr_q)
-
-    ranking = pool_screen(scores, candidates=None, method=config.pooling, alpha=alpha, fdr_q=config.fdr_q)
-    doses = dose_response(scores, ranking, covariances, alpha=alpha)
-
-    for _, row in scores[scores["log_hr"].isna()].iterrows():
-        warnings.append(f"patient {row['patient']} {row['compound']} {row['concentration_um']} µM: {row['note']}")
-    if not fields["role"].eq("positive_control").any():
-        warnings.append("no positive-control wells in the screen: Z' and SSMD not computed")
-    warnings = list(dict.fromkeys(warnings))
-
-    extra = [c for c in scores.columns if c not in SCORES_COLUMNS]
-    scores = scores[SCORES_COLUMNS + extra].sort_values(["patient", "compound", "concentration_um"], ignore_index=True)
-    ranking = ranking.sort_values(["rank", "compound", "concentration_um"], na_position="last", ignore_index=True)
-    return ScoreResult(scores=scores, ranking=ranking, plate_qc=qc, dose_response=doses, warnings=warnings)
+    return scores
 
 
 #: Columns of the score tables that hold whole numbers (NaN where there is none).
