@@ -161,7 +161,7 @@ class RunConfig(_Strict):
         return self.timepoints.get(timepoint)
 
     def with_compute(self, *, workers: int | None = None, address: str | None = None) -> "RunConfig":
-        """This config with the command line's ``--workers`` and ``--scheduler`` folded into ``compute``.
+        """This config with the command line's ``--workers`` and ``--address`` folded into ``compute``.
 
         The one place those overrides enter: everything downstream reads ``config.compute``.
         """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from screening.plate import well_position
+
 _WELL = re.compile(r"^\s*([A-Za-z]{1,2})0*(\d{1,2})\s*$")
 
 
@@ -23,8 +25,4 @@ def normalize_well(name: str) -> str:
 
 def well_row_col(well: str) -> tuple[int, int]:
     """Zero-based (row, column) of a normalized well (``B03`` -> ``(1, 2)``)."""
-    letters, number = well.rstrip("0123456789"), well[len(well.rstrip("0123456789")):]
-    row = 0
-    for ch in letters:
-        row = row * 26 + (ord(ch) - ord("A") + 1)
-    return row - 1, int(number) - 1
+    return well_position(well)

@@ -1,8 +1,9 @@
 """Kaplan-Meier curves of tracked neurons per arm, with delayed entry and numbers at risk.
 
 For display (the report) and the benchmark; the hazard ratios come from the grouped-time
-model (:mod:`screening.score.survival`). Each tracked neuron enters at the day it was first
-seen (late reporter onset, drift into the field: left truncation), and leaves at the day
+model (:mod:`screening.score.survival`). Each tracked neuron enters at its ``entry_day``: the
+first day for neurons seen then, a late arrival's second sighting (late reporter onset, drift
+into the field: left truncation); it leaves at the day
 its death was seen (the end of the interval it died in) or, censored, at the last day it
 was seen alive. statsmodels' ``SurvfuncRight(time, status, entry=...)`` does the product-limit
 estimate with that risk set.
