@@ -521,7 +521,11 @@ def _score_and_report(run_dir: Path, config: RunConfig, log) -> list[Path]:
     for warning in result.warnings:
         log.print(f"warning: {warning}", soft_wrap=True)
     written += list(write_scores(result, run_dir).values())
-    manifest = _record(run_dir, manifest, runfolder.SCORED, made_from)
+    # Tables of tracks are recorded when written and forgotten when tracking is off (one timepoint).
+    tracked_names = runfolder.TRACKED if tracked is not None else []
+    manifest = {**manifest, "tables": {k: v for k, v in manifest.get("tables", {}).items()
+                                       if k not in runfolder.TRACKED}}
+    manifest = _record(run_dir, manifest, [*runfolder.SCORED, *tracked_names], made_from)
     written.append(write_report(run_dir))
     _record(run_dir, manifest, [runfolder.REPORT], made_from)
     return written
@@ -562,7 +566,8 @@ def report_run(run_dir, *, log=None) -> Path:
             fix = f"rerun `screening run CONFIG --out {run_dir}` (measured fields are reused)"
         else:
             fix = f"run `screening score {run_dir}` to rebuild them from fields.parquet"
-        problems = table_problems(run_dir, manifest, [runfolder.FIELDS, *runfolder.SCORED])
+        tracked = [n for n in runfolder.TRACKED if n in manifest.get("tables", {})]
+        problems = table_problems(run_dir, manifest, [runfolder.FIELDS, *runfolder.SCORED, *tracked])
         if problems:
             raise RunFolderDamaged("the run folder's tables do not belong together:\n" + "\n".join(problems)
                                    + f"\n{fix}")

@@ -179,3 +179,27 @@ def test_registration_shift_places_neurons_in_one_frame():
     assert len(out.neurons) == 1 and out.neurons.loc[0, "censor_reason"] == "end"
     without = follow(detections, site(3))
     assert len(without.neurons) == 2
+
+
+def test_a_failed_first_field_is_not_the_registration_frame(tmp_path):
+    from screening.config.tracking import TrackingConfig
+    from screening.track.sites import register_fields
+    from screening.track.store import write_well
+
+    rng = np.random.default_rng(3)
+    base = blobs((240, 240), rng.uniform(0, 240, (90, 2)))
+    images = [rng.normal(size=base.shape), base, ndi.shift(base, (6, -4), order=1, mode="nearest")]
+    config = TrackingConfig()
+    px = config.registration_pixel_um / 2  # thumbnails at half the size
+    keys = [f"P/A01/s1/t{t}" for t in range(3)]
+    write_well(tmp_path, "P", "A01", [], {k: thumbnail(im, 2) for k, im in zip(keys, images)}, set())
+    fields = pd.DataFrame({
+        "plate": "P", "well": "A01", "site": 1, "timepoint": [0, 1, 2], "field_key": keys,
+        "pixel_size_um": px, "height_px": 240, "width_px": 240,
+        "qc_pass": [False, True, True], "status": "ok", "n_neurons": 5,
+    })
+    out = register_fields(fields, tmp_path, config)
+    # The defocused first field gets no shift; the second is the frame the third is moved into.
+    assert out["shift_ok"].tolist() == [False, True, True]
+    assert np.isnan(out.loc[0, "shift_y_px"])
+    assert np.allclose(out.loc[2, ["shift_y_px", "shift_x_px"]].to_numpy(float), [-6, 4], atol=0.5)

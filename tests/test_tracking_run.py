@@ -65,3 +65,20 @@ def test_unknown_tracking_key_is_an_error(tmp_path):
         assert "tracking.max_link_distance" in str(exc)
     else:
         raise AssertionError("an unknown tracking key must be an error")
+
+
+def test_report_refuses_tracks_that_are_not_the_scored_ones(demo_run, tmp_path):
+    from screening.io.runfolder import RunFolderDamaged
+    from screening.pipeline import report_run
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    assert {"neurons.parquet", "tracks.parquet"} <= set(read_manifest(run)["tables"])
+    neurons = pd.read_parquet(run / "neurons.parquet")
+    neurons.iloc[: len(neurons) // 2].to_parquet(run / "neurons.parquet", index=False)
+    try:
+        report_run(run)
+    except RunFolderDamaged as exc:
+        assert "neurons.parquet" in str(exc)
+    else:
+        raise AssertionError("a neurons.parquet that is not the scored one must stop the report")

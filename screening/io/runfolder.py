@@ -33,6 +33,8 @@ FIELDS = "fields.parquet"
 FLAGS = "qc_flags.csv"
 #: Tables made from fields.parquet (and qc_flags.csv) by scoring, in the order they are written.
 SCORED = ["wells.parquet", "scores.csv", "ranking.csv", "plate_qc.csv", "dose_response.csv", "warnings.txt"]
+#: Tables of tracked neurons, written by scoring when the run has two or more timepoints.
+TRACKED = ["neurons.parquet", "tracks.parquet"]
 REPORT = "report.html"
 
 
@@ -211,6 +213,6 @@ def flags_changed(run_dir: str | Path, manifest: dict) -> bool:
 
 
 __all__ = [
-    "LOCK_FILE", "REPORT", "SCORED", "RunFolderBusy", "RunFolderDamaged", "describe_stale", "digest",
+    "LOCK_FILE", "REPORT", "SCORED", "TRACKED", "RunFolderBusy", "RunFolderDamaged", "describe_stale", "digest",
     "flags_changed", "read_manifest", "run_lock", "sources", "table_problems", "table_record",
 ]

@@ -103,7 +103,8 @@ def tracking_section(tables: RunTables, sink: fg.FigureSink | None = None) -> st
              "usable timepoint and found again in place, which net counts or a naive tracker would have "
              "called deaths.")
     caption = ("Kaplan-Meier survival of tracked motor neurons per patient and arm (statsmodels SurvfuncRight "
-               "with delayed entry: a neuron joins the risk set when first seen). Grey: vehicle; blue dashed: "
+               "with delayed entry: a neuron present from the first timepoint is at risk from there, a later "
+               "arrival from its second sighting). Grey: vehicle; blue dashed: "
                "positive control.")
     body = note(used) + f"<p>{facts}</p>" + figure(svg, caption) + _at_risk_table(km)
     return section(SECTION[0], title, body)

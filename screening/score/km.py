@@ -59,13 +59,17 @@ def km_curve(times: pd.DataFrame, days) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``day, survival, se`` (Greenwood), ``at_risk`` (neurons under observation at that day:
-        entered by then and not yet dead or censored before it) and ``events`` (deaths seen at
-        that day).
+        ``day, survival, se`` (Greenwood), ``at_risk`` (neurons at risk of the deaths seen at
+        that day: entered before it and not yet dead or censored before it, the product-limit
+        estimator's risk set; at the first day, the neurons present from the start) and
+        ``events`` (deaths seen at that day).
     """
     days = np.asarray(sorted(set(float(d) for d in days)))
     entry, time, event = (times[c].to_numpy(float) for c in ("entry", "time", "event"))
-    at_risk = [int(((entry <= d) & (time >= d)).sum()) for d in days]
+    # A neuron entering at day d is not at risk of deaths seen at d (statsmodels' rule, which
+    # gives ``survival``), so the table counts the same risk set the curve is computed from.
+    entered = [entry <= d if i == 0 else entry < d for i, d in enumerate(days)]
+    at_risk = [int((e & (time >= d)).sum()) for e, d in zip(entered, days)]
     events = [int(((time == d) & (event == 1)).sum()) for d in days]
     surv = np.ones(len(days))
     se = np.zeros(len(days))

@@ -173,13 +173,18 @@ def _outcomes(seen, series, usable, max_gap, edge_margin_px) -> pd.DataFrame:
         "x_px": seen["x_px"][starts],
         "first_day": day[first],
         "last_day": day[last],
-        "death_timepoint": np.where(died, tp[nxt_c], np.nan),
+        "death_timepoint": _int_or_na(tp[nxt_c], died),
         "death_day": np.where(died, day[nxt_c], np.nan),
         "n_seen": n_seen,
         "n_missed": last - first + 1 - n_seen,
-        "entry_timepoint": pd.Series(np.where(has_entry, tp[entry_c], 0), dtype="Int64").where(has_entry).array,
+        "entry_timepoint": _int_or_na(tp[entry_c], has_entry),
         "entry_day": np.where(has_entry, day[entry_c], np.nan),
     })[NEURON_COLUMNS]
+
+
+def _int_or_na(values: np.ndarray, keep: np.ndarray) -> pd.arrays.IntegerArray:
+    """Timepoints as nullable integers: ``values`` where ``keep``, <NA> elsewhere."""
+    return pd.Series(np.where(keep, values, 0), dtype="Int64").where(keep).array
 
 
 def _entry_frame(first: np.ndarray, second: np.ndarray, n_seen: np.ndarray) -> np.ndarray:

@@ -17,13 +17,15 @@ from threadpoolctl import threadpool_limits
 from screening.config.scoring import ScoringConfig
 from screening.config.tracking import TrackingConfig
 from screening.io.atomic import write_atomic
+from screening.io.runfolder import TRACKED
 from screening.plate import MAP_COLUMNS, usable_fields
 from screening.score.intervals import SITE_KEYS, in_window
 from screening.track.events import INTERVAL_COLUMNS, NEURON_COLUMNS, TRACK_COLUMNS, follow_site
+from screening.track.objects import thumbnail_factor
 from screening.track.register import SHIFT_COLUMNS, register_series
 from screening.track.store import read_objects, read_well_thumbs
 
-NEURONS_FILE, TRACKS_FILE = "neurons.parquet", "tracks.parquet"
+NEURONS_FILE, TRACKS_FILE = TRACKED
 
 
 def register_fields(fields: pd.DataFrame, run_dir, config: TrackingConfig) -> pd.DataFrame:
@@ -60,26 +62,24 @@ def register_fields(fields: pd.DataFrame, run_dir, config: TrackingConfig) -> pd
 
 
 def _register_well(rows: pd.DataFrame, thumbs: dict, config: TrackingConfig) -> list[pd.DataFrame]:
-    """Registration columns of one well's sites (indexed like ``rows``)."""
+    """Registration columns of one well's sites (indexed like ``rows``).
+
+    Only fields that passed measurement and field QC take part: a defocused or failed first
+    image must not become the frame every later timepoint is registered to.
+    """
     parts = []
+    passed = usable_fields(rows.drop(columns="flagged", errors="ignore"))
     for _, site in rows.groupby("site", sort=False):
         site = site.sort_values("timepoint")
-        images = [thumbs.get(k) for k in site["field_key"]]
+        images = [thumbs.get(k) if passed[i] else None for i, k in zip(site.index, site["field_key"])]
         px = float(site["pixel_size_um"].iloc[0])
+        factor = thumbnail_factor(px, config.registration_pixel_um)
         shifts = register_series(
-            images, scale=_scale(site, images), upsample_factor=config.upsample_factor,
+            images, scale=(factor, factor), upsample_factor=config.upsample_factor,
             max_shift_px=config.max_shift_um / px, min_correlation=config.min_registration_correlation,
         )
         parts.append(shifts.set_index(site.index))
     return parts
-
-
-def _scale(site: pd.DataFrame, images) -> tuple[float, float]:
-    """Full-resolution pixels per thumbnail pixel (y, x)."""
-    for (_, row), image in zip(site.iterrows(), images):
-        if image is not None and row.get("height_px", 0) > 0:
-            return row["height_px"] / image.shape[0], row["width_px"] / image.shape[1]
-    return 1.0, 1.0
 
 
 @dataclass
