@@ -37,7 +37,7 @@ from screening.score.intervals import site_intervals
 from screening.score.plate_qc import edge_wells
 from screening.score.survival import fit_survival
 from screening.simulate import build_screen, get_preset, render_field, simulate_truth
-from screening.simulate.truth import truth_tables
+from screening.simulate.truth import screen_field_truth, truth_tables
 
 KEYS = ["patient", "compound", "concentration_um"]
 
@@ -85,7 +85,7 @@ def _calibration_run_config():
 
 
 def _measure_rows(screen, records, run_config) -> list[dict]:
-    """Render and measure field-timepoints (``screen.field_truth`` records)."""
+    """Render and measure field-timepoints (``screen_field_truth(screen)`` records)."""
     from screening.measure.field import measure_field
 
     px = screen.preset.imaging.pixel_size_um
@@ -142,7 +142,7 @@ def measured_fields(screen, seed: int, *, jobs: int = 1, log=print) -> pd.DataFr
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    records = screen.field_truth.to_dict("records")
+    records = screen_field_truth(screen).to_dict("records")
     chunks = [records[i:i + 100] for i in range(0, len(records), 100)]
     rows = []
     t0 = time.perf_counter()
@@ -192,7 +192,7 @@ def measured_screen(design, seed: int, cache: Path | None, jobs: int):
     path = cache / f"{design.name}-seed{seed}.parquet" if cache else None
     if path is not None and path.is_file():
         return truth_tables(screen), pd.read_parquet(path)
-    print(f"screen {design.name} seed {seed}: measuring {len(screen.field_truth)} field-timepoints", flush=True)
+    print(f"screen {design.name} seed {seed}: measuring {len(screen_field_truth(screen))} field-timepoints", flush=True)
     measured = measured_fields(screen, seed, jobs=jobs, log=lambda m: print(m, flush=True))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

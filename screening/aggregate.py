@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screening.plate import MAP_COLUMNS, usable_fields
-
-WELL_KEYS = ["plate", "well", "timepoint"]
+from screening.plate import MAP_COLUMNS, WELL_KEYS, usable_fields
 
 
 def aggregate_wells(fields: pd.DataFrame) -> pd.DataFrame:

@@ -42,7 +42,8 @@ from screening.io import runfolder
 from screening.io.atomic import check_writable_dir, make_dirs, write_atomic, write_text_atomic
 from screening.io.pixelsize import pixel_size_conflict
 from screening.io.runfolder import RunFolderDamaged, run_lock, table_problems, table_record
-from screening.io.screen import FIELD_KEYS, field_planes, field_table, key_inputs
+from screening.io.screen import field_planes, field_table, key_inputs
+from screening.plate import FIELD_COLUMNS, FIELD_KEYS
 from screening.progress import FieldProgress
 from screening.report import write_report
 from screening.report.calibration import CALIBRATION_FILE
@@ -56,10 +57,6 @@ from screening.track.sites import choose_survival, register_fields, track_run, w
 from screening.track.store import WellBuffer, drop_untracked
 from screening.validate import check_screen
 
-FIELD_COLUMNS = [
-    "plate", "well", "site", "timepoint", "day", "n_neurons", "neurite_length_um", "n_nuclei",
-    "qc_pass", "status", "error",
-]
 #: Counts, stored as nullable integers (NA: failed field, or no nuclear channel for n_nuclei).
 COUNT_COLUMNS = {"n_neurons": "Int64", "n_nuclei": "Int64"}
 PACKAGES = ["screening", "numpy", "scipy", "scikit-image", "skan", "dask", "distributed", "pandas",

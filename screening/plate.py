@@ -13,6 +13,13 @@ import pandas as pd
 
 #: Plate-map columns carried by every field, well and score table.
 MAP_COLUMNS = ["patient", "compound", "concentration_um", "role"]
+#: What identifies one imaged field, one site over time and one well at one timepoint.
+FIELD_KEYS = ["plate", "well", "site", "timepoint"]
+SITE_KEYS = ["plate", "well", "site"]
+WELL_KEYS = ["plate", "well", "timepoint"]
+#: The leading columns of ``fields.parquet``, in order (docs/outputs.md); per-field
+#: measurements, QC figures and the plate-map columns follow.
+FIELD_COLUMNS = [*FIELD_KEYS, "day", "n_neurons", "neurite_length_um", "n_nuclei", "qc_pass", "status", "error"]
 #: Roles a plate map may give a well, and the words read as one of them.
 ROLES = ("vehicle", "positive_control", "treatment", "empty")
 ROLE_SYNONYMS = {"negative_control": "vehicle"}

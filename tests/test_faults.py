@@ -36,7 +36,7 @@ from screening.cli import ExitCode, app
 from screening.config import load_config
 from screening.io.atomic import make_dirs
 from screening.io.runfolder import run_lock
-from screening.io.screen import FIELD_KEYS
+from screening.plate import FIELD_KEYS
 from screening.pipeline import (
     calibration_keys,
     calibration_samples,

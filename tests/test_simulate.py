@@ -12,6 +12,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from screening.config import load_config
+from screening.simulate.truth import screen_field_truth
 from screening.simulate import (
     PRESETS,
     Compound,
@@ -164,7 +165,7 @@ def test_screen_preset_design_and_densities():
 
 def test_counted_neurons_are_the_bright_somata_in_the_image():
     screen = build_screen(SPARSE, seed=1)
-    truth = screen.field_truth
+    truth = screen_field_truth(screen)
     imaging = SPARSE.imaging
     checked = 0
     for field in range(len(screen.fields)):

@@ -18,8 +18,8 @@ from screening.io.discovery import TABLE_COLUMNS, discover_plate
 from screening.io.pixelsize import pixel_size_conflict, pixel_size_from_tiff
 from screening.io.planes import is_plane_number, plane_files
 from screening.io.platemap import PlateMapError, read_plate_map
+from screening.plate import FIELD_KEYS
 
-FIELD_KEYS = ["plate", "well", "site", "timepoint"]
 #: Index columns of :class:`Screen` (``day`` resolved from the config or the files).
 SCREEN_COLUMNS = ["plate", "well", "site", "channel", "timepoint", "plane", "day", "path"]
 

@@ -25,9 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screening.plate import MAP_COLUMNS, usable_fields
-
-SITE_KEYS = ["plate", "well", "site"]
+from screening.plate import MAP_COLUMNS, SITE_KEYS, usable_fields
 
 
 def in_window(days: pd.Series, window_days: tuple[float, float] | None) -> pd.Series:

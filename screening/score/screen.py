@@ -11,7 +11,7 @@ import pandas as pd
 from screening.config.scoring import ScoringConfig
 from screening.io.atomic import write_atomic, write_text_atomic
 from screening.score.dose import dose_response
-from screening.plate import usable_fields
+from screening.plate import FIELD_KEYS, MAP_COLUMNS, usable_fields
 from screening.score.intervals import in_window, rise_flags, site_intervals, zero_start_sites
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
@@ -29,10 +29,8 @@ SCORES_COLUMNS = [
     "p_value", "q_value", "neurite_ratio", "rank", "call",
 ]
 WARNINGS_FILE = "warnings.txt"
-FIELD_COLUMNS = [
-    "plate", "well", "site", "timepoint", "day", "n_neurons", "qc_pass", "status",
-    "patient", "compound", "concentration_um", "role",
-]
+#: What scoring reads from each field row.
+SCORED_FIELD_COLUMNS = [*FIELD_KEYS, "day", "n_neurons", "qc_pass", "status", *MAP_COLUMNS]
 
 
 @dataclass
@@ -113,7 +111,7 @@ def score_screen(
     fields : DataFrame
         One row per plate × well × site × timepoint (``fields.parquet`` joined
         with the plate map and ``flagged`` from ``qc_flags.csv``); needs
-        :data:`FIELD_COLUMNS`.
+        :data:`SCORED_FIELD_COLUMNS`.
     wells : DataFrame
         ``wells.parquet`` (per well × timepoint sums over usable fields).
     config : ScoringConfig, optional
@@ -135,9 +133,9 @@ def score_screen(
         When ``fields`` lacks a required column (a contract error, not bad data).
     """
     config = config or ScoringConfig()
-    missing = [c for c in FIELD_COLUMNS if c not in fields]
+    missing = [c for c in SCORED_FIELD_COLUMNS if c not in fields]
     if missing:
-        raise ValueError(f"fields table lacks column(s) {missing}; expected {FIELD_COLUMNS}")
+        raise ValueError(f"fields table lacks column(s) {missing}; expected {SCORED_FIELD_COLUMNS}")
     alpha = 1 - config.confidence
     fields = _with_positive_control(fields, config)
     wells = _with_positive_control(wells, config) if len(wells) else wells

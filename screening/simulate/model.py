@@ -107,22 +107,14 @@ class SimulatedScreen:
         return order, np.searchsorted(seg_field[order], np.arange(len(self.fields) + 1))
 
     @functools.cached_property
-    def field_truth(self) -> pd.DataFrame:
-        """The ``fields`` truth table (computed once per screen)."""
-        from screening.simulate.truth import field_truth
+    def _derived(self) -> dict:
+        return {}
 
-        return field_truth(self)
-
-    def truth_row(self, field: int, t: int) -> dict:
-        """Row of the ``fields`` truth of field id ``field`` at timepoint index ``t`` (0-based)."""
-        table = self.field_truth
-        plate, well, site = self.fields.loc[field, ["plate", "well", "site"]]
-        return table.iloc[self._truth_lookup[(plate, well, int(site), t + 1)]].to_dict()
-
-    @functools.cached_property
-    def _truth_lookup(self) -> dict:
-        keys = self.field_truth[["plate", "well", "site", "timepoint"]].itertuples(index=False, name=None)
-        return {key: i for i, key in enumerate(keys)}
+    def derived(self, name: str, make):
+        """What ``make(self)`` returns, computed once per screen (its truth tables, for one)."""
+        if name not in self._derived:
+            self._derived[name] = make(self)
+        return self._derived[name]
 
     def reach_um(self, day: float) -> np.ndarray:
         """Visible neurite path reach (µm from the soma edge) of every cell at ``day``.

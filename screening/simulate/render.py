@@ -29,6 +29,7 @@ from screening.simulate.model import (
     stream,
 )
 from screening.simulate.presets import Preset
+from screening.simulate.truth import truth_row
 
 REPORTER, NUCLEI = "w1", "w2"
 STREAM_FIELD_STATIC, STREAM_FIELD_TIMEPOINT, STREAM_SAMPLE = 6, 7, 8
@@ -164,7 +165,7 @@ def render_field(screen: SimulatedScreen, field: int | tuple[str, str, int], tim
             "death_day": death,
         }
     )[living | dead_visible].reset_index(drop=True)
-    return RenderedField(images, screen.truth_row(field, t), objects)
+    return RenderedField(images, truth_row(screen, field, t), objects)
 
 
 def _add_ellipses(image, rows, cols, a, b, angle, values, *, profile: float = 0.0) -> None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from screening.plate import FIELD_KEYS
 from screening.simulate.design import LAYOUT_COLUMNS
 from screening.simulate.model import SimulatedScreen, alive, build_screen, reporter_visible
 from screening.simulate.presets import Preset
 
-FIELD_COLUMNS = ["plate", "well", "site", "timepoint", "day", "n_neurons", "neurite_length_um",
-                 "n_nuclei", "defocused"]
 EFFECT_COLUMNS = ["patient", "compound", "concentration_um", "role", "true_hr", "neurite_factor"]
 NEURON_COLUMNS = ["plate", "well", "site", "neuron", "patient", "onset_day", "death_day"]
 
@@ -119,7 +118,24 @@ def field_truth(screen: SimulatedScreen) -> pd.DataFrame:
     table = pd.concat(rows, ignore_index=True)
     where = screen.fields[["plate", "well", "site"]].iloc[table["field"]].reset_index(drop=True)
     table = pd.concat([where, table.drop(columns="field")], axis=1)
-    return table.sort_values(["plate", "well", "site", "timepoint"], kind="stable").reset_index(drop=True)
+    return table.sort_values(FIELD_KEYS, kind="stable").reset_index(drop=True)
+
+
+def screen_field_truth(screen: SimulatedScreen) -> pd.DataFrame:
+    """:func:`field_truth` of ``screen``, computed once per screen."""
+    return screen.derived("field_truth", field_truth)
+
+
+def truth_row(screen: SimulatedScreen, field: int, t: int) -> dict:
+    """Row of the ``fields`` truth of field id ``field`` at timepoint index ``t`` (0-based)."""
+    lookup = screen.derived("field_truth_index", _truth_index)
+    plate, well, site = screen.fields.loc[field, ["plate", "well", "site"]]
+    return screen_field_truth(screen).iloc[lookup[(plate, well, int(site), t + 1)]].to_dict()
+
+
+def _truth_index(screen: SimulatedScreen) -> dict:
+    keys = screen_field_truth(screen)[FIELD_KEYS].itertuples(index=False, name=None)
+    return {key: i for i, key in enumerate(keys)}
 
 
 def inside_field(screen: SimulatedScreen, t: int) -> np.ndarray:
@@ -185,7 +201,7 @@ def well_truth(screen: SimulatedScreen) -> pd.DataFrame:
 
 def truth_tables(screen: SimulatedScreen) -> dict[str, pd.DataFrame]:
     return {
-        "fields": field_truth(screen),
+        "fields": screen_field_truth(screen),
         "effects": effect_truth(screen),
         "neurons": neuron_truth(screen),
         "layout": layout_truth(screen),

@@ -18,8 +18,8 @@ from screening.config.scoring import ScoringConfig
 from screening.config.tracking import TrackingConfig
 from screening.io.atomic import write_atomic
 from screening.io.runfolder import TRACKED
-from screening.plate import MAP_COLUMNS, usable_fields
-from screening.score.intervals import SITE_KEYS, in_window
+from screening.plate import MAP_COLUMNS, SITE_KEYS, usable_fields
+from screening.score.intervals import in_window
 from screening.track.events import INTERVAL_COLUMNS, NEURON_COLUMNS, TRACK_COLUMNS, follow_site
 from screening.track.objects import thumbnail_factor
 from screening.track.register import SHIFT_COLUMNS, register_series
