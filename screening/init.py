@@ -30,7 +30,7 @@ import yaml
 
 from screening.io.atomic import write_text_atomic
 from screening.io.discovery import available_formats, discover_plate
-from screening.io.pixelsize import pixel_size_from_tiff
+from screening.io.pixelsize import files_pixel_size
 from screening.io.platemap import TEMPLATE_COLUMNS
 from screening.io.wells import well_row_col
 
@@ -117,10 +117,7 @@ def survey_plate(path: str | Path, plate_id: str | None = None) -> PlateSurvey:
             "write the config by hand with format: {pattern: REGEX} (docs/layouts.md)"
         )
     fmt, found = best
-    pixel_um, source = found.pixel_size_um, f"the {fmt} metadata"
-    if pixel_um is None:
-        source = found.index["path"].iloc[0]
-        pixel_um = pixel_size_from_tiff(source)
+    pixel_um, source = files_pixel_size(found.pixel_size_um, found.index["path"].iloc[0], layout=fmt)
     return PlateSurvey(plate_id, path, fmt, found.index, pixel_um, source, found.channel_names, found.problems)
 
 

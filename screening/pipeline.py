@@ -40,7 +40,6 @@ from screening.config.run import config_hash
 from screening.flags import FlagsError, check_flags, flagged_mask, read_flags
 from screening.io import runfolder
 from screening.io.atomic import check_writable_dir, make_dirs, write_atomic, write_text_atomic
-from screening.io.pixelsize import pixel_size_conflict
 from screening.io.runfolder import RunFolderDamaged, run_lock, table_problems, table_record
 from screening.io.screen import field_planes, field_table, key_inputs
 from screening.plate import FIELD_COLUMNS, FIELD_KEYS
@@ -85,20 +84,6 @@ class RunResult:
         return bool(self.failure_message)
 
 
-def resolve_pixel_size(config: RunConfig, found: dict[str, float], plate: str) -> float:
-    """µm per pixel of a plate: the config's value, else the one the files carry (> 1 % apart: error)."""
-    conflict = pixel_size_conflict(config.pixel_size_um, found.get(plate), plate=plate, source="its files")
-    if conflict:
-        raise InputError(conflict)
-    if config.pixel_size_um is not None:
-        return config.pixel_size_um
-    if plate in found:
-        return found[plate]
-    raise InputError(
-        f"plate {plate}: pixel size unknown; set pixel_size_um in the config (µm per pixel, e.g. 0.65 for 20x)"
-    )
-
-
 @dataclass
 class Plan:
     """What a run will measure: one row per field (:func:`plan_fields`) and the input warnings
@@ -123,7 +108,7 @@ def plan_run(config: RunConfig) -> Plan:
     fields = field_table(screen, config)
     if fields.empty:
         raise InputError("cannot run: no fields found in any plate")
-    fields["pixel_size_um"] = [resolve_pixel_size(config, screen.pixel_size_um, p) for p in fields["plate"]]
+    fields["pixel_size_um"] = fields["plate"].map(screen.pixel_size_um).astype(float)
     mhash = config.measurement_hash()
     keys = []
     for row in fields.to_dict("records"):

@@ -111,3 +111,15 @@ def test_pixel_size_unknown_everywhere_is_an_error(tmp_path):
     screen = _screen(tmp_path, pixel_size_um=None, tiff_kwargs={})
     assert len(screen.errors) == 1 and "pixel size unknown" in screen.errors[0]
     assert _screen(tmp_path / "b", pixel_size_um=0.65, tiff_kwargs={}).errors == []
+
+
+def test_plate_pixel_size_is_one_rule():
+    from screening.io.pixelsize import plate_pixel_size
+
+    assert plate_pixel_size(0.65, None, plate="P1", source="x") == (0.65, None)  # the config's
+    assert plate_pixel_size(None, 0.3375, plate="P1", source="x") == (0.3375, None)  # else the files'
+    assert plate_pixel_size(0.65, 0.652, plate="P1", source="x") == (0.65, None)  # within 1 %: the config's
+    value, error = plate_pixel_size(0.65, 0.3375, plate="P1", source="Index.xml")
+    assert value is None and "P1" in error and "Index.xml" in error
+    value, error = plate_pixel_size(None, None, plate="P2", source="x", where="screen/config.yaml")
+    assert value is None and "P2" in error and "pixel_size_um in screen/config.yaml" in error

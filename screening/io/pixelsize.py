@@ -162,7 +162,43 @@ def pixel_size_conflict(configured: float | None, found: float | None, *, plate:
     )
 
 
+def files_pixel_size(metadata_um: float | None, first_tiff, *, layout: str) -> tuple[float | None, str]:
+    """µm per pixel that a plate's files carry, and where it was read.
+
+    The layout's metadata (an ImageXpress ``.HTD``, an Operetta ``Index.xml``...) first, else the
+    tags of the plate's first TIFF (``first_tiff``, None for a plate without files).
+    """
+    if metadata_um is not None or first_tiff is None:
+        return metadata_um, f"the {layout} metadata"
+    return pixel_size_from_tiff(first_tiff), str(first_tiff)
+
+
+def plate_pixel_size(
+    configured: float | None, found: float | None, *, plate: str, source: str, where: str = "the config"
+) -> tuple[float | None, str | None]:
+    """The pixel size a plate is measured at, or the error that says what to do.
+
+    The one rule every entry point follows (run, validate, init, convert, the plugin): the
+    config's ``pixel_size_um`` where it is set, else what the files carry
+    (:func:`files_pixel_size`); an error when both are set and differ by more than
+    :data:`CONFLICT_TOLERANCE`, or when neither is known.
+
+    Returns
+    -------
+    (float, None) or (None, str)
+        µm per pixel, or None and the error message (names the plate and ``where`` to set it).
+    """
+    conflict = pixel_size_conflict(configured, found, plate=plate, source=source)
+    if conflict:
+        return None, conflict
+    value = configured if configured is not None else found
+    if value is None:
+        return None, (f"plate {plate}: pixel size unknown (the files carry none); set pixel_size_um in "
+                      f"{where} (µm per pixel, e.g. 0.65 for 20x)")
+    return value, None
+
+
 __all__ = [
-    "CONFLICT_TOLERANCE", "PLAUSIBLE_UM", "from_imagej", "from_metamorph", "from_ome_xml",
-    "from_resolution_tags", "pixel_size_conflict", "pixel_size_from_tiff", "to_um",
+    "CONFLICT_TOLERANCE", "PLAUSIBLE_UM", "files_pixel_size", "from_imagej", "from_metamorph", "from_ome_xml",
+    "from_resolution_tags", "pixel_size_conflict", "pixel_size_from_tiff", "plate_pixel_size", "to_um",
 ]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from screening.config import RunConfig
 from screening.io.discovery import TABLE_COLUMNS, discover_plate
-from screening.io.pixelsize import pixel_size_conflict, pixel_size_from_tiff
+from screening.io.pixelsize import files_pixel_size, plate_pixel_size
 from screening.io.planes import is_plane_number, plane_files
 from screening.io.platemap import PlateMapError, read_plate_map
 from screening.plate import FIELD_KEYS
@@ -40,7 +40,8 @@ class Screen:
     warnings : list of str
         Problems a run survives: the affected fields fail and are reported.
     pixel_size_um : dict
-        Plate id -> µm per pixel where the files carry one (layout metadata, else the first TIFF's tags).
+        Plate id -> µm per pixel it is measured at (:func:`screening.io.pixelsize.plate_pixel_size`:
+        the config's, else the files'); a plate whose size is unknown or contradicted has an error.
     plane_rules : dict
         Plate id -> its ``plates[].planes`` rule (``"max"``, ``"mean"`` or a plane number).
     """
@@ -191,7 +192,9 @@ def load_screen(config: RunConfig) -> Screen:
             errors.append(str(exc))
             continue
         warnings.extend(found.problems)
-        pixel_um, problem = files_pixel_size(config, plate.id, found)
+        first_tiff = found.index["path"].iloc[0] if len(found.index) else None
+        files_um, source = files_pixel_size(found.pixel_size_um, first_tiff, layout=plate.id)
+        pixel_um, problem = plate_pixel_size(config.pixel_size_um, files_um, plate=plate.id, source=source)
         if pixel_um:
             pixel_sizes[plate.id] = pixel_um
         errors.extend([problem] if problem else [])
@@ -260,19 +263,6 @@ def check_chosen_plane(plate_id: str, index: pd.DataFrame, channels: list[str], 
         f"(e.g. well {well} site {site} timepoint {timepoint} channel {channel}; the plate has planes {planes}); "
         "their fields will fail"
     ]
-
-
-def files_pixel_size(config: RunConfig, plate_id: str, found) -> tuple[float | None, str | None]:
-    """µm per pixel the plate's files carry (layout metadata, else the first TIFF's tags), and an
-    error when it is unknown everywhere or disagrees with the config's ``pixel_size_um`` by > 1 %."""
-    pixel_um, source = found.pixel_size_um, f"the {plate_id} metadata"
-    if pixel_um is None and len(found.index):
-        source = found.index["path"].iloc[0]
-        pixel_um = pixel_size_from_tiff(source)
-    if pixel_um is None and config.pixel_size_um is None:
-        return None, (f"plate {plate_id}: pixel size unknown (the files carry none); "
-                      "set pixel_size_um in the config (µm per pixel, e.g. 0.65 for 20x)")
-    return pixel_um, pixel_size_conflict(config.pixel_size_um, pixel_um, plate=plate_id, source=source)
 
 
 def _check_vehicles(plate_map: pd.DataFrame, baseline_role: str) -> list[str]:

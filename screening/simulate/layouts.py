@@ -38,7 +38,7 @@ import yaml
 
 from screening.io.discovery import discover_plate
 from screening.io.discovery.htd import find_htd
-from screening.io.pixelsize import pixel_size_from_tiff
+from screening.io.pixelsize import files_pixel_size, plate_pixel_size
 from screening.io.wells import well_row_col
 
 LAYOUTS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
@@ -286,9 +286,11 @@ def convert_layout(src_dir: Path, layout: str, dst_dir: Path) -> Path:
         found = discover_plate(plate.id, plate.path, "imagexpress")
         index = found.index
         rel = _inside(plate.path, src_dir) or Path("plates") / plate.id
-        pixel_um = config.pixel_size_um or found.pixel_size_um or pixel_size_from_tiff(index["path"].iloc[0])
-        if pixel_um is None:
-            raise ValueError(f"plate {plate.id}: pixel size unknown; set pixel_size_um in {src_config}")
+        files_um, source = files_pixel_size(found.pixel_size_um, index["path"].iloc[0], layout="imagexpress")
+        pixel_um, problem = plate_pixel_size(config.pixel_size_um, files_um, plate=plate.id, source=source,
+                                             where=str(src_config))
+        if problem:
+            raise ValueError(problem)
         WRITERS[layout](index, plate.path, dst_dir / rel, plate.id, pixel_um, days)
         skip |= {Path(p).resolve() for p in index["path"]}
         htd = find_htd(plate.path)
