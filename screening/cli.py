@@ -217,9 +217,10 @@ def simulate(
     if preset not in PRESET_NAMES:
         err.print(f"[red]error:[/red] unknown preset {preset!r}; use one of {', '.join(PRESET_NAMES)}")
         raise typer.Exit(2)
-    layouts = ("imagexpress", "operetta", "cellvoyager", "incucyte")
-    if layout not in layouts:
-        err.print(f"[red]error:[/red] unknown layout {layout!r}; use one of {', '.join(layouts)}")
+    from screening.plate import VENDOR_FORMATS
+
+    if layout not in VENDOR_FORMATS:
+        err.print(f"[red]error:[/red] unknown layout {layout!r}; use one of {', '.join(VENDOR_FORMATS)}")
         raise typer.Exit(2)
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
         _fail(f"{outdir} is not empty; choose a new folder or pass --overwrite to replace it")

@@ -23,6 +23,9 @@ FIELD_COLUMNS = [*FIELD_KEYS, "day", "n_neurons", "neurite_length_um", "n_nuclei
 #: Roles a plate map may give a well, and the words read as one of them.
 ROLES = ("vehicle", "positive_control", "treatment", "empty")
 ROLE_SYNONYMS = {"negative_control": "vehicle"}
+#: Vendor layouts a plate folder may have (the config's ``plates[].format``; besides them a
+#: ``{pattern: REGEX}``). Each has a parser in :data:`screening.io.discovery.PARSERS`.
+VENDOR_FORMATS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
 #: Standard plate formats, (rows, columns), 6 to 1536 wells.
 PLATE_SHAPES = ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48))
 #: Median absolute deviation -> standard deviation of normal data.

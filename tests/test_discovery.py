@@ -63,3 +63,10 @@ def test_pattern_format_with_timepoint_group(tmp_path):
 def test_missing_plate_folder_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="plate folder not found.*plate P2"):
         discover_plate("P2", tmp_path / "absent", "imagexpress")
+
+
+def test_every_vendor_format_has_a_parser():
+    from screening.io.discovery import PARSERS
+    from screening.plate import VENDOR_FORMATS
+
+    assert set(PARSERS) == {*VENDOR_FORMATS, "pattern"}

@@ -15,7 +15,7 @@ from screening.io.discovery.cellvoyager import parse_cellvoyager
 from screening.io.discovery.htd import expected_images, read_htd_text
 from screening.io.discovery.incucyte import parse_incucyte, scan_numbers
 from screening.io.discovery.operetta import parse_operetta
-from screening.io.planes import plane_files, project_planes, read_planes
+from screening.io.planes import plane_files, read_planes
 from screening.io.screen import load_screen
 from screening.simulate.layouts import LAYOUTS, channel_token, convert_layout
 from tests.conftest import write_tiny_screen
@@ -318,13 +318,16 @@ def test_imagexpress_malformed_htd_is_a_problem_not_a_crash(tmp_path):
 # --- planes --------------------------------------------------------------------------------------
 
 
-def test_project_planes_rules():
-    stack = np.array([[[1, 9]], [[5, 2]], [[3, 3]]], np.uint16)
-    assert project_planes(stack, "max").tolist() == [[5, 9]]
-    assert project_planes(stack, "mean").tolist() == [[3.0, 14 / 3]]
-    assert project_planes(stack, 3).tolist() == [[3, 3]]
-    with pytest.raises(ValueError, match="planes 1..3"):
-        project_planes(stack, 4)
+def test_read_planes_rules(tmp_path):
+    stack = np.array([[[1, 9]], [[5, 2]], [[3, 3]]], np.uint16).repeat(2, axis=1)  # 3 planes of 2 x 2
+    files = {i + 1: str(tmp_path / f"z{i + 1}.tif") for i in range(3)}
+    for plane, path in zip(stack, files.values()):
+        tifffile.imwrite(path, plane)
+    assert read_planes(files, "max").tolist() == [[5, 9]] * 2
+    assert read_planes(files, "mean").tolist() == [[3.0, 14 / 3]] * 2
+    assert read_planes(files, 3).tolist() == [[3, 3]] * 2
+    with pytest.raises(ValueError, match=r"plane\(s\) \[1, 2, 3\]"):
+        read_planes(files, 4)
 
 
 def test_read_planes_max_projection_from_files(tmp_path):

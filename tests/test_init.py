@@ -17,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from screening.cli import app
+from screening.plate import VENDOR_FORMATS
 from screening.config import load_config
 from screening.init import InitError, assign_channels, role_of, write_init
 from screening.io.discovery import discover_plate
@@ -24,7 +25,7 @@ from screening.io.platemap import PlateMapError, read_plate_map
 from screening.validate import validate_config_file
 
 runner = CliRunner()
-LAYOUTS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
+LAYOUTS = VENDOR_FORMATS
 
 
 @pytest.fixture(scope="module")

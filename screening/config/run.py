@@ -23,8 +23,8 @@ from screening.config.errors import ConfigError, describe_validation_error
 from screening.config.scoring import ScoringConfig
 from screening.config.segmentation import FieldQCConfig, SegmentationConfig
 from screening.config.tracking import TrackingConfig
+from screening.plate import VENDOR_FORMATS
 
-KNOWN_FORMATS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
 
 
 class _Strict(BaseModel):
@@ -104,8 +104,8 @@ class PlateConfig(_Strict):
     @field_validator("format")
     @classmethod
     def _known_format(cls, value):
-        if isinstance(value, str) and value.lower() not in KNOWN_FORMATS:
-            raise ValueError(f"unknown format {value!r}; use one of {KNOWN_FORMATS} or {{pattern: REGEX}}")
+        if isinstance(value, str) and value.lower() not in VENDOR_FORMATS:
+            raise ValueError(f"unknown format {value!r}; use one of {VENDOR_FORMATS} or {{pattern: REGEX}}")
         return value.lower() if isinstance(value, str) else value
 
     @field_validator("planes", mode="before")

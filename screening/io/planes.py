@@ -33,33 +33,6 @@ def is_plane_number(rule) -> bool:
     return isinstance(rule, int | np.integer) and not isinstance(rule, bool)
 
 
-def project_planes(stack: np.ndarray, rule: PlaneRule) -> np.ndarray:
-    """Reduce a ``(planes, rows, cols)`` stack to one image.
-
-    Parameters
-    ----------
-    stack : ndarray, shape (n_planes, rows, cols)
-        Planes in plane order (plane 1 first).
-    rule : {"max", "mean"} or int
-        Projection, or the 1-based plane to keep.
-
-    Returns
-    -------
-    ndarray, shape (rows, cols)
-        Same dtype as ``stack`` for ``"max"`` and a plane; float64 for ``"mean"``.
-    """
-    stack = np.asarray(stack)
-    if is_plane_number(rule):
-        if not 1 <= rule <= stack.shape[0]:
-            raise ValueError(f"plane {rule} requested but the field has planes 1..{stack.shape[0]}")
-        return stack[rule - 1]
-    if rule == "max":
-        return stack.max(axis=0)
-    if rule == "mean":
-        return stack.mean(axis=0)
-    raise ValueError(f"unknown plane rule {rule!r}; use 'max', 'mean' or a plane number")
-
-
 def as_plane_files(files: PlaneFiles | Sequence[str] | str) -> dict[int, str]:
     """Plane number -> file; a single path is plane 1, a sequence holds planes 1, 2, ... in order."""
     if isinstance(files, str):

@@ -40,8 +40,9 @@ from screening.io.discovery import discover_plate
 from screening.io.discovery.htd import find_htd
 from screening.io.pixelsize import files_pixel_size, plate_pixel_size
 from screening.io.wells import well_row_col
+from screening.plate import VENDOR_FORMATS
 
-LAYOUTS = ("imagexpress", "operetta", "cellvoyager", "incucyte")
+LAYOUTS = VENDOR_FORMATS  # the simulator writes every vendor layout the discovery reads
 INCUCYTE_CHANNELS = ("green", "red", "phase", "nir")
 #: Time of the first scan of every converted Incucyte plate.
 INCUCYTE_START = datetime(2024, 1, 1, 9, 0)
