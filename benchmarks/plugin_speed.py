@@ -58,7 +58,7 @@ def render_pool(n_fields: int, out: Path) -> tuple[list[dict], tuple[float, ...]
 def make_run(root: Path, n_pool: int = 12) -> Path:
     """A scored 384-well run folder under ``root`` (see the module docstring)."""
     from screening.config import parse_config
-    from screening.pipeline import score_run
+    from screening.run.pipeline import score_run
 
     pool_dir = root / "pool"
     pool_dir.mkdir(parents=True, exist_ok=True)
@@ -127,10 +127,8 @@ def time_clicks(run: Path, n_wells: int) -> dict:
     """Open the run, then show ``n_wells + 1`` wells; times to images drawn and to overlays drawn."""
     import napari
     from qtpy.QtWidgets import QApplication
-    from screening_napari import images
     from screening_napari.widget import QCWidget
 
-    images.clear_caches()
     app = QApplication.instance() or QApplication([])
     viewer = napari.Viewer(show=True)
     t0 = time.perf_counter()

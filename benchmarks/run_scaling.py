@@ -8,7 +8,7 @@ Usage::
 Prints markdown tables (quoted in the README):
 
 1. seconds per field of a plain Python loop over ``tasks.measure_field_files`` against
-   the Dask run (``screening.pipeline.measure_screen``: tasks, shards, resume keys, parquet)
+   the Dask run (``screening.run.pipeline.measure_screen``: tasks, shards, resume keys, parquet)
    with 1 and 2 workers on the same simulated fields (the screen's first ``--timepoints``),
    for the ``threads`` and ``processes`` schedulers. The clusters are started and warmed
    (every worker has measured one field) before timing, and their start-up is reported
@@ -42,12 +42,12 @@ import pandas as pd
 import yaml
 from distributed import get_task_stream
 
-from screening.cluster import dask_client
+from screening.run.cluster import dask_client
 from screening.config import ComputeConfig, load_config
 from screening.io.screen import field_paths
-from screening.pipeline import measure_screen, plan_fields
+from screening.run.pipeline import measure_screen, plan_fields
 from screening.simulate import get_preset, simulate_screen
-from screening.tasks import measure_field_files
+from screening.run.tasks import measure_field_files
 
 
 def _time_loop(config) -> float:
@@ -176,9 +176,9 @@ def _big_plate(src_config: Path, dst: Path, n_wells: int, n_sites: int) -> Path:
 
 _WORKER_PEAK = """
 import json, resource, sys
-from screening.cluster import dask_client
+from screening.run.cluster import dask_client
 from screening.config import ComputeConfig, load_config
-from screening.pipeline import measure_screen
+from screening.run.pipeline import measure_screen
 config = load_config(sys.argv[1])
 with dask_client(ComputeConfig(scheduler="processes", workers=2)) as client:
     measure_screen(config.with_compute(address=client.scheduler.address), config.output, force=True)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from screening.aggregate import aggregate_wells
+from screening.run.aggregate import aggregate_wells
 from screening.config import ScoringConfig
 from screening.score import score_screen
 from screening.score.intervals import site_intervals

@@ -5,7 +5,7 @@ Command (hard preset, seeds 0-3, 2 workers; ~4 min per screen on the 2-core mach
     nice -n 10 python benchmarks/tracking_accuracy.py --preset hard --seeds 0 1 2 3 --workers 2 --cache /tmp/track_bench
 
 Each screen is written by the simulator (``screening simulate``), run by
-:func:`screening.pipeline.run_screen` (measurement, registration, tracking, scoring: the
+:func:`screening.run.pipeline.run_screen` (measurement, registration, tracking, scoring: the
 product's entry point) and compared with ``truth/neurons.csv`` and ``truth/fields.csv``:
 
 - **day-0 neurons**: the simulator's motor neurons alive, reporter-positive and with their
@@ -43,15 +43,15 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from screening.aggregate import aggregate_wells
+from screening.run.aggregate import aggregate_wells
 from screening.config import load_config
 from screening.io.screen import field_planes
-from screening.pipeline import apply_flags, run_screen, score_run
+from screening.run.pipeline import apply_flags, run_screen, score_run
 from screening.score import score_screen
 from screening.score.km import neuron_times
 from screening.simulate import simulate_screen
 from screening.simulate.write import read_truth
-from screening.tasks import measure_field_tracked
+from screening.run.tasks import measure_field_tracked
 from screening.track.sites import choose_survival, register_fields, track_fields, track_run
 from screening.track.store import read_objects
 

@@ -26,7 +26,7 @@ START, END = "<!-- demo-numbers:start -->", "<!-- demo-numbers:end -->"
 
 def truth_plate_qc(config_path: Path) -> pd.DataFrame:
     """``plate_qc`` of the demo scored from the simulator's true counts (every field usable)."""
-    from screening.aggregate import aggregate_wells
+    from screening.run.aggregate import aggregate_wells
     from screening.config import load_config
     from screening.io.platemap import read_plate_map
     from screening.score import score_screen

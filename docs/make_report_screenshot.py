@@ -38,7 +38,7 @@ def ensure_run(run_dir: Path, config: Path) -> None:
         return
     print(f"{run_dir}: no finished run; running {config} (the demo takes about a minute)")
     from screening.config import load_config
-    from screening.pipeline import run_screen
+    from screening.run.pipeline import run_screen
 
     run_screen(load_config(config), out_dir=run_dir)
 

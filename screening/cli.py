@@ -76,10 +76,10 @@ class Terminated(KeyboardInterrupt):
 
 
 def _exit_code(exc: BaseException) -> ExitCode | None:
-    from screening.cluster import SchedulerError
+    from screening.run.cluster import SchedulerError
     from screening.config import ConfigError
     from screening.io.runfolder import RunFolderBusy, RunFolderDamaged
-    from screening.pipeline import InputError
+    from screening.run.pipeline import InputError
 
     # Most specific first: WriteError is an OSError, RunFolderDamaged and InputError are ValueErrors.
     for kind, code in (
@@ -247,7 +247,7 @@ def run(
 ):
     """Measure every field, then score and report: the whole screen."""
     from screening.config import load_config
-    from screening.pipeline import run_screen
+    from screening.run.pipeline import run_screen
 
     with _answered("nothing was written"):
         cfg = load_config(config)
@@ -263,7 +263,7 @@ def _resume_message(config: Path, run_dir: Path) -> Callable[[], str]:
     """What a stopped run kept and how to resume it (counted when it is stopped)."""
 
     def message() -> str:
-        from screening.shards import SHARD_DIR
+        from screening.run.shards import SHARD_DIR
 
         kept = len(list((run_dir / SHARD_DIR).glob("*/*.parquet")))
         return (
@@ -278,7 +278,7 @@ def _resume_message(config: Path, run_dir: Path) -> Callable[[], str]:
 @app.command()
 def score(run_dir: Annotated[Path, typer.Argument(help="run folder of a finished run")]):
     """Re-score from existing measurements (after QC flags changed)."""
-    from screening.pipeline import score_run
+    from screening.run.pipeline import score_run
 
     with _answered(f"every table in {run_dir} is whole (old or new); `screening score {run_dir}` starts again"):
         written = score_run(run_dir, log=err)
@@ -288,7 +288,7 @@ def score(run_dir: Annotated[Path, typer.Argument(help="run folder of a finished
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="run folder of a finished run")]):
     """Rewrite report.html in a run folder (after checking its tables belong together)."""
-    from screening.pipeline import report_run
+    from screening.run.pipeline import report_run
 
     with _answered(f"report.html in {run_dir} is whole (old or new); `screening report {run_dir}` starts again"):
         path = report_run(run_dir, log=err)

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from screening.aggregate import aggregate_wells
-from screening.flags import flagged_mask, read_flags, write_flags
+from screening.run.aggregate import aggregate_wells
+from screening.io.flags import flagged_mask, read_flags, write_flags
 
 
 def _fields():

@@ -2,7 +2,7 @@
 
 import os
 
-from screening.cluster import dask_client
+from screening.run.cluster import dask_client
 from screening.config import ComputeConfig
 
 

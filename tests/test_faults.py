@@ -37,7 +37,7 @@ from screening.config import load_config
 from screening.io.atomic import make_dirs
 from screening.io.runfolder import run_lock
 from screening.plate import FIELD_KEYS
-from screening.pipeline import (
+from screening.run.pipeline import (
     calibration_keys,
     calibration_samples,
     load_calibrations,
@@ -643,7 +643,7 @@ def test_gui_tests_skip_without_a_display():
 
 def test_unmeasurable_field_counts_as_failed_naming_its_files(tmp_path, monkeypatch):
     """What validate and run refuse up front, met anyway (a file replaced mid-run): a failed field."""
-    from screening import tasks
+    from screening.run import tasks
     from screening.config import parse_config
 
     config = parse_config({"name": "x", "channels": {"reporter": "w1", "nuclei": "w2"},

@@ -79,7 +79,7 @@ def _library(rec: dict, config, rule, calibration=None):
     """The library's measurement of the field as the pipeline does it (images and table row)."""
     from screening.io.screen import field_planes
     from screening.measure.field import measure_field
-    from screening.tasks import read_field
+    from screening.run.tasks import read_field
 
     images = read_field(field_planes(rec), config.channels.tokens(), rule)
     return measure_field(images, config, pixel_size_um=rec["pixel_size_um"], calibration=calibration,
@@ -101,7 +101,7 @@ def test_images_and_overlays_follow_the_plate_rule(zstack_run, tmp_path, rule):
     from screening_napari import images as img
     from screening_napari.run import QCRun
 
-    img.clear_caches()
+    cache = img.FieldCache()
     run = QCRun.open(_with_rule(zstack_run, rule, tmp_path / "run"))
     assert img.plane_rule(run.config, "PLATE01") == rule
     rec = _treated_field(run.fields)
@@ -114,12 +114,12 @@ def test_images_and_overlays_follow_the_plate_rule(zstack_run, tmp_path, rule):
     for role, want in expected.items():
         shape, dtype = img.field_shape(fields, role, rule)
         assert dtype == want.dtype
-        shown = np.asarray(img.channel_stack(fields, role, shape, dtype, rule)[at])
+        shown = np.asarray(img.channel_stack(fields, role, shape, dtype, rule, cache=cache)[at])
         np.testing.assert_array_equal(shown, want)
     assert not np.array_equal(expected["reporter"], lowest)  # so showing plane 1 would fail
 
     shape, _ = img.field_shape(fields)
-    overlays = img.overlay_stacks(fields, run.config, shape)  # segments on the spot
+    overlays = img.overlay_stacks(fields, run.config, shape, cache=cache)  # segments on the spot
     ref = _library(rec, run.config, rule)
     assert ref.images["soma_labels"].max() > 0
     for name in ("soma_labels", "nuclei_labels"):
@@ -154,10 +154,8 @@ def test_single_plane_fields_keep_their_paths_as_cache_keys():
 
 @pytest.mark.napari
 def test_widget_shows_the_projection_and_its_segmentation(zstack_run, make_napari_viewer, qtbot, tmp_path):
-    from screening_napari import images as img
     from screening_napari.widget import QCWidget
 
-    img.clear_caches()
     run_dir = tmp_path / "run"
     shutil.copytree(zstack_run, run_dir)
     viewer = make_napari_viewer(show=True)
@@ -179,3 +177,24 @@ def test_widget_shows_the_projection_and_its_segmentation(zstack_run, make_napar
     np.testing.assert_array_equal(np.asarray(viewer.layers["soma labels"].data[at]), ref["soma_labels"])
     np.testing.assert_array_equal(np.asarray(viewer.layers["nuclei labels"].data[at]), ref["nuclei_labels"])
     assert "segmentation:" not in widget.status.text()
+
+
+def test_each_widget_cache_is_its_own(tmp_path, monkeypatch):
+    from screening_napari import images as img
+
+    path = str(tmp_path / "a.tif")
+    tifffile.imwrite(path, np.arange(12, dtype=np.uint16).reshape(3, 4))
+    reads = []
+    real = img.read_image
+    monkeypatch.setattr(img, "read_image", lambda p: reads.append(p) or real(p))
+    first, second = img.FieldCache(), img.FieldCache()
+    np.testing.assert_array_equal(first.image(path), np.arange(12).reshape(3, 4))
+    first.image(path)
+    assert len(reads) == 1  # cached
+    second.image(path)
+    assert len(reads) == 2  # another widget's cache holds nothing of the first's
+    first.errors["x"] = "broken"
+    assert second.errors == {}
+    first.clear()
+    first.image(path)
+    assert len(reads) == 3 and first.errors == {}

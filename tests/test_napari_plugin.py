@@ -85,7 +85,7 @@ def make_run(root: Path) -> Path:
     run.mkdir(parents=True)
     pd.DataFrame(rows).to_parquet(run / "fields.parquet", index=False)
     (run / "manifest.json").write_text(json.dumps({"name": "fake", "config": config.model_dump(mode="json")}))
-    from screening.pipeline import score_run
+    from screening.run.pipeline import score_run
 
     score_run(run, config=config)
     return run
@@ -109,8 +109,8 @@ def library_images(run_dir: Path, well: str, site: int, timepoint: int) -> dict:
     from screening.config import RunConfig
     from screening.io.screen import field_paths
     from screening.measure.field import measure_field
-    from screening.pipeline import load_calibrations, read_manifest
-    from screening.tasks import read_field
+    from screening.run.pipeline import load_calibrations, read_manifest
+    from screening.run.tasks import read_field
 
     config = RunConfig.model_validate(read_manifest(run_dir)["config"])
     fields = pd.read_parquet(run_dir / "fields.parquet")
@@ -357,7 +357,7 @@ def test_tuning_resegments_the_field(qc, qtbot, run_dir):
     after = np.asarray(viewer.layers["soma labels"].data[0, 1])
     assert widget.config.segmentation.reporter_positive_ratio == 20.0
     from screening.measure.field import measure_field
-    from screening.tasks import read_field
+    from screening.run.tasks import read_field
 
     fields = pd.read_parquet(run_dir / "fields.parquet")
     rec = fields[(fields["well"] == "A02") & (fields["site"] == 1) & (fields["timepoint"] == 2)].iloc[0]

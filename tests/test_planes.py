@@ -17,7 +17,7 @@ from screening.cli import app
 from screening.config import load_config
 from screening.io.discovery import discover_plate
 from screening.io.screen import field_planes, field_table, key_inputs, load_screen
-from screening.tasks import measure_field_files, read_field
+from screening.run.tasks import measure_field_files, read_field
 
 from .conftest import demo_patient_wells, write_zsteps
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from matplotlib import colormaps
 
-from screening.aggregate import aggregate_wells
+from screening.run.aggregate import aggregate_wells
 from screening.report import figures as fg
 from screening.report import load_run, write_report
 from screening.report import summaries as sm

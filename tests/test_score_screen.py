@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screening.aggregate import aggregate_wells
+from screening.run.aggregate import aggregate_wells
 from screening.config import ScoringConfig
 from screening.score import score_screen, write_scores
 from screening.score.plate_qc import PLATE_QC_COLUMNS

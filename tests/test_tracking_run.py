@@ -6,7 +6,7 @@ import pandas as pd
 import yaml
 
 from screening.config import RunConfig
-from screening.pipeline import read_manifest, score_run
+from screening.run.pipeline import read_manifest, score_run
 
 NEURON_COLUMNS = ["plate", "well", "site", "track_id", "first_timepoint", "last_timepoint", "died",
                   "censor_reason", "y_px", "x_px"]
@@ -69,7 +69,7 @@ def test_unknown_tracking_key_is_an_error(tmp_path):
 
 def test_report_refuses_tracks_that_are_not_the_scored_ones(demo_run, tmp_path):
     from screening.io.runfolder import RunFolderDamaged
-    from screening.pipeline import report_run
+    from screening.run.pipeline import report_run
 
     run = tmp_path / "run"
     shutil.copytree(demo_run, run)

@@ -4,7 +4,7 @@ Nothing is read when a well is selected: each field is one dask chunk built from
 a delayed read, so napari reads (and segments) only the field on screen. The
 overlays are the library's own output (:func:`screening.measure.field.measure_field`
 with ``return_images=True``), computed once per field and configuration and
-kept in a small cache shared by the label and skeleton layers.
+kept in the widget's :class:`FieldCache`, shared by the label and skeleton layers.
 
 Fields imaged in several focal planes are shown and segmented as the run measured
 them: each role's plane files (:func:`screening.io.screen.field_planes`) reduced by
@@ -71,17 +71,100 @@ class _LRU:
             self._data.clear()
 
 
-_IMAGES = _LRU(64)
-_SEGMENTATIONS = _LRU(16)
-#: Last problem met while reading or segmenting a field, for the widget's status line.
-ERRORS: dict[tuple, str] = {}
+class FieldCache:
+    """One widget's images, segmentations and the problems met reading them.
 
+    Owned by the :class:`~screening_napari.widget.QCWidget` that shows them (two viewers never
+    share or leak state; a closed widget's cache goes with it) and handed to the stack builders.
 
-def clear_caches() -> None:
-    """Forget cached images and segmentations (e.g. after files changed on disk)."""
-    _IMAGES.clear()
-    _SEGMENTATIONS.clear()
-    ERRORS.clear()
+    Parameters
+    ----------
+    n_images, n_segmentations : int
+        Fields kept in memory (least recently used dropped first): an image is one field's
+        channel (a 2048² uint16 plane is 8 MB); a segmentation is its label and skeleton images.
+    """
+
+    def __init__(self, n_images: int = 64, n_segmentations: int = 16):
+        self._images = _LRU(n_images)
+        self._segmentations = _LRU(n_segmentations)
+        #: Last problem met while reading or segmenting a field, for the widget's status line.
+        self.errors: dict[tuple, str] = {}
+
+    def clear(self) -> None:
+        """Forget cached images, segmentations and problems (e.g. after files changed on disk)."""
+        self._images.clear()
+        self._segmentations.clear()
+        self.errors.clear()
+
+    def image(self, source: Source) -> np.ndarray:
+        """One role's image of a field, cached by its :data:`Source`.
+
+        A path is read with :func:`screening.io.tiff.read_image`; ``(rule, planes)`` with
+        :func:`screening.io.planes.read_planes` (the run's projection or chosen plane).
+        """
+        if isinstance(source, tuple):
+            rule, planes = source
+            return self._images.get(source, lambda: read_planes(dict(planes), rule))
+        return self._images.get(source, lambda: read_image(source))
+
+    def cached_segmentation(self, paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float,
+                            calibration=None) -> dict | None:
+        """The cached :meth:`segmentation` of a field, or None when not computed yet."""
+        return self._segmentations.peek(segmentation_key(paths, config, pixel_size_um, calibration))
+
+    def segmentation(self, paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float,
+                     calibration=None) -> dict[str, np.ndarray]:
+        """The library's overlay images of one field, cached per field and measurement config.
+
+        Parameters
+        ----------
+        paths : dict
+            Channel role -> :data:`Source` of one field (:func:`field_sources`; a plain
+            ``path_<role>`` for a single-plane field): the images segmented are those
+            :meth:`image` shows, i.e. the plate's projection or chosen plane.
+        config : RunConfig
+            Its segmentation, QC and channels sections decide the result.
+        pixel_size_um : float
+            µm per pixel of the field.
+        calibration : Calibration, optional
+            The plate's, from the run's ``calibration.csv`` (:attr:`QCRun.calibrations`), so the
+            overlays are what the run measured; None: the field calibrates itself (a tuned config).
+
+        Returns
+        -------
+        dict
+            ``measure_field(..., return_images=True).images``: ``soma_labels``,
+            ``nuclei_labels`` (with a nuclear channel) and ``neurite_skeleton`` (y, x)
+            arrays; empty when the field could not be read or measured (the reason
+            is kept in :attr:`errors`). Never raises.
+        """
+        from screening.measure.field import measure_field
+        from screening.run.tasks import read_field
+
+        def compute():
+            try:
+                missing = {role: None for role, source in paths.items() if not source}
+                if missing:
+                    read_field(missing, config.channels.tokens())  # raises, naming the missing channel
+                images = {role: self.image(p) for role, p in paths.items()}
+                result = measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration,
+                                       return_images=True)
+            except Exception as exc:  # noqa: BLE001 - shown in the widget; a bad field never stops browsing
+                self.errors[("segmentation", *sorted(paths.items()))] = f"{type(exc).__name__}: {exc}"
+                return {}
+            if not result.images and result.row.get("qc_reason"):
+                self.errors[("segmentation", *sorted(paths.items()))] = str(result.row["qc_reason"])
+            return dict(result.images or {})
+
+        return self._segmentations.get(segmentation_key(paths, config, pixel_size_um, calibration), compute)
+
+    def safe(self, key: tuple, make: Callable[[], np.ndarray], shape, dtype) -> np.ndarray:
+        """Run ``make``; on failure record the problem and return zeros, so one bad field never stops browsing."""
+        try:
+            return _fit(np.asarray(make()).astype(dtype, copy=False), shape)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, never raised into napari's slicer
+            self.errors[key] = f"{type(exc).__name__}: {exc}"
+            return np.zeros(shape, dtype)
 
 
 def plane_rule(config: RunConfig, plate: str) -> PlaneRule:
@@ -94,7 +177,7 @@ def field_sources(rec, rule: PlaneRule = "max") -> dict[str, Source]:
 
     A role with one file under ``"max"`` / ``"mean"`` gives that file (its
     ``path_<role>``, so single-plane plates keep their cache keys); otherwise the
-    rule and every plane file, which :func:`cached_image` hands to
+    rule and every plane file, which :meth:`FieldCache.image` hands to
     :func:`screening.io.planes.read_planes`. Rows without ``plane_numbers`` /
     ``files_<role>`` (runs made before planes were kept) give each ``path_<role>``.
     """
@@ -109,76 +192,11 @@ def field_sources(rec, rule: PlaneRule = "max") -> dict[str, Source]:
     return out
 
 
-def cached_image(source: Source) -> np.ndarray:
-    """One role's image of a field, cached by its :data:`Source`.
-
-    A path is read with :func:`screening.io.tiff.read_image`; ``(rule, planes)`` with
-    :func:`screening.io.planes.read_planes` (the run's projection or chosen plane).
-    """
-    if isinstance(source, tuple):
-        rule, planes = source
-        return _IMAGES.get(source, lambda: read_planes(dict(planes), rule))
-    return _IMAGES.get(source, lambda: read_image(source))
-
-
 def segmentation_key(paths: dict[str, Source], config: RunConfig, pixel_size_um: float, calibration=None) -> tuple:
     """Cache key of one field's segmentation: its files (and plane rule), the measurement config, the
     pixel size and the plate's calibration."""
     cal = tuple(sorted(calibration.row().items())) if calibration is not None else None
     return (tuple(sorted(paths.items())), config.measurement_hash(), float(pixel_size_um), cal)
-
-
-def cached_segmentation(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float,
-                        calibration=None) -> dict | None:
-    """The cached :func:`segment_field` result of a field, or None when not computed yet."""
-    return _SEGMENTATIONS.peek(segmentation_key(paths, config, pixel_size_um, calibration))
-
-
-def segment_field(paths: dict[str, Source], config: RunConfig, *, pixel_size_um: float,
-                  calibration=None) -> dict[str, np.ndarray]:
-    """The library's overlay images of one field, cached per field and measurement config.
-
-    Parameters
-    ----------
-    paths : dict
-        Channel role -> :data:`Source` of one field (:func:`field_sources`; a plain
-        ``path_<role>`` for a single-plane field): the images segmented are those
-        :func:`cached_image` shows, i.e. the plate's projection or chosen plane.
-    config : RunConfig
-        Its segmentation, QC and channels sections decide the result.
-    pixel_size_um : float
-        µm per pixel of the field.
-    calibration : Calibration, optional
-        The plate's, from the run's ``calibration.csv`` (:attr:`QCRun.calibrations`), so the
-        overlays are what the run measured; None: the field calibrates itself (a tuned config).
-
-    Returns
-    -------
-    dict
-        ``measure_field(..., return_images=True).images``: ``soma_labels``,
-        ``nuclei_labels`` (with a nuclear channel) and ``neurite_skeleton`` (y, x)
-        arrays; empty when the field could not be read or measured (the reason
-        is kept in :data:`ERRORS`). Never raises.
-    """
-    from screening.measure.field import measure_field
-    from screening.tasks import read_field
-
-    def compute():
-        try:
-            missing = {role: None for role, source in paths.items() if not source}
-            if missing:
-                read_field(missing, config.channels.tokens())  # raises, naming the missing channel
-            images = {role: cached_image(p) for role, p in paths.items()}
-            result = measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration,
-                                   return_images=True)
-        except Exception as exc:  # noqa: BLE001 - shown in the widget; a bad field never stops browsing
-            ERRORS[("segmentation", *sorted(paths.items()))] = f"{type(exc).__name__}: {exc}"
-            return {}
-        if not result.images and result.row.get("qc_reason"):
-            ERRORS[("segmentation", *sorted(paths.items()))] = str(result.row["qc_reason"])
-        return dict(result.images or {})
-
-    return _SEGMENTATIONS.get(segmentation_key(paths, config, pixel_size_um, calibration), compute)
 
 
 def _fit(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -189,15 +207,6 @@ def _fit(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     h, w = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
     out[:h, :w] = image[:h, :w]
     return out
-
-
-def _safe(key: tuple, make: Callable[[], np.ndarray], shape, dtype) -> np.ndarray:
-    """Run ``make``; on failure record the problem and return zeros, so one bad field never stops browsing."""
-    try:
-        return _fit(np.asarray(make()).astype(dtype, copy=False), shape)
-    except Exception as exc:  # noqa: BLE001 - shown in the widget, never raised into napari's slicer
-        ERRORS[key] = f"{type(exc).__name__}: {exc}"
-        return np.zeros(shape, dtype)
 
 
 def field_grid(fields: pd.DataFrame) -> tuple[list[int], list[int], dict[tuple[int, int], dict]]:
@@ -250,7 +259,9 @@ def _stack(fields: pd.DataFrame, block: Callable[[dict], np.ndarray], shape, dty
     return da.stack(planes)
 
 
-def channel_stack(fields: pd.DataFrame, role: str, shape, dtype, plane_rule: PlaneRule = "max") -> da.Array:
+def channel_stack(
+    fields: pd.DataFrame, role: str, shape, dtype, plane_rule: PlaneRule = "max", *, cache: FieldCache
+) -> da.Array:
     """Lazy (site, timepoint, y, x) stack of one channel role of a well.
 
     ``plane_rule`` is the plate's ``plates[].planes`` (:func:`plane_rule`): a field
@@ -261,9 +272,9 @@ def channel_stack(fields: pd.DataFrame, role: str, shape, dtype, plane_rule: Pla
         source = field_sources(rec, plane_rule).get(role)
         key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], role)
         if not source:
-            ERRORS[key] = f"no {role} file for this field"
+            cache.errors[key] = f"no {role} file for this field"
             return np.zeros(shape, dtype)
-        return _safe(key, lambda: cached_image(source), shape, dtype)
+        return cache.safe(key, lambda: cache.image(source), shape, dtype)
 
     return _stack(fields, block, shape, dtype)
 
@@ -273,21 +284,24 @@ def overlay_stacks(
     config: RunConfig,
     shape,
     *,
+    cache: FieldCache,
     request: Callable[..., None] | None = None,
     calibrations: dict | None = None,
 ) -> dict[str, da.Array]:
     """Lazy (site, timepoint, y, x) stacks of each overlay in :data:`OVERLAYS`.
 
     Soma and nuclei labels are int32 label images; the skeleton is uint8 (1 on
-    the skeleton). All three come from one cached :func:`segment_field` call per field,
+    the skeleton). All three come from one :meth:`FieldCache.segmentation` per field,
     on the images of the plate's plane rule in ``config`` (:func:`field_sources`).
 
     Parameters
     ----------
+    cache : FieldCache
+        The widget's images and segmentations.
     request : callable, optional
         Background mode: a field not segmented yet shows zeros and
         ``request(paths, config, pixel_size_um, calibration)`` is called, whose job is to
-        run :func:`segment_field` elsewhere and refresh the layers when it is done.
+        run :meth:`FieldCache.segmentation` elsewhere and refresh the layers when it is done.
         Without it, reading a field segments it on the spot.
     calibrations : dict, optional
         Plate -> its :class:`~screening.segment.calibration.Calibration` (the run's); plates
@@ -305,9 +319,9 @@ def overlay_stacks(
 
             def get():
                 if request is None:
-                    images = segment_field(paths, config, pixel_size_um=px, calibration=cal)
+                    images = cache.segmentation(paths, config, pixel_size_um=px, calibration=cal)
                 else:
-                    images = cached_segmentation(paths, config, pixel_size_um=px, calibration=cal)
+                    images = cache.cached_segmentation(paths, config, pixel_size_um=px, calibration=cal)
                     if images is None:
                         request(paths, config, px, cal)
                         images = {}
@@ -315,7 +329,7 @@ def overlay_stacks(
                     return np.zeros(shape, dtypes[name])
                 return images[name]
 
-            return _safe(key, get, shape, dtypes[name])
+            return cache.safe(key, get, shape, dtypes[name])
 
         return block
 
@@ -330,18 +344,14 @@ def contrast_limits(image: np.ndarray, percentiles=(0.5, 99.8)) -> tuple[float, 
 
 __all__ = [
     "CHANNEL_COLORMAPS",
-    "ERRORS",
     "OVERLAYS",
-    "cached_image",
-    "cached_segmentation",
+    "FieldCache",
     "channel_stack",
-    "clear_caches",
     "contrast_limits",
     "field_grid",
     "field_shape",
     "field_sources",
     "overlay_stacks",
     "plane_rule",
-    "segment_field",
     "segmentation_key",
 ]

@@ -17,10 +17,10 @@ import pandas as pd
 
 from screening.plate import usable_fields
 from screening.config import RunConfig
-from screening.flags import FLAG_COLUMNS, read_flags, write_flags
+from screening.io.flags import FLAG_COLUMNS, read_flags, write_flags
 from screening.io.platemap import PlateMapError, read_plate_map
 from screening.io.wells import normalize_well, well_row_col
-from screening.pipeline import apply_flags, load_calibrations, read_manifest
+from screening.run.pipeline import apply_flags, load_calibrations, read_manifest
 from screening.report.summaries import well_survival_curves
 from screening.plate import plate_shape
 from screening.score.plate_qc import well_survival
@@ -265,7 +265,7 @@ class QCRun:
     def set_flag(self, plate: str, well: str, site: int | None = None, reason: str = "") -> Path:
         """Flag a well (``site=None``) or one site of it; replaces an existing flag on the same target.
 
-        Writes ``qc_flags.csv`` atomically (:func:`screening.flags.write_flags`).
+        Writes ``qc_flags.csv`` atomically (:func:`screening.io.flags.write_flags`).
         """
         row = pd.DataFrame(
             [{"plate": plate, "well": normalize_well(well), "site": site, "reason": reason.strip()}],

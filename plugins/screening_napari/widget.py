@@ -3,7 +3,7 @@
 Thin over the library: tables and metrics come from :class:`~screening_napari.run.QCRun`,
 images and overlays from :mod:`screening_napari.images` (which calls
 ``screening.measure.field.measure_field``), re-scoring from
-:func:`screening.pipeline.score_run`.
+:func:`screening.run.pipeline.score_run`.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class QCWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
+        self.cache = img.FieldCache()  # this widget's images and segmentations, gone with it
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening-segment")
         self._pending: dict[tuple, object] = {}
         self._pending_lock = threading.Lock()
@@ -181,7 +182,7 @@ class QCWidget(QWidget):
         self.run, self.config = run, run.config
         self.well = None
         self.track_view.load(run.run_dir)
-        img.clear_caches()
+        self.cache.clear()
         self.path_edit.setText(str(run.run_dir))
         self.tuner.set_values(run.config.segmentation)
         self.tuner.path.value = run.run_dir / "config-tuned.yaml"
@@ -285,7 +286,8 @@ class QCWidget(QWidget):
         for role in roles:
             if rule == "mean":  # a mean projection is float64 (read_planes)
                 dtype = img.field_shape(fields, role, rule)[1]
-            stack = self.track_view.registered(img.channel_stack(fields, role, shape, dtype, rule), fields)
+            stack = img.channel_stack(fields, role, shape, dtype, rule, cache=self.cache)
+            stack = self.track_view.registered(stack, fields)
             limits = self._limits(fields, role, rule)
             self._set_layer("image", role, stack, scale, colormap=img.CHANNEL_COLORMAPS[role],
                             blending="additive", contrast_limits=limits)
@@ -309,7 +311,7 @@ class QCWidget(QWidget):
     def _limits(self, fields, role, rule) -> tuple[float, float]:
         sources = (img.field_sources(rec, rule).get(role) for rec in fields.to_dict("records"))
         try:
-            return img.contrast_limits(img.cached_image(next(s for s in sources if s)))
+            return img.contrast_limits(self.cache.image(next(s for s in sources if s)))
         except Exception:  # noqa: BLE001 - unreadable first field: napari's dtype range is fine
             return (0.0, 1.0)
 
@@ -317,7 +319,7 @@ class QCWidget(QWidget):
         self._cancel_pending()
         # The run's plate calibrations while its own config is shown; a tuned config calibrates each field.
         calibrations = self.run.calibrations if self.config is self.run.config else None
-        stacks = img.overlay_stacks(fields, self.config, shape, request=self._request_segmentation,
+        stacks = img.overlay_stacks(fields, self.config, shape, cache=self.cache, request=self._request_segmentation,
                                     calibrations=calibrations)
         stacks = {k: self.track_view.registered(v, fields) for k, v in stacks.items()}
         has_nuclei = bool(self.config.channels.nuclei)
@@ -356,7 +358,7 @@ class QCWidget(QWidget):
         with self._pending_lock:
             if key in self._pending:
                 return
-            future = self._executor.submit(img.segment_field, paths, config, pixel_size_um=pixel_size_um,
+            future = self._executor.submit(self.cache.segmentation, paths, config, pixel_size_um=pixel_size_um,
                                            calibration=calibration)
             self._pending[key] = future
         future.add_done_callback(self._emit_segmented)
@@ -417,11 +419,11 @@ class QCWidget(QWidget):
         # The sliders count from 0; their labels name the site, timepoint and day shown, as the status bar does.
         when = f"timepoint {tp}" + (f" · day {day:g}" if day is not None else "")
         self.viewer.dims.axis_labels = (f"site {site}", when, *AXIS_LABELS[2:])
-        problems = [v for k, v in img.ERRORS.items() if k[:4] == (self.plate, self.well, site, tp)]
+        problems = [v for k, v in self.cache.errors.items() if k[:4] == (self.plate, self.well, site, tp)]
         shown = self._fields[(self._fields["site"] == site) & (self._fields["timepoint"] == tp)]
         if len(shown):
             paths = img.field_sources(shown.iloc[0].to_dict(), img.plane_rule(self.config, self.plate))
-            problem = img.ERRORS.get(("segmentation", *sorted(paths.items())))
+            problem = self.cache.errors.get(("segmentation", *sorted(paths.items())))
             if problem:
                 problems.append(f"segmentation: {problem}")
         if not self.overlays_ready():
@@ -490,7 +492,7 @@ class QCWidget(QWidget):
         """Run the library's scoring stage on the updated flags and refresh the views."""
         if self.run is None:
             return
-        from screening.pipeline import score_run
+        from screening.run.pipeline import score_run
 
         self.status.setText("re-scoring…")
         self.setCursor(Qt.CursorShape.WaitCursor)

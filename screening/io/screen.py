@@ -357,7 +357,7 @@ def field_planes(row) -> dict[str, dict[int, str] | None]:
 
 
 def key_inputs(row, rule) -> tuple[dict[str, str | None], str]:
-    """What decides a field's images, for its resume key (:func:`screening.shards.field_key`).
+    """What decides a field's images, for its resume key (:func:`screening.run.shards.field_key`).
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from screening.flags import FLAG_COLUMNS, flagged_mask, read_flags
+from screening.io.flags import FLAG_COLUMNS, flagged_mask, read_flags
 
 # File name -> what the report loses without it (shown to the reader).
 TABLE_FILES = {

@@ -23,6 +23,7 @@ scored interval, or (CI and p only) a single well.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -104,153 +105,217 @@ def fit_patient(
         covariance of the estimated log HRs (for dose-response trends).
     """
     patient = intervals["patient"].iloc[0] if len(intervals) else None
-    data = intervals.copy()
-    data["well_id"] = data["plate"].astype(str) + ":" + data["well"].astype(str)
+    data = intervals.assign(well_id=intervals["plate"].astype(str) + ":" + intervals["well"].astype(str))
     vehicle = is_vehicle(data["role"], baseline_role)
-    arms = _arm_table(data, vehicle)
+    arms = _empty_estimates(_arm_table(data, vehicle), patient, data.loc[vehicle, "well_id"].nunique())
+    no_fit = {"arms": [], "cov": np.empty((0, 0))}
+    if arms.empty:
+        return _with_intervals(arms.reindex(columns=SURVIVAL_COLUMNS), alpha), no_fit
+    veh_note = _vehicle_note(data[vehicle], baseline_role, patient)
+    if veh_note:
+        arms["note"] = veh_note
+        return _with_intervals(arms, alpha), no_fit
+    # An arm is compared with vehicle wells of its own plate.
+    veh_plates = set(data.loc[vehicle, "plate"])
+    arm_of_row = pd.Series(list(zip(data["compound"], data["concentration_um"])), index=data.index)
+    data["_arm"] = arm_of_row.where(~vehicle, None)
+    usable_arms = _eligible_arms(arms, data, veh_plates, baseline_role)
+    data = data[data["plate"].isin(veh_plates) & (vehicle | data["_arm"].isin(usable_arms))]
+    if not usable_arms:
+        return _with_intervals(arms, alpha), no_fit
+    design = _design(data, usable_arms, adjust_edge)
+    for key in usable_arms:
+        if key not in design.arms:
+            _add_note(arms, key, "no informative interval (nobody or everybody died in each)")
+    if design.empty:
+        return _with_intervals(arms, alpha), no_fit
+    try:
+        fit = _fit(design, se_correction)
+    except Exception as exc:  # noqa: BLE001 - a degenerate table must not crash the screen
+        for key in design.arms:
+            _add_note(arms, key, f"model did not fit ({type(exc).__name__})")
+        return _with_intervals(arms, alpha), no_fit
+    _fill_estimates(arms, design.arms, fit)
+    return _with_intervals(arms, alpha), {"arms": design.arms, "cov": fit.cov}
+
+
+def _empty_estimates(arms: pd.DataFrame, patient, n_vehicle_wells: int) -> pd.DataFrame:
+    """The arm table with the patient, the vehicle well count and empty estimate columns."""
+    arms = arms.copy()
     arms.insert(0, "patient", patient)
-    arms["n_vehicle_wells"] = data.loc[vehicle, "well_id"].nunique()
+    arms["n_vehicle_wells"] = n_vehicle_wells
     for col in ("log_hr", "se", "df", "p_value"):
         arms[col] = np.nan
     arms["note"] = ""
-    empty_cov = {"arms": [], "cov": np.empty((0, 0))}
+    return arms
 
-    def finish(table):
-        table = table.copy()
-        crit = stats.t.ppf(1 - alpha / 2, table["df"].where(table["df"] > 0))
-        table["hazard_ratio"] = np.exp(table["log_hr"])
-        table["hr_ci_low"] = np.exp(table["log_hr"] - crit * table["se"])
-        table["hr_ci_high"] = np.exp(table["log_hr"] + crit * table["se"])
-        table["note"] = table["note"].str.strip("; ")
-        return table[SURVIVAL_COLUMNS]
 
-    if arms.empty:
-        return finish(arms.reindex(columns=SURVIVAL_COLUMNS)), empty_cov
-    veh_rows = data[vehicle]
-    veh_note = None
+def _with_intervals(arms: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Hazard ratios and their t-based confidence intervals from ``log_hr, se, df``: :data:`SURVIVAL_COLUMNS`."""
+    table = arms.copy()
+    crit = stats.t.ppf(1 - alpha / 2, table["df"].where(table["df"] > 0))
+    table["hazard_ratio"] = np.exp(table["log_hr"])
+    table["hr_ci_low"] = np.exp(table["log_hr"] - crit * table["se"])
+    table["hr_ci_high"] = np.exp(table["log_hr"] + crit * table["se"])
+    table["note"] = table["note"].str.strip("; ")
+    return table[SURVIVAL_COLUMNS]
+
+
+def _vehicle_note(veh_rows: pd.DataFrame, baseline_role: str, patient) -> str | None:
+    """Why the patient's vehicle wells give no reference, or None."""
     if veh_rows.empty:
-        veh_note = f"no {baseline_role} wells for patient {patient}: no reference"
-    elif veh_rows["at_risk"].sum() == 0:
-        veh_note = f"no {baseline_role} neurons at risk for patient {patient}"
-    elif veh_rows["deaths"].sum() == 0:
-        veh_note = f"no deaths in {baseline_role} wells of patient {patient}: hazard ratios not estimable"
-    if veh_note:
-        arms["note"] = veh_note
-        return finish(arms), empty_cov
+        return f"no {baseline_role} wells for patient {patient}: no reference"
+    if veh_rows["at_risk"].sum() == 0:
+        return f"no {baseline_role} neurons at risk for patient {patient}"
+    if veh_rows["deaths"].sum() == 0:
+        return f"no deaths in {baseline_role} wells of patient {patient}: hazard ratios not estimable"
+    return None
 
-    # Keep only plates holding this patient's vehicle wells (an arm is compared
-    # with vehicle wells of its own plate).
-    veh_plates = set(veh_rows["plate"])
-    keep = data["plate"].isin(veh_plates)
-    arm_key = list(zip(data["compound"], data["concentration_um"]))
-    data["_arm"] = pd.Series(arm_key, index=data.index).where(~vehicle, None)
-    usable_arms = []
+
+def _add_note(arms: pd.DataFrame, key: tuple, text: str) -> None:
+    rows = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
+    arms.loc[rows, "note"] += "; " + text
+
+
+def _eligible_arms(arms: pd.DataFrame, data: pd.DataFrame, veh_plates: set, baseline_role: str) -> list[tuple]:
+    """(compound, concentration) of the arms that can be estimated; the others get a note in ``arms``."""
+    usable = []
     for i, arm in arms.iterrows():
         key = (arm["compound"], arm["concentration_um"])
-        mine = data[(data["_arm"] == key)]
-        if not mine["plate"].isin(veh_plates).any():
+        mine = data[data["_arm"] == key]
+        on_veh_plate = mine["plate"].isin(veh_plates)
+        if not on_veh_plate.any():
             arms.at[i, "note"] = f"no {baseline_role} wells on this arm's plate(s)"
             continue
-        if not mine["plate"].isin(veh_plates).all():
+        if not on_veh_plate.all():
             arms.at[i, "note"] += "; wells on plates without vehicle wells left out"
-        note = _exclusion_note(mine[mine["plate"].isin(veh_plates)])
+        note = _exclusion_note(mine[on_veh_plate])
         if note:
             arms.at[i, "note"] += "; " + note
             continue
-        usable_arms.append(key)
-    model_rows = keep & (vehicle | data["_arm"].isin(usable_arms))
-    data = data[model_rows]
-    if not usable_arms:
-        return finish(arms), empty_cov
+        usable.append(key)
+    return usable
 
-    # Sites of one well share covariates and the cluster: summing them per
-    # well × interval leaves the binomial likelihood and the well scores unchanged.
-    multi_plate = data["plate"].nunique() > 1
-    # An interval that bridges an unusable timepoint (tracked survival) is its own stratum.
+
+@dataclass
+class _Design:
+    """The grouped-time model's rows (well × stratum) and design matrix."""
+
+    exog: np.ndarray
+    at_risk: np.ndarray
+    deaths: np.ndarray
+    wells: np.ndarray
+    arm_columns: np.ndarray
+    arms: list[tuple]
+
+    @property
+    def empty(self) -> bool:
+        return self.exog.shape[0] == 0 or not self.arms
+
+
+def _design(data: pd.DataFrame, usable_arms: list[tuple], adjust_edge: bool) -> _Design:
+    """Stratum intercepts, one indicator per arm (vehicle is the reference) and the edge covariate.
+
+    Sites of one well share covariates and the cluster: summing them per well × stratum leaves
+    the binomial likelihood and the well scores unchanged. The stratum is the interval (per
+    plate when the patient spans plates); an interval that bridges an unusable timepoint
+    (tracked survival) is its own stratum.
+    """
     interval = data["interval"].astype(str)
     if "interval_end" in data:
         interval = interval + "-" + data["interval_end"].astype(str)
-    data["_stratum"] = (data["plate"].astype(str) + "|" if multi_plate else "") + interval
-    data["_arm_index"] = data["_arm"].map({k: j for j, k in enumerate(usable_arms)}).fillna(-1).astype(int)
-    data["_edge"] = data["edge"].astype(float) if adjust_edge and "edge" in data else 0.0
+    plate = data["plate"].astype(str) + "|" if data["plate"].nunique() > 1 else ""
+    rows = data.assign(
+        _stratum=plate + interval,
+        _arm_index=data["_arm"].map({k: j for j, k in enumerate(usable_arms)}).fillna(-1).astype(int),
+        _edge=data["edge"].astype(float) if adjust_edge and "edge" in data else 0.0,
+    )
     grouped = (
-        data.groupby(["well_id", "_stratum", "_arm_index", "_edge"], observed=True)[["at_risk", "deaths"]]
+        rows.groupby(["well_id", "_stratum", "_arm_index", "_edge"], observed=True)[["at_risk", "deaths"]]
         .sum()
         .reset_index()
     )
-    # A stratum where nobody or everybody dies says nothing about the arms (its
-    # intercept runs to -inf / +inf); leaving it out avoids a separated fit.
+    # A stratum where nobody or everybody dies says nothing about the arms (its intercept
+    # runs to -inf / +inf); leaving it out avoids a separated fit.
     per = grouped.groupby("_stratum")[["at_risk", "deaths"]].sum()
     informative = per.index[(per["deaths"] > 0) & (per["deaths"] < per["at_risk"])]
     grouped = grouped[grouped["_stratum"].isin(informative)]
     present = sorted(set(grouped["_arm_index"]) - {-1})
-    lost = [usable_arms[j] for j in range(len(usable_arms)) if j not in present]
-    for key in lost:
-        i = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
-        arms.loc[i, "note"] += "; no informative interval (nobody or everybody died in each)"
     if grouped.empty or not present or (grouped["_arm_index"] == -1).sum() == 0:
-        return finish(arms), empty_cov
-    fitted_arms = [usable_arms[j] for j in present]
+        return _Design(np.empty((0, 0)), np.empty(0), np.empty(0), np.empty(0), np.empty(0, int),
+                       [usable_arms[j] for j in present] if not grouped.empty and present else [])
     strata = pd.get_dummies(grouped["_stratum"], dtype=float)
     arm_dummies = np.column_stack([(grouped["_arm_index"] == j).to_numpy(float) for j in present])
     exog = np.column_stack([strata.to_numpy(), arm_dummies])
     edge = grouped["_edge"].to_numpy(float)
     if np.ptp(edge) > 0:
         exog = np.column_stack([exog, edge])
-    arm_cols = np.arange(strata.shape[1], exog.shape[1])
-    n = grouped["at_risk"].to_numpy(float)
-    d = grouped["deaths"].to_numpy(float)
-    groups = grouped["well_id"].to_numpy()
-
-    model = sm.GLM(
-        np.column_stack([d, n - d]), exog,
-        family=sm.families.Binomial(link=sm.families.links.CLogLog()),
+    return _Design(
+        exog=exog, at_risk=grouped["at_risk"].to_numpy(float), deaths=grouped["deaths"].to_numpy(float),
+        wells=grouped["well_id"].to_numpy(), arm_columns=np.arange(strata.shape[1], strata.shape[1] + len(present)),
+        arms=[usable_arms[j] for j in present],
     )
+
+
+@dataclass
+class _Fit:
+    """Arm log HRs of a fitted model, their covariance and degrees of freedom."""
+
+    beta: np.ndarray
+    cov: np.ndarray
+    df: np.ndarray
+    converged: bool
+
+
+def _fit(design: _Design, se_correction: str) -> _Fit:
+    """Binomial GLM with a complementary log-log link, well-clustered errors (CR2 or CR1)."""
+    n, d = design.at_risk, design.deaths
+    model = sm.GLM(np.column_stack([d, n - d]), design.exog,
+                   family=sm.families.Binomial(link=sm.families.links.CLogLog()))
+    cols = design.arm_columns
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            if se_correction == "cr1":
-                res = model.fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]}, use_t=True)
-            else:
-                res = model.fit()
-        except Exception as exc:  # a degenerate table must not crash the screen
-            for key in fitted_arms:
-                i = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
-                arms.loc[i, "note"] += f"; model did not fit ({type(exc).__name__})"
-            return finish(arms), empty_cov
-    beta = np.asarray(res.params)[arm_cols]
-    if se_correction == "cr1":
-        cov_all = np.asarray(res.cov_params())
-        df = np.full(len(arm_cols), float(len(np.unique(groups)) - 1))
-    else:
-        eta = exog @ np.asarray(res.params)
-        mu = np.clip(-np.expm1(-np.exp(eta)), 1e-12, 1 - 1e-12)
-        dmu = np.exp(eta - np.exp(eta))
-        weight = n * dmu**2 / (mu * (1 - mu))
-        wexog = exog * np.sqrt(weight)[:, None]
-        wresid = (d - n * mu) / np.sqrt(n * mu * (1 - mu))  # Pearson residuals
-        cov_all, df = cr2_covariance(wexog, wresid, groups, columns=arm_cols)
-    cov = cov_all[np.ix_(arm_cols, arm_cols)]
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        if se_correction == "cr1":
+            res = model.fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(design.wells)[0]}, use_t=True)
+            cov_all = np.asarray(res.cov_params())
+            df = np.full(len(cols), float(len(np.unique(design.wells)) - 1))
+        else:
+            res = model.fit()
+            cov_all, df = _cr2(design, np.asarray(res.params))
+    return _Fit(np.asarray(res.params)[cols], cov_all[np.ix_(cols, cols)], df, bool(res.converged))
 
+
+def _cr2(design: _Design, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CR2 covariance and Bell-McCaffrey df of the arm columns, from the GLM's working weights."""
+    n, d, exog = design.at_risk, design.deaths, design.exog
+    eta = exog @ params
+    mu = np.clip(-np.expm1(-np.exp(eta)), 1e-12, 1 - 1e-12)
+    dmu = np.exp(eta - np.exp(eta))
+    weight = n * dmu**2 / (mu * (1 - mu))
+    wexog = exog * np.sqrt(weight)[:, None]
+    wresid = (d - n * mu) / np.sqrt(n * mu * (1 - mu))  # Pearson residuals
+    return cr2_covariance(wexog, wresid, design.wells, columns=design.arm_columns)
+
+
+def _fill_estimates(arms: pd.DataFrame, fitted_arms: list[tuple], fit: _Fit) -> None:
+    """Write each fitted arm's log HR, SE, df and p into ``arms``, or a note saying why not."""
+    se = np.sqrt(np.clip(np.diag(fit.cov), 0, None))
     for j, key in enumerate(fitted_arms):
         i = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
-        b = beta[j]
-        if not np.isfinite(b) or abs(b) > MAX_ABS_LOG_HR or not res.converged:
-            arms.loc[i, "note"] += "; fit separated or did not converge: hazard ratio not estimable"
+        b = fit.beta[j]
+        if not np.isfinite(b) or abs(b) > MAX_ABS_LOG_HR or not fit.converged:
+            _add_note(arms, key, "fit separated or did not converge: hazard ratio not estimable")
             continue
         arms.loc[i, "log_hr"] = b
-        n_wells = int(arms.loc[i, "n_wells"].iloc[0])
-        if n_wells < 2:
-            arms.loc[i, "note"] += "; one well only: no between-well error, CI and p not given"
+        if int(arms.loc[i, "n_wells"].iloc[0]) < 2:
+            _add_note(arms, key, "one well only: no between-well error, CI and p not given")
             continue
-        if not (se[j] > 0 and np.isfinite(df[j]) and df[j] > 0):
-            arms.loc[i, "note"] += "; standard error not estimable"
+        if not (se[j] > 0 and np.isfinite(fit.df[j]) and fit.df[j] > 0):
+            _add_note(arms, key, "standard error not estimable")
             continue
         arms.loc[i, "se"] = se[j]
-        arms.loc[i, "df"] = df[j]
-        arms.loc[i, "p_value"] = 2 * stats.t.sf(abs(b / se[j]), df[j])
-    return finish(arms), {"arms": fitted_arms, "cov": cov}
+        arms.loc[i, "df"] = fit.df[j]
+        arms.loc[i, "p_value"] = 2 * stats.t.sf(abs(b / se[j]), fit.df[j])
 
 
 def fit_survival(

@@ -26,7 +26,7 @@ import tifffile
 import yaml
 from rich.console import Console
 
-from screening.progress import FieldProgress
+from screening.run.progress import FieldProgress
 from screening.simulate.design import LAYOUT_COLUMNS
 from screening.simulate.look import look_record
 from screening.simulate.model import SimulatedScreen, build_screen

@@ -3,7 +3,7 @@
 ``<run>/objects/<plate>/<well>.parquet``: one row per soma (``plate, well, site, timepoint,
 field_key`` and :data:`screening.track.objects.OBJECT_COLUMNS`).
 ``<run>/thumbs/<plate>/<well>.npz``: one downsampled image per measured field, named by its
-``field_key``. Both are keyed like the field rows of :mod:`screening.shards` and written
+``field_key``. Both are keyed like the field rows of :mod:`screening.run.shards` and written
 atomically before the well's shard, so a field whose shard row is stored has its somata and
 thumbnail stored too, and a rerun reuses all three or recomputes the field.
 """

@@ -33,25 +33,25 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from screening.aggregate import aggregate_wells
-from screening.cluster import dask_client
+from screening.run.aggregate import aggregate_wells
+from screening.run.cluster import dask_client
 from screening.config import RunConfig
 from screening.config.run import config_hash
-from screening.flags import FlagsError, check_flags, flagged_mask, read_flags
+from screening.io.flags import FlagsError, check_flags, flagged_mask, read_flags
 from screening.io import runfolder
 from screening.io.atomic import check_writable_dir, make_dirs, write_atomic, write_text_atomic
 from screening.io.runfolder import RunFolderDamaged, run_lock, table_problems, table_record
 from screening.io.screen import field_planes, field_table, key_inputs
 from screening.plate import FIELD_COLUMNS, FIELD_KEYS
-from screening.progress import FieldProgress
+from screening.run.progress import FieldProgress
 from screening.report import write_report
 from screening.report.calibration import CALIBRATION_FILE
 from screening.score import ScoreResult, score_screen, write_scores
 from screening.score.pooling import RANKING_COLUMNS
 from screening.score.screen import SCORES_COLUMNS
 from screening.segment.calibration import Calibration
-from screening.shards import field_key, read_shards, write_shard
-from screening.tasks import calibrate_plate_files, measure_field_tracked
+from screening.run.shards import field_key, read_shards, write_shard
+from screening.run.tasks import calibrate_plate_files, measure_field_tracked
 from screening.track.sites import choose_survival, register_fields, track_run, write_tracks
 from screening.track.store import WellBuffer, drop_untracked
 from screening.validate import check_screen
