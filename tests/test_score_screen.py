@@ -86,7 +86,9 @@ def test_patient_without_vehicle_and_no_positive_control():
     assert p2["hazard_ratio"].isna().all()
     assert p2["note"].str.contains("no vehicle wells").all()
     assert result.plate_qc["z_prime"].isna().all()
-    assert any("positive" in w for w in result.warnings)
+    assert any(w.kind == "no_positive_control" for w in result.warnings)
+    not_estimated = {(w.patient, w.compound) for w in result.warnings if w.kind == "not_estimated"}
+    assert not_estimated and {p for p, _ in not_estimated} == {"P2"}
     assert (result.ranking.loc[result.ranking["compound"] == "half", "n_patients"] == 1).all()
     no_infinities(result)
 
@@ -135,7 +137,9 @@ def test_zero_counts_at_day0_then_neurons_is_noted_not_hidden():
     assert "no motor neurons at their first timepoint" in row["note"]
     assert row["hr_ci_low"] < 0.5 < row["hr_ci_high"]
     assert scores.loc[("P2", "half", 1.0), "zero_start_sites"] == 0
-    assert any(w.startswith("patient P1: 8 site(s) had zero motor neurons") for w in result.warnings)
+    zero = [w for w in result.warnings if w.kind == "zero_start_sites"]
+    assert [w.patient for w in zero] == ["P1"]
+    assert zero[0].line.startswith("patient P1: 8 site(s) had zero motor neurons")
     no_infinities(result)
 
 
@@ -151,7 +155,9 @@ def test_all_neurons_dead_at_day2_gives_nan_and_fails_the_plate():
     assert qc.loc["P1", "pass"]
     # P1 alone still pools; P2 contributes nothing.
     assert (result.ranking.loc[result.ranking["compound"] == "half", "n_patients"] == 1).all()
-    assert any("PL1" in w and "P2" in w and "failed QC" in w for w in result.warnings)
+    failed = [w for w in result.warnings if w.kind == "plate_qc_failed"]
+    assert [(w.plate, w.patient) for w in failed] == [("PL1", "P2")]
+    assert failed[0].line.startswith("plate PL1 patient P2 failed QC: ")
     no_infinities(result)
 
 
@@ -163,7 +169,7 @@ def test_one_plate_without_positive_control_is_named():
     assert np.isfinite(qc.loc["PL0", "ssmd"]) and np.isnan(qc.loc["PL1", "ssmd"]) and np.isnan(qc.loc["PL1", "z_prime"])
     assert "no positive control on this plate" in qc.loc["PL1", "note"]
     assert qc.loc["PL1", "pass"]  # not gated without a positive control, only reported
-    assert any(w.startswith("plate PL1 patient P2: no positive control") for w in result.warnings)
+    assert any(w.line.startswith("plate PL1 patient P2: no positive control") for w in result.warnings)
     no_infinities(result)
 
 
@@ -176,7 +182,7 @@ def test_warnings_file_names_patient_without_vehicle_and_report_shows_it(tmp_pat
     paths = write_scores(result, tmp_path)
     lines = paths["warnings"].read_text(encoding="utf-8").splitlines()
     assert paths["warnings"] == tmp_path / "warnings.txt"
-    assert lines == result.warnings
+    assert lines == [w.line for w in result.warnings]
     no_vehicle = [line for line in lines if "P2" in line and "no vehicle wells" in line]
     assert no_vehicle and not any("P1" in line for line in lines)
     assert not list(tmp_path.glob(".*tmp"))
@@ -203,3 +209,16 @@ def test_demo_run_persists_its_scoring_warnings(demo_run):
     report = (demo_run / "report.html").read_text(encoding="utf-8")
     section = report[report.index('id="warnings"'):]
     assert all(html_lib.escape(line) in section for line in lines)
+
+
+def test_warning_records_render_their_subject_once():
+    from screening.score.warnings import ScoringWarning
+
+    arm = ScoringWarning("not_estimated", "no deaths in this arm", patient="P1", compound="riluzole",
+                         concentration_um=1.0)
+    assert arm.line == "patient P1 riluzole 1.0 µM: no deaths in this arm"
+    assert ScoringWarning("plate_qc_failed", "failed QC: Z' 0.1", plate="PL1", patient="P1").line == (
+        "plate PL1 patient P1 failed QC: Z' 0.1")
+    assert ScoringWarning("input", "a.tif unreadable").line == "a.tif unreadable"
+    with pytest.raises(ValueError, match="unknown warning kind"):
+        ScoringWarning("typo", "x")

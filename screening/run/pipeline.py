@@ -49,6 +49,7 @@ from screening.report.calibration import CALIBRATION_FILE
 from screening.score import ScoreResult, score_screen, write_scores
 from screening.score.pooling import RANKING_COLUMNS
 from screening.score.screen import SCORES_COLUMNS
+from screening.score.warnings import ScoringWarning, unique
 from screening.segment.calibration import Calibration
 from screening.run.shards import field_key, read_shards, write_shard
 from screening.run.tasks import calibrate_plate_files, measure_field_tracked
@@ -499,9 +500,10 @@ def _score_and_report(run_dir: Path, config: RunConfig, log) -> list[Path]:
     tracked = track_run(fields, run_dir, config.tracking)
     written += write_tracks(tracked, run_dir, log=log)
     result = _score(fields, wells, config, tracked)
-    result.warnings = list(dict.fromkeys([*manifest.get("input_warnings", []), *result.warnings]))
+    inputs = [ScoringWarning("input", text) for text in manifest.get("input_warnings", [])]
+    result.warnings = unique([*inputs, *result.warnings])
     for warning in result.warnings:
-        log.print(f"warning: {warning}", soft_wrap=True)
+        log.print(f"warning: {warning.line}", soft_wrap=True)
     written += list(write_scores(result, run_dir).values())
     # Tables of tracks are recorded when written and forgotten when tracking is off (one timepoint).
     tracked_names = runfolder.TRACKED if tracked is not None else []
@@ -521,13 +523,14 @@ def _score(fields: pd.DataFrame, wells: pd.DataFrame, config: RunConfig, tracked
     try:
         intervals, why_counts = choose_survival(tracked, config.scoring)
         result = score_screen(fields, wells, config.scoring, tracked_intervals=intervals)
-        result.warnings[:0] = [why_counts] if why_counts else []
+        result.warnings[:0] = [ScoringWarning("survival_source", why_counts)] if why_counts else []
         return result
     except Exception as exc:  # noqa: BLE001 - the measurements are written; say why there are no scores
         why = (f"scoring failed ({type(exc).__name__}: {exc}): no hazard ratios; the measurements are in "
                "fields.parquet and wells.parquet. Please report this with the run folder's manifest.json")
         return ScoreResult(scores=pd.DataFrame(columns=SCORES_COLUMNS), ranking=pd.DataFrame(columns=RANKING_COLUMNS),
-                           plate_qc=pd.DataFrame(), dose_response=pd.DataFrame(), warnings=[why])
+                           plate_qc=pd.DataFrame(), dose_response=pd.DataFrame(),
+                           warnings=[ScoringWarning("scoring_failed", why)])
 
 
 def report_run(run_dir, *, log=None) -> Path:

@@ -23,6 +23,7 @@ from screening.score.pooling import (
     rank_candidates,
 )
 from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
+from screening.score.warnings import ScoringWarning, unique
 
 SCORES_COLUMNS = [
     "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
@@ -41,7 +42,7 @@ class ScoreResult:
     ranking: pd.DataFrame
     plate_qc: pd.DataFrame
     dose_response: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[ScoringWarning] = field(default_factory=list)
 
 
 def _with_positive_control(fields: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
@@ -84,11 +85,13 @@ def no_estimate_reason(fields: pd.DataFrame, arms: pd.DataFrame, config: Scoring
     return ""
 
 
-def _without_estimates(arms: pd.DataFrame, qc: pd.DataFrame, warnings: list[str], reason: str) -> ScoreResult:
+def _without_estimates(arms: pd.DataFrame, qc: pd.DataFrame, warnings: list[ScoringWarning],
+                       reason: str) -> ScoreResult:
     """Empty scores, ranking and dose tables (contract columns) when nothing can be estimated."""
     scores = arms.reindex(columns=SCORES_COLUMNS + ["role", "note"]).assign(note=reason)
     return ScoreResult(scores=scores, ranking=pd.DataFrame(columns=RANKING_COLUMNS), plate_qc=qc,
-                       dose_response=pd.DataFrame(), warnings=list(dict.fromkeys([reason, *warnings])))
+                       dose_response=pd.DataFrame(),
+                       warnings=unique([ScoringWarning("no_estimates", reason), *warnings]))
 
 
 def _append(notes: pd.Series, mask, text: str) -> pd.Series:
@@ -165,24 +168,27 @@ def score_screen(
     doses = dose_response(scores, ranking, covariances, alpha=alpha)
 
     for _, row in scores[scores["log_hr"].isna()].iterrows():
-        warnings.append(f"patient {row['patient']} {row['compound']} {row['concentration_um']} µM: {row['note']}")
+        warnings.append(ScoringWarning("not_estimated", row["note"], patient=row["patient"], compound=row["compound"],
+                                       concentration_um=row["concentration_um"]))
     if not fields["role"].eq("positive_control").any():
-        warnings.append("no positive-control wells in the screen: Z' and SSMD not computed")
+        warnings.append(ScoringWarning("no_positive_control",
+                                       "no positive-control wells in the screen: Z' and SSMD not computed"))
     extra = [c for c in scores.columns if c not in SCORES_COLUMNS]
     scores = scores[SCORES_COLUMNS + extra].sort_values(["patient", "compound", "concentration_um"], ignore_index=True)
     ranking = ranking.sort_values(["rank", "compound", "concentration_um"], na_position="last", ignore_index=True)
     return ScoreResult(scores=scores, ranking=ranking, plate_qc=qc, dose_response=doses,
-                       warnings=list(dict.fromkeys(warnings)))
+                       warnings=unique(warnings))
 
 
-def _qc_warnings(qc: pd.DataFrame) -> list[str]:
-    """One line per plate × patient that failed QC or carries a QC note."""
+def _qc_warnings(qc: pd.DataFrame) -> list[ScoringWarning]:
+    """One warning per plate × patient that failed QC or carries a QC note."""
     out = []
     for _, row in qc.iterrows():
         if not row["pass"]:
-            out.append(f"plate {row['plate']} patient {row['patient']} failed QC: {row['note']}")
+            out.append(ScoringWarning("plate_qc_failed", f"failed QC: {row['note']}", plate=row["plate"],
+                                      patient=row["patient"]))
         elif row["note"]:
-            out.append(f"plate {row['plate']} patient {row['patient']}: {row['note']}")
+            out.append(ScoringWarning("plate_qc_note", row["note"], plate=row["plate"], patient=row["patient"]))
     return out
 
 
@@ -232,7 +238,7 @@ def _count_per_arm(scores: pd.DataFrame, rows: pd.DataFrame) -> list[int]:
     return [int(counts.get((p, c, d), 0)) for p, c, d in zip(scores["patient"], scores["compound"], scores["concentration_um"])]
 
 
-def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[str]) -> pd.DataFrame:
+def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[ScoringWarning]) -> pd.DataFrame:
     """``rise_wells`` per arm (counts rose: deaths hidden), with a note and a warning per patient."""
     flags = rise_flags(intervals, max_rise_fraction=config.max_rise_fraction)
     well_arm = intervals.drop_duplicates(["plate", "well"])[["plate", "well", "compound", "concentration_um"]]
@@ -245,14 +251,14 @@ def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[
     for patient, g in flags.groupby("patient", observed=True):
         wells_list = ", ".join(f"{p}:{w}" for p, w in zip(g["plate"][:5], g["well"][:5]))
         wells_list += ", ..." if len(g) > 5 else ""
-        warnings.append(
-            f"patient {patient}: counts rose by > {config.max_rise_fraction:.0%} of those at risk in "
-            f"{len(g)} well(s) ({wells_list}); deaths there are undercounted"
-        )
+        warnings.append(ScoringWarning(
+            "rising_counts", f"counts rose by > {config.max_rise_fraction:.0%} of those at risk in "
+            f"{len(g)} well(s) ({wells_list}); deaths there are undercounted", patient=patient,
+        ))
     return scores
 
 
-def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list[str]) -> pd.DataFrame:
+def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list[ScoringWarning]) -> pd.DataFrame:
     """``zero_start_sites`` per arm (no neurons at the first timepoint), with a note and a warning."""
     zero = zero_start_sites(fields, window_days=config.window_days)
     scores["zero_start_sites"] = _count_per_arm(scores, zero)
@@ -263,10 +269,10 @@ def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list
     for patient, g in zero.groupby("patient", observed=True):
         listed = ", ".join(f"{p}:{w} s{s}" for p, w, s in zip(g["plate"][:5], g["well"][:5], g["site"][:5]))
         listed += ", ..." if len(g) > 5 else ""
-        warnings.append(
-            f"patient {patient}: {len(g)} site(s) had zero motor neurons at their first usable timepoint "
-            f"but some later ({listed}); they enter the survival model only from then"
-        )
+        warnings.append(ScoringWarning(
+            "zero_start_sites", f"{len(g)} site(s) had zero motor neurons at their first usable timepoint "
+            f"but some later ({listed}); they enter the survival model only from then", patient=patient,
+        ))
     return scores
 
 
@@ -338,7 +344,7 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         # Written as integers ("3", blank when unranked), not as floats ("3.0").
         table = table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table})
         paths[name] = write_atomic(run_dir / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
-    lines = [" ".join(str(w).split()) for w in result.warnings]  # one warning, one line
+    lines = [" ".join(w.line.split()) for w in result.warnings]  # one warning, one line
     paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))
     return paths
 
