@@ -52,7 +52,8 @@ NEURONJ_TOLERANCE = 0.15
 
 
 def _ours(image, pixel_size_um, params):
-    res = measure_neurites(image, np.zeros(image.shape, np.int32), pixel_size_um=pixel_size_um, params=params)
+    res = measure_neurites(image, np.zeros(image.shape, np.int32), pixel_size_um=pixel_size_um,
+                           **params.neurite_settings())
     return res.skeleton, res.total_length_um
 
 

@@ -157,7 +157,9 @@ def nuclei_rows() -> list[dict]:
 
 
 def _calibrated_nuclei(image, px, cal):
-    return segment_nuclei(image, pixel_size_um=px, params=cal.segmentation(SegmentationConfig()))
+    seg = cal.segmentation(SegmentationConfig())
+    return segment_nuclei(image, pixel_size_um=px, nucleus_diameter_um=seg.nucleus_diameter_um,
+                          background_radius_um=seg.background_radius_um)
 
 
 def plate_calibration(screen, n: int = 8, *, with_nuclei: bool = True):

@@ -118,13 +118,15 @@ def steps(items, calibration) -> dict[str, float]:
         for key in ("reporter", "nuclei"):
             focus_score(ch[key], pixel_size_um=PX_UM, mask=foreground_mask(ch[key], pixel_size_um=PX_UM))
         t1 = time.perf_counter()
-        labels = segment_nuclei(ch["nuclei"], pixel_size_um=PX_UM, params=seg)
+        labels = segment_nuclei(ch["nuclei"], pixel_size_um=PX_UM, nucleus_diameter_um=seg.nucleus_diameter_um,
+                                background_radius_um=seg.background_radius_um)
         t2 = time.perf_counter()
         count = count_motor_neurons(ch["reporter"], ch["nuclei"], pixel_size_um=PX_UM, params=seg, nuclei_labels=labels,
                                     calibration=calibration)
         t3 = time.perf_counter()
         bg = estimate_background(ch["neurites"], radius_um=seg.background_radius_um, pixel_size_um=PX_UM)
-        measure_neurites(ch["neurites"], count.soma_labels, pixel_size_um=PX_UM, params=seg, background=bg)
+        measure_neurites(ch["neurites"], count.soma_labels, pixel_size_um=PX_UM, background=bg,
+                         **seg.neurite_settings())
         t4 = time.perf_counter()
         for key, dt in zip(total, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             total[key] += dt

@@ -1,6 +1,5 @@
 """Well figures sum only usable fields; flags cover a well or one site."""
 
-import numpy as np
 import pandas as pd
 
 from screening.run.aggregate import aggregate_wells

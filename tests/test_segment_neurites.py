@@ -7,7 +7,6 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.draw import disk, line
 
-from screening.config import SegmentationConfig
 from screening.measure.neurites import measure_neurites, neurite_skeleton_length
 from screening.segment.neurites import neurite_mask
 
@@ -182,8 +181,8 @@ def test_short_pieces_are_dropped_by_min_length():
     img = _draw(_field(), 40, 20, 40, 140)  # 78 µm
     _draw(img, 110, 60, 110, 70)  # 6.5 µm
     zeros = np.zeros(img.shape, np.int32)
-    kept = measure_neurites(img, zeros, pixel_size_um=PX, params=SegmentationConfig(min_neurite_length_um=10))
-    both = measure_neurites(img, zeros, pixel_size_um=PX, params=SegmentationConfig(min_neurite_length_um=0))
+    kept = measure_neurites(img, zeros, pixel_size_um=PX, min_neurite_length_um=10)
+    both = measure_neurites(img, zeros, pixel_size_um=PX, min_neurite_length_um=0)
     assert kept.total_length_um == pytest.approx(120 * PX, rel=0.08)
     assert both.total_length_um - kept.total_length_um == pytest.approx(10 * PX, abs=3 * PX)
     assert not kept.skeleton[100:].any()
@@ -247,7 +246,7 @@ def test_ring_of_ridge_counts_its_filled_skeleton_not_its_perimeter():
 
 
 def test_fill_small_holes_keeps_large_holes_and_border_regions():
-    from screening.measure.neurites import fill_small_holes
+    from screening.segment.neurite_cleanup import fill_small_holes
 
     mask = np.zeros((40, 60), bool)
     mask[5:15, 5:15] = True
@@ -376,7 +375,7 @@ def test_mesh_length_is_the_sum_of_its_lines():
 
 
 def test_dark_holes_stay_open_bright_holes_fill():
-    from screening.measure.neurites import fill_small_holes
+    from screening.segment.neurite_cleanup import fill_small_holes
 
     image = np.full((60, 100), 10.0)
     mask = np.zeros(image.shape, bool)
@@ -393,7 +392,7 @@ def test_dark_holes_stay_open_bright_holes_fill():
 
 
 def test_a_lone_dark_ring_is_filled_as_one_piece_with_one_hole():
-    from screening.measure.neurites import fill_small_holes
+    from screening.segment.neurite_cleanup import fill_small_holes
 
     image = np.full((40, 40), 10.0)
     mask = np.zeros(image.shape, bool)
@@ -404,7 +403,7 @@ def test_a_lone_dark_ring_is_filled_as_one_piece_with_one_hole():
 
 
 def test_drop_wide_parts_removes_a_disk_and_keeps_lines():
-    from screening.measure.neurites import drop_wide_parts
+    from screening.segment.neurite_cleanup import drop_wide_parts
 
     mask = np.zeros((80, 120), bool)
     rr, cc = disk((40, 40), 14)

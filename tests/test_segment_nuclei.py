@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from screening.config.segmentation import SegmentationConfig
 from screening.segment.nuclei import noise_sigma, segment_nuclei
 
 PX = 0.65  # µm per pixel; the default 10 µm nucleus is ~15 px across
@@ -53,9 +52,8 @@ def test_small_debris_and_empty_field():
 
 def test_touching_pair_scales_with_pixel_size():
     # The same pair at half the pixel size (twice as many px) is still two.
-    params = SegmentationConfig()
     image = _field([((128, 114), 15, 400), ((128, 142), 15, 400)], shape=(256, 256))
-    assert segment_nuclei(image, pixel_size_um=PX / 2, params=params).max() == 2
+    assert segment_nuclei(image, pixel_size_um=PX / 2).max() == 2
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])

@@ -159,7 +159,7 @@ def test_nucleus_on_the_slope_of_a_neighbours_soma_not_counted():
     from screening.segment.nuclei import label_percentile
     from screening.segment.somata import soma_bodies
 
-    bodies = soma_bodies(result.reporter_smooth, pixel_size_um=PX, params=SegmentationConfig())
+    bodies = soma_bodies(result.reporter_smooth, soma_diameter_px=SegmentationConfig().soma_diameter_um / PX)
     rim = result.nuclei_labels[80, 86]
     assert label_percentile(bodies, result.nuclei_labels, 10, 20)[rim - 1] > result.threshold
 

@@ -200,7 +200,10 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
         seg = calibration.segmentation(config.segmentation)
         nuclei_labels = None
         if nuclei is not None:
-            nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=seg)
+            nuclei_labels = segment_nuclei(
+                nuclei, pixel_size_um=pixel_size_um, nucleus_diameter_um=seg.nucleus_diameter_um,
+                background_radius_um=seg.background_radius_um,
+            )
         count = count_motor_neurons(
             reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels,
             calibration=calibration,
@@ -213,7 +216,8 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
             )
         try:
             neurite = measure_neurites(
-                neurites, count.soma_labels, pixel_size_um=pixel_size_um, params=seg, background=background
+                neurites, count.soma_labels, pixel_size_um=pixel_size_um, background=background,
+                **seg.neurite_settings(),
             )
             length, assigned = float(neurite.total_length_um), neurite.assigned_length_um
         except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason

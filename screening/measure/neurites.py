@@ -18,12 +18,8 @@ length divides only the assigned part.
 
 Somata are not cut out of the ridge mask: the mask's own tests (a line, standing above the
 cell body under it) keep soma interiors out, and a soma label that also covers a neurite's
-base or a neighbouring cell would otherwise cut the neurite there. The skeleton of a closed
-ring of ridge (the rim of a soma, a hollow fragment) would count its perimeter, so holes of
-the mask up to a soma's area are filled before skeletonising when they are bright (a cell body
-inside its rim) or alone in their piece of mask (a hollow ring), and whatever a disk of
-``neurite_max_width_um`` then fits in (the filled body) is dropped. The dark gaps of a mesh of
-neurites stay open: filled, a dense mesh would skeletonise into one line.
+base or a neighbouring cell would otherwise cut the neurite there. Rings of ridge around cell
+bodies are cleaned up before skeletonising (:func:`screening.segment.neurite_cleanup.clean_neurite_mask`).
 
 Gap closing: facing skeleton end points are joined before pieces are measured
 (:func:`screening.measure.bridging.bridge_gaps`), so a neurite that fades or breaks into beads
@@ -34,27 +30,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import skan
 from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
-from screening.config.segmentation import SegmentationConfig
+from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.measure.bridging import bridge_gaps, near_border
 from screening.measure.skeleton_graph import skeleton_graph
 from screening.segment import filters
+from screening.segment.neurite_cleanup import clean_neurite_mask
 from screening.segment.neurites import neurite_mask_and_bodies
 
 # A neurite touches its soma when its skeleton comes this close (the mask stops a little
 # short of the soma edge, where the soma's own brightness hides the ridge), in multiples
 # of the neurite width.
 _ATTACH_WIDTHS = 1.5
-# Holes of the neurite mask up to this many soma areas (soma_diameter_um) are filled: a ring
-# of ridge around a soma or a fragment is its edge, not a neurite.
-_FILL_SOMA_AREAS = 1.0
-# ... when the hole is at least this bright (above background) relative to the mask around it.
-_BRIGHT_HOLE_FRACTION = 0.7
 
 
 @dataclass
@@ -185,103 +176,6 @@ def neurite_skeleton_length(mask: np.ndarray, *, pixel_size_um: float, min_lengt
     return length
 
 
-def fill_small_holes(
-    mask: np.ndarray,
-    max_area_px: float,
-    image: np.ndarray | None = None,
-    background: np.ndarray | float | None = None,
-) -> np.ndarray:
-    """``mask`` with its small holes filled: the inside of a ring of ridge around a cell body.
-
-    Parameters
-    ----------
-    mask : (M, N) bool array
-    max_area_px : float
-        Holes (background regions not touching the image border, 4-connected) smaller than
-        this are filled, px.
-    image : (M, N) array, optional
-        With it, a hole is filled only when it is bright (its mean above ``background`` at
-        least ``_BRIGHT_HOLE_FRACTION`` of the mean of the mask pixels around it) or the only
-        small hole of its piece of mask. The inside of a soma is as bright as its rim, and a
-        hollow ring is one piece with one hole; the gaps of a mesh of neurites are dark and
-        many to a piece.
-    background : (M, N) array or float, optional
-        Background of ``image``; default its median.
-
-    Returns
-    -------
-    (M, N) bool array
-    """
-    mask = np.ascontiguousarray(mask, dtype=bool)
-    if not mask.any() or max_area_px <= 0:
-        return mask
-    # Labels without stats and areas by bincount: ~40 % faster than OpenCV's stats here.
-    n, holes = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4)
-    flat = holes.ravel()
-    border = np.zeros(n, dtype=bool)
-    for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
-        border[edge] = True
-    area = np.bincount(flat, minlength=n)
-    small = (area < max_area_px) & ~border
-    small[0] = False  # label 0 is the mask itself
-    at = np.flatnonzero(small[flat])
-    if image is not None and at.size:
-        small &= _bright_or_alone(mask, flat, at, small, area, np.asarray(image), background)
-        at = at[small[flat[at]]]
-    out = mask.copy()
-    out.ravel()[at] = True
-    return out
-
-
-def _bright_or_alone(mask, holes, at, small, area, image, background) -> np.ndarray:
-    """Which holes are bright or the only small hole of their piece.
-
-    ``holes`` are the flat hole labels, ``at`` the flat indices of the small holes' pixels,
-    ``area`` the pixels of each hole label.
-
-    Only the pixels of small holes and their 4 neighbours are read (holes are 4-connected, so
-    those neighbours are the mask around them): small holes do not touch the image border, so
-    every neighbour index is inside the image.
-    """
-    n = small.size
-    width = mask.shape[1]
-    hole = holes[at]
-    if background is None:
-        background = float(np.median(image[::4, ::4]))
-
-    def level(idx):
-        bg = background if np.ndim(background) == 0 else np.asarray(background).ravel()[idx]
-        return image.ravel()[idx].astype(np.float64) - bg
-
-    inside = np.bincount(hole, weights=level(at), minlength=n) / np.maximum(area, 1)
-    # Mask pixels next to each hole (a pixel touching a hole at two places counts twice).
-    steps = np.array([-width, -1, 1, width])
-    nb = (at[:, None] + steps).ravel()
-    nb_hole = np.repeat(hole, steps.size)
-    on_mask = mask.ravel()[nb]
-    nb, nb_hole = nb[on_mask], nb_hole[on_mask]
-    ring_px = np.bincount(nb_hole, minlength=n)
-    around = np.bincount(nb_hole, weights=level(nb), minlength=n) / np.maximum(ring_px, 1)
-    _, piece = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
-    piece_of_hole = np.zeros(n, np.int64)
-    piece_of_hole[nb_hole] = piece.ravel()[nb]
-    holes_per_piece = np.bincount(piece_of_hole[small], minlength=int(piece_of_hole.max()) + 1)
-    return (inside >= _BRIGHT_HOLE_FRACTION * around) | (holes_per_piece[piece_of_hole] == 1)
-
-
-def drop_wide_parts(mask: np.ndarray, max_width_px: float) -> np.ndarray:
-    """``mask`` without the parts a disk of ``max_width_px`` diameter fits in (cell bodies),
-    and the pixel around them (the opening leaves slivers along a curved edge).
-
-    A filled soma rim is a disk; a neurite, however bright, is narrower.
-    """
-    size = filters.odd_window(max_width_px)
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    mask = np.ascontiguousarray(mask, dtype=bool)
-    wide = cv2.dilate(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disk), np.ones((3, 3), np.uint8))
-    return mask & (wide == 0)
-
-
 def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[dict[int, float], float, float]:
     """Length per soma label (nearest along the skeleton), the unassigned rest, and the part
     of that rest in pieces touching the image border (within ``attach_px``), µm."""
@@ -319,7 +213,12 @@ def measure_neurites(
     soma_labels: np.ndarray,
     *,
     pixel_size_um: float,
-    params: SegmentationConfig | None = None,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
+    neurite_width_um: float = SEGMENTATION_DEFAULTS.neurite_width_um,
+    neurite_max_width_um: float = SEGMENTATION_DEFAULTS.neurite_max_width_um,
+    neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
+    neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
+    min_neurite_length_um: float = SEGMENTATION_DEFAULTS.min_neurite_length_um,
     background: np.ndarray | float | None = None,
 ) -> NeuriteMeasurement:
     """Neurite length of a field, in total and per soma.
@@ -334,8 +233,12 @@ def measure_neurites(
         docstring).
     pixel_size_um : float
         Pixel size, µm.
-    params : SegmentationConfig, optional
-        Uses the ``neurite_*`` fields and ``min_neurite_length_um``; defaults if omitted.
+    soma_diameter_um : float
+        Typical soma diameter, µm (rings of ridge up to a soma's area are filled).
+    neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr : float
+        The neurite mask's settings (:func:`screening.segment.neurites.neurite_mask`).
+    min_neurite_length_um : float
+        Pieces shorter than this (after gap bridging) are dropped, µm.
     background : (M, N) array or float, optional
         Smooth background of ``neurite_image``, passed to
         :func:`screening.segment.neurites.neurite_mask`.
@@ -345,7 +248,6 @@ def measure_neurites(
     NeuriteMeasurement
         See the module docstring for how pieces are assigned.
     """
-    params = params if params is not None else SegmentationConfig()
     soma_labels = np.asarray(soma_labels)
     if soma_labels.shape != np.shape(neurite_image):
         raise ValueError(
@@ -358,12 +260,15 @@ def measure_neurites(
     # bincount, not np.unique: a sort of every pixel costs ~25 ms on a 1024² field.
     somata = {int(k): 0.0 for k in np.flatnonzero(np.bincount(flat[flat > 0]))}
     mask, bodies = neurite_mask_and_bodies(
-        neurite_image, pixel_size_um=pixel_size_um, params=params, background=background
+        neurite_image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
+        neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
+        neurite_contrast_snr=neurite_contrast_snr, background=background,
     )
-    soma_area_px = np.pi * (0.5 * params.soma_diameter_um / pixel_size_um) ** 2
-    mask = fill_small_holes(mask, _FILL_SOMA_AREAS * soma_area_px, neurite_image, background)
-    mask = drop_wide_parts(mask, params.neurite_max_width_um / pixel_size_um)
-    attach_px = _ATTACH_WIDTHS * params.neurite_width_um / pixel_size_um
+    mask = clean_neurite_mask(
+        mask, neurite_image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
+        max_width_px=neurite_max_width_um / pixel_size_um,
+    )
+    attach_px = _ATTACH_WIDTHS * neurite_width_um / pixel_size_um
     # Bridge before the length filter: the beads of a beaded neurite are pieces shorter
     # than min_neurite_length_um that only count once joined. No bridge crosses a cell body
     # or soma label; with somata, none joins a piece at the image border (see bridge_gaps).
@@ -376,7 +281,7 @@ def measure_neurites(
     skeleton, total, built = skeleton_lengths(
         bridged,
         pixel_size_um=pixel_size_um,
-        min_length_um=params.min_neurite_length_um,
+        min_length_um=min_neurite_length_um,
     )
     if built is None or not somata:
         return NeuriteMeasurement(total, somata, total, skeleton)

@@ -226,10 +226,11 @@ def _nucleus_diameter(images, seg: SegmentationConfig, px: float):
     blobs = np.concatenate([blob_diameters(c, min_diameter_px=low_px, max_diameter_px=high_px,
                                            noise_sigma=noise_sigma(im)) for c, im in zip(corrected, images, strict=True)])
     if blobs.size < _MIN_SIZED:
-        labels = [segment_nuclei(im, pixel_size_um=px, params=seg) for im in images]
+        labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=prior,
+                                 background_radius_um=seg.background_radius_um) for im in images]
         return prior, labels, 0, [f"nucleus diameter: {blobs.size} blobs, prior kept"]
     d = _bounded(float(np.median(blobs)) * px, prior, factor)
-    labels = [segment_nuclei(im, pixel_size_um=px, params=seg.model_copy(update={"nucleus_diameter_um": d}))
+    labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=d, background_radius_um=seg.background_radius_um)
               for im in images]
     sized = np.concatenate([
         blob_diameters(c, min_diameter_px=low_px, max_diameter_px=high_px, at=_centroids(lab))
@@ -238,7 +239,7 @@ def _nucleus_diameter(images, seg: SegmentationConfig, px: float):
     if sized.size < _MIN_SIZED:
         return d, labels, int(blobs.size), [f"nucleus diameter: {sized.size} nuclei sized, blob scale kept"]
     d = _bounded(float(np.median(sized)) * px, prior, factor)
-    labels = [segment_nuclei(im, pixel_size_um=px, params=seg.model_copy(update={"nucleus_diameter_um": d}))
+    labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=d, background_radius_um=seg.background_radius_um)
               for im in images]
     return d, labels, int(sized.size), []
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
-from screening.config.segmentation import SegmentationConfig
+from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.plate import MAD_TO_SD
 from screening.segment import filters
 
@@ -250,7 +250,10 @@ def neurite_mask(
     image: np.ndarray,
     *,
     pixel_size_um: float,
-    params: SegmentationConfig | None = None,
+    neurite_width_um: float = SEGMENTATION_DEFAULTS.neurite_width_um,
+    neurite_max_width_um: float = SEGMENTATION_DEFAULTS.neurite_max_width_um,
+    neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
+    neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
 ) -> np.ndarray:
     """Mask of the neurites in one channel of a field, cell bodies excluded.
@@ -262,9 +265,14 @@ def neurite_mask(
         treated as background.
     pixel_size_um : float
         Pixel size, µm.
-    params : SegmentationConfig, optional
-        Uses ``neurite_width_um``, ``neurite_max_width_um``, ``neurite_ridge_snr``,
-        ``neurite_contrast_snr``. Defaults if omitted.
+    neurite_width_um : float
+        Typical neurite width, µm: the ridge scale.
+    neurite_max_width_um : float
+        Widest neurite, µm: anything wider is a cell body.
+    neurite_ridge_snr : float
+        A neurite must somewhere reach this ridge strength, in multiples of its noise.
+    neurite_contrast_snr : float
+        A neurite must somewhere stand this far above its surroundings, in pixel-noise σ.
     background : (M, N) array or float, optional
         Smooth background of ``image`` (e.g. from
         :func:`screening.segment.background.estimate_background`) when the caller has it;
@@ -294,21 +302,28 @@ def neurite_mask(
     >>> bool(m[32, 10:54].all()) and not m[:20].any()
     True
     """
-    return neurite_mask_and_bodies(image, pixel_size_um=pixel_size_um, params=params, background=background)[0]
+    return neurite_mask_and_bodies(
+        image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
+        neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
+        neurite_contrast_snr=neurite_contrast_snr, background=background,
+    )[0]
 
 
 def neurite_mask_and_bodies(
     image: np.ndarray,
     *,
     pixel_size_um: float,
-    params: SegmentationConfig | None = None,
+    neurite_width_um: float = SEGMENTATION_DEFAULTS.neurite_width_um,
+    neurite_max_width_um: float = SEGMENTATION_DEFAULTS.neurite_max_width_um,
+    neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
+    neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`neurite_mask` and the cell bodies it measured on the way.
 
     Parameters
     ----------
-    image, pixel_size_um, params, background
+    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
         As for :func:`neurite_mask`.
 
     Returns
@@ -320,14 +335,13 @@ def neurite_mask_and_bodies(
         ``neurite_contrast_snr`` pixel-noise sds above the background: where no neurite gap
         is bridged (:func:`screening.measure.neurites.bridge_gaps`).
     """
-    params = params if params is not None else SegmentationConfig()
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
     im = _clean_image(image)
     if min(im.shape) < 8:
         return np.zeros(im.shape, dtype=bool), np.zeros(im.shape, dtype=bool)
 
-    sigma = max(0.5 * params.neurite_width_um / pixel_size_um, _MIN_RIDGE_SIGMA_PX)
+    sigma = max(0.5 * neurite_width_um / pixel_size_um, _MIN_RIDGE_SIGMA_PX)
     smooth = filters.gaussian(im, sigma, mode="nearest")
     low, high = hessian_eigenvalues(smooth)
     ridge = np.maximum(-low - np.abs(high), 0)
@@ -342,7 +356,7 @@ def neurite_mask_and_bodies(
     # sqrt(1 - 3 / (4 pi sigma^2)) of its sd there.
     pixel_noise = _robust_sd(im - smooth, dark) / np.sqrt(max(1 - 3 / (4 * np.pi * sigma**2), 0.1))
     # Contrast: white top-hat against the wide structure (cell body) under the pixel.
-    window = params.neurite_max_width_um / pixel_size_um
+    window = neurite_max_width_um / pixel_size_um
     opened = _opening(smooth, window)
     contrast = smooth - opened
     if background is None:
@@ -355,8 +369,8 @@ def neurite_mask_and_bodies(
         ridge_noise = ridge_noise if ridge_noise > 0 else scale * 1e-2
         pixel_noise = pixel_noise if pixel_noise > 0 else scale
 
-    bodies = body > params.neurite_contrast_snr * pixel_noise
-    high_ridge = params.neurite_ridge_snr * ridge_noise
+    bodies = body > neurite_contrast_snr * pixel_noise
+    high_ridge = neurite_ridge_snr * ridge_noise
     # The top-hat's own noise: its spread on the darker half (white noise keeps ~0.15 of the
     # pixel noise there at the default scales), above its positive bias (a max of minima).
     contrast_bias = float(np.median(contrast[::4, ::4][dark]))
@@ -366,7 +380,7 @@ def neurite_mask_and_bodies(
     weak = _weak_ridge(
         smooth, ridge > _LOW_RIDGE_FRACTION * high_ridge, contrast, body, background,
         floor=min(_WEAK_CONTRAST_SNR * pixel_noise, contrast_bias + _FAINT_CONTRAST_SNR * contrast_noise),
-        side_px=_SIDE_WIDTHS * params.neurite_width_um / pixel_size_um,
+        side_px=_SIDE_WIDTHS * neurite_width_um / pixel_size_um,
     )
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:
@@ -375,7 +389,7 @@ def neurite_mask_and_bodies(
     seed = (
         weak
         & (ridge > high_ridge)
-        & (contrast > params.neurite_contrast_snr * pixel_noise)
+        & (contrast > neurite_contrast_snr * pixel_noise)
         & (contrast > _SEED_BODY_RATIO * body)
     )
     rows, cols = np.nonzero(seed)

@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 from skimage.measure import label
 from skimage.segmentation import watershed
 
-from screening.config.segmentation import SegmentationConfig
+from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.plate import MAD_TO_SD
 from screening.segment import filters
 from screening.segment.background import subtract_background
@@ -80,7 +80,8 @@ def segment_nuclei(
     image: np.ndarray,
     *,
     pixel_size_um: float,
-    params: SegmentationConfig | None = None,
+    nucleus_diameter_um: float = SEGMENTATION_DEFAULTS.nucleus_diameter_um,
+    background_radius_um: float = SEGMENTATION_DEFAULTS.background_radius_um,
 ) -> np.ndarray:
     """Instance labels of the nuclei in one nuclear-stain image.
 
@@ -90,9 +91,10 @@ def segment_nuclei(
         Nuclear stain (e.g. Hoechst), any numeric dtype.
     pixel_size_um : float
         Pixel size, µm.
-    params : SegmentationConfig, optional
-        Uses ``nucleus_diameter_um`` (the scale of every step) and
-        ``background_radius_um``; defaults when omitted.
+    nucleus_diameter_um : float
+        Typical nucleus diameter, µm: the scale of every step.
+    background_radius_um : float
+        Radius of the background estimate, µm (:func:`screening.segment.background.subtract_background`).
 
     Returns
     -------
@@ -120,12 +122,9 @@ def segment_nuclei(
        disc, solidity < 0.83 (unless the object is at least a nominal disc:
        a clump of nuclei), or mean signal < 3 noise σ.
     """
-    params = params or SegmentationConfig()
     image = np.asarray(image, dtype=np.float32)
-    d_px = params.nucleus_diameter_um / pixel_size_um
-    corrected = subtract_background(
-        image, radius_um=params.background_radius_um, pixel_size_um=pixel_size_um
-    )
+    d_px = nucleus_diameter_um / pixel_size_um
+    corrected = subtract_background(image, radius_um=background_radius_um, pixel_size_um=pixel_size_um)
     sigma_noise = noise_sigma(image)
     s_small = max(0.08 * d_px, 1.0)
     smooth = filters.gaussian(corrected, s_small)

@@ -42,6 +42,34 @@ _PYKNOTIC_AREA = 0.5
 _PYKNOTIC_AREA_SDS = 3.0
 _PYKNOTIC_BRIGHTNESS = 1.2
 _PYKNOTIC_BRIGHT_SDS = 1.0
+# Spread (sd of log) of live nuclei's area and brightness when no plate calibration measured
+# them: the middle of the spreads measured on the simulated looks and the real sets.
+_DEFAULT_LOG_SPREAD = 0.25
+# Reporter smoothing, as a fraction of the soma diameter (at least 1 px): removes pixel noise,
+# keeps a soma's edge.
+_SMOOTH_SOMA_FRACTION = 0.08
+# Side of the square that opens the reporter (soma_bodies), as a fraction of the soma
+# diameter: about the area of a disc of half the diameter, and separable.
+_OPENING_SOMA_FRACTION = 0.45
+# A soma grows from its nucleus over the opened reporter at most this × its diameter ...
+_SOMA_REACH_DIAMETERS = 0.75
+# ... down to this fraction of its own level (the soma's edge).
+_SOMA_EDGE_FRACTION = 0.5
+# Without nuclei: reporter maxima are found on the opening smoothed by this × the soma
+# diameter (the opening leaves flat tops) ...
+_PEAK_SMOOTH_SOMA_FRACTION = 0.15
+# ... at least this × the diameter apart, ...
+_PEAK_SEPARATION_DIAMETERS = 0.4
+# ... and a candidate's level is read in a disc of this × the diameter round its peak.
+_CORE_RADIUS_DIAMETERS = 0.25
+# Flat-field correction only where the background stands this many noise σ above zero (a
+# dark background's shape is noise), and never by more than these factors.
+_FLAT_FIELD_MIN_SNR = 10.0
+_FLAT_FIELD_LIMITS = (0.3, 3.0)
+# The negative population's level starts at this percentile of the candidates' levels
+# (most candidates of a field are negative) and settles within this many iterations.
+_NEGATIVE_START_PERCENTILE = 20
+_NEGATIVE_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -92,7 +120,7 @@ def reporter_signal(
     reporter: np.ndarray,
     *,
     pixel_size_um: float,
-    params: SegmentationConfig,
+    background_radius_um: float,
     background: np.ndarray | None = None,
     sigma: float | None = None,
 ) -> np.ndarray:
@@ -100,48 +128,46 @@ def reporter_signal(
 
     Vignetting multiplies cells and background alike, so dividing by the
     background's shape makes a cell's level comparable across the field.
-    ``background`` (from :func:`estimate_background`) and ``sigma`` (pixel
-    noise) are computed when not given.
+    ``background`` (from :func:`estimate_background` with ``background_radius_um``, µm) and
+    ``sigma`` (pixel noise) are computed when not given.
     """
     reporter = np.asarray(reporter, dtype=np.float32)
     if background is None:
         background = estimate_background(
-            reporter, radius_um=params.background_radius_um, pixel_size_um=pixel_size_um
+            reporter, radius_um=background_radius_um, pixel_size_um=pixel_size_um
         )
     level = float(np.median(background[::8, ::8]))
     sigma = noise_sigma(reporter) if sigma is None else sigma
     signal = reporter - background
-    if level > 10 * max(sigma, 1e-6):
-        signal /= np.clip(background / level, 0.3, 3.0)
+    if level > _FLAT_FIELD_MIN_SNR * max(sigma, 1e-6):
+        signal /= np.clip(background / level, *_FLAT_FIELD_LIMITS)
     return signal
 
 
-def soma_bodies(signal: np.ndarray, *, pixel_size_um: float, params: SegmentationConfig) -> np.ndarray:
+def soma_bodies(signal: np.ndarray, *, soma_diameter_px: float) -> np.ndarray:
     """Reporter with everything thinner than half a soma removed (grey opening).
 
-    A square of about half a soma diameter fits inside a soma but not inside a
-    neurite (even a bundle) or a fragment of a dead cell, so the opening keeps
+    A square of about half a soma diameter (``soma_diameter_px``, px) fits inside a soma but
+    not inside a neurite (even a bundle) or a fragment of a dead cell, so the opening keeps
     somata at their level and takes neurites and fragments away.
     """
-    d_px = params.soma_diameter_um / pixel_size_um
-    # A square of side 0.45 d (about the area of the disc of diameter 0.5 d)
-    # is separable: four 1-D passes instead of a 2-D footprint.
-    side = max(round(0.45 * d_px), 2)
+    # A square rather than a disc: separable, four 1-D passes instead of a 2-D footprint.
+    side = max(round(_OPENING_SOMA_FRACTION * soma_diameter_px), 2)
     return filters.grey_opening(signal, side)
 
 
 def negative_level(values: np.ndarray, ratio: float, floor: float) -> float:
     """Typical reporter level of the reporter-negative candidates.
 
-    Starts from the 20th percentile and iterates: the negatives are the
+    Starts from the :data:`_NEGATIVE_START_PERCENTILE` th percentile and iterates: the negatives are the
     values below ``ratio`` × level, the level is their median. Values under
     ``floor`` (noise) always count as negative.
     """
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return floor / ratio
-    level = max(float(np.percentile(values, 20)), floor / ratio)
-    for _ in range(10):
+    level = max(float(np.percentile(values, _NEGATIVE_START_PERCENTILE)), floor / ratio)
+    for _ in range(_NEGATIVE_ITERATIONS):
         negatives = values[values < ratio * level]
         if negatives.size == 0:
             break
@@ -365,27 +391,35 @@ def count_motor_neurons(
         reporter_raw, radius_um=params.background_radius_um, pixel_size_um=pixel_size_um
     )
     signal = reporter_signal(
-        reporter_raw, pixel_size_um=pixel_size_um, params=params, background=background, sigma=sigma
+        reporter_raw, pixel_size_um=pixel_size_um, background_radius_um=params.background_radius_um,
+        background=background, sigma=sigma,
     )
     d_px = params.soma_diameter_um / pixel_size_um
-    smooth = filters.gaussian(signal, max(0.08 * d_px, 1.0), truncate=3.0)
+    smooth = filters.gaussian(signal, max(_SMOOTH_SOMA_FRACTION * d_px, 1.0), truncate=3.0)
     del signal
-    bodies = soma_bodies(smooth, pixel_size_um=pixel_size_um, params=params)
+    bodies = soma_bodies(smooth, soma_diameter_px=d_px)
     saturated = saturated_mask(reporter_raw)
     if nuclei is not None or nuclei_labels is not None:
         if nuclei_labels is None:
-            nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um, params=params)
+            nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um,
+                                           nucleus_diameter_um=params.nucleus_diameter_um,
+                                           background_radius_um=params.background_radius_um)
         if nuclei is not None:
             saturated |= saturated_mask(nuclei)
         result = _count_with_nuclei(
-            smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params, calibration
+            smooth, bodies, sigma, nuclei, nuclei_labels, saturated, calibration,
+            pixel_size_um=pixel_size_um, soma_diameter_px=d_px, positive_ratio=params.reporter_positive_ratio,
         )
     else:
-        result = _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params)
+        result = _count_from_reporter(
+            bodies, sigma, saturated, soma_diameter_px=d_px, positive_ratio=params.reporter_positive_ratio,
+            min_soma_area_px=params.min_soma_area_um2 / pixel_size_um**2,
+        )
     return replace(result, reporter_background=background, reporter_smooth=smooth)
 
 
-def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, pixel_size_um, params, calibration):
+def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, calibration, *,
+                       pixel_size_um: float, soma_diameter_px: float, positive_ratio: float) -> MotorNeuronCount:
     nuclei_labels = np.asarray(nuclei_labels, dtype=np.int32)
     n_nuc = int(nuclei_labels.max())
     if n_nuc == 0:
@@ -417,7 +451,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     candidate = present & ~pyknotic & ~debris
 
     floor = _MIN_POSITIVE_SNR * sigma
-    ratio = params.reporter_positive_ratio
+    ratio = positive_ratio
     cutoff = calibration.reporter_cutoff if calibration is not None else float("nan")
     if np.isfinite(cutoff):
         neg = calibration.reporter_negative_level
@@ -432,7 +466,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     positive = candidate & (score > threshold)
     keep = _keep_centred(labels, np.concatenate([[False], positive]))
     counted = np.flatnonzero(keep[1:]) + 1
-    somata = _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params)
+    somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=_SOMA_REACH_DIAMETERS * soma_diameter_px)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
         int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
@@ -468,17 +502,17 @@ def _pyknotic(nuclei, labels, area, debris, typical_area: float, calibration) ->
     brightness = total[1:] / np.maximum(area, 1)
     whole = (area > 0) & ~debris
     typical = np.median(brightness[whole]) if whole.any() else 0.0
-    area_spread = calibration.nucleus_area_spread if calibration is not None else 0.25
-    bright_spread = calibration.nucleus_brightness_spread if calibration is not None else 0.25
+    area_spread = calibration.nucleus_area_spread if calibration is not None else _DEFAULT_LOG_SPREAD
+    bright_spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
     small = area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
     bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
     return small & bright
 
 
-def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -> np.ndarray:
+def _somata_from_nuclei(bodies, labels, counted, level, *, reach_px: float) -> np.ndarray:
     """Soma of each counted nucleus: its nucleus grown over the opened reporter
-    by at most 0.75 soma diameter (nearest nucleus wins, so a neighbour's cell
-    is not claimed), down to half the nucleus's own level."""
+    by at most ``reach_px`` (nearest nucleus wins, so a neighbour's cell is not
+    claimed), down to :data:`_SOMA_EDGE_FRACTION` of the nucleus's own level."""
     if counted.size == 0:
         return np.zeros(labels.shape, np.int32)
     lookup = np.zeros(int(labels.max()) + 1, np.int32)
@@ -488,22 +522,22 @@ def _somata_from_nuclei(bodies, labels, counted, level, pixel_size_um, params) -
     markers[(labels > 0) & (markers == 0)] = counted.size + 1
     # Nearest nucleus within reach (chessboard metric: fast, and the soma's
     # own outline comes from the intensity cut below, not from this reach).
-    reach = 0.75 * params.soma_diameter_um / pixel_size_um
     dist, nearest = filters.nearest_marker(markers)
-    grown = np.where(dist <= reach, nearest, 0)
+    grown = np.where(dist <= reach_px, nearest, 0)
     own_level = np.concatenate([[np.inf], level[counted - 1], [np.inf]])
-    inside = (bodies > 0.5 * own_level[grown]) | ((markers > 0) & (markers == grown))
+    inside = (bodies > _SOMA_EDGE_FRACTION * own_level[grown]) | ((markers > 0) & (markers == grown))
     return np.where(inside & (grown <= counted.size), grown, 0).astype(np.int32)
 
 
-def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> MotorNeuronCount:
-    d_px = params.soma_diameter_um / pixel_size_um
+def _count_from_reporter(bodies, sigma, saturated, *, soma_diameter_px: float, positive_ratio: float,
+                         min_soma_area_px: float) -> MotorNeuronCount:
+    d_px = soma_diameter_px
     floor = _MIN_POSITIVE_SNR * sigma
     empty = np.zeros(bodies.shape, np.int32)
     # The opening leaves flat tops; smoothing gives each soma one maximum.
-    rounded = filters.gaussian(bodies, 0.15 * d_px)
+    rounded = filters.gaussian(bodies, _PEAK_SMOOTH_SOMA_FRACTION * d_px)
     peaks = peak_local_max(
-        rounded, min_distance=max(int(0.4 * d_px), 1), threshold_abs=max(floor, 1e-6), exclude_border=False
+        rounded, min_distance=max(int(_PEAK_SEPARATION_DIAMETERS * d_px), 1), threshold_abs=max(floor, 1e-6), exclude_border=False
     )
     if len(peaks) == 0:
         return MotorNeuronCount(0, empty, None, 0, 0.0, floor, 0)
@@ -511,12 +545,12 @@ def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> Mot
     # of its own core (a disc of a quarter soma diameter round its peak).
     markers = np.zeros(bodies.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    near = filters.distance_transform_edt(markers == 0) < 0.25 * d_px
+    near = filters.distance_transform_edt(markers == 0) < _CORE_RADIUS_DIAMETERS * d_px
     cores = watershed(-bodies, markers, mask=near)
     n = len(peaks)
     level = label_percentile(bodies, cores, n, _LEVEL_PERCENTILE)
     level = np.nan_to_num(level)
-    ratio = params.reporter_positive_ratio
+    ratio = positive_ratio
     neg = negative_level(level, ratio, floor)
     # Without nuclei the candidates are mostly faint maxima (remains of
     # neurites, noise); the gap to the somata is wide, so Otsu is not capped.
@@ -524,10 +558,10 @@ def _count_from_reporter(bodies, sigma, saturated, pixel_size_um, params) -> Mot
     debris = np.bincount(cores.ravel(), weights=saturated.ravel(), minlength=n + 1)[1:] > 0
     positive = (level > threshold) & ~debris
     own_level = np.concatenate([[np.inf], np.where(positive, level, np.inf)])
-    near = filters.distance_transform_edt(markers == 0) < 0.75 * d_px
-    regions = watershed(-bodies, markers, mask=near & (bodies > 0.5 * threshold))
-    regions = np.where(bodies > 0.5 * own_level[regions], regions, 0)
-    min_area = params.min_soma_area_um2 / pixel_size_um**2
+    near = filters.distance_transform_edt(markers == 0) < _SOMA_REACH_DIAMETERS * d_px
+    regions = watershed(-bodies, markers, mask=near & (bodies > _SOMA_EDGE_FRACTION * threshold))
+    regions = np.where(bodies > _SOMA_EDGE_FRACTION * own_level[regions], regions, 0)
+    min_area = min_soma_area_px
     area = np.bincount(regions.ravel(), minlength=n + 1)
     keep = np.concatenate([[False], positive]) & (area >= min_area)
     n_fragments = int((np.concatenate([[False], positive]) & (area < min_area)).sum())

@@ -1,0 +1,147 @@
+"""Clean-up of a neurite mask before it is skeletonised: rings of ridge around cell bodies.
+
+The skeleton of a closed ring of ridge (the rim of a soma, a hollow fragment) would count its
+perimeter as neurite, so holes of the mask up to a soma's area are filled when they are bright
+(a cell body inside its rim) or alone in their piece of mask (a hollow ring), and whatever a
+disk of ``neurite_max_width_um`` then fits in (the filled body) is dropped. The dark gaps of a
+mesh of neurites stay open: filled, a dense mesh would skeletonise into one line.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from screening.segment import filters
+
+# Holes of the neurite mask up to this many soma areas are filled: a ring of ridge around a
+# soma or a fragment is its edge, not a neurite.
+FILL_SOMA_AREAS = 1.0
+# ... when the hole is at least this bright (above background) relative to the mask around it.
+BRIGHT_HOLE_FRACTION = 0.7
+
+
+def clean_neurite_mask(
+    mask: np.ndarray,
+    image: np.ndarray,
+    background: np.ndarray | float | None,
+    *,
+    soma_diameter_px: float,
+    max_width_px: float,
+) -> np.ndarray:
+    """``mask`` with cell-body rings filled (:func:`fill_small_holes`) and wide parts dropped
+    (:func:`drop_wide_parts`).
+
+    Parameters
+    ----------
+    mask : (M, N) bool array
+        Neurite mask (:func:`screening.segment.neurites.neurite_mask`).
+    image : (M, N) array
+        The channel the mask came from.
+    background : (M, N) array, float or None
+        Its smooth background (None: its median).
+    soma_diameter_px : float
+        Typical soma diameter, px: holes up to :data:`FILL_SOMA_AREAS` of its disc are filled.
+    max_width_px : float
+        Widest neurite, px: parts a disk this wide fits in are dropped.
+    """
+    soma_area_px = np.pi * (0.5 * soma_diameter_px) ** 2
+    mask = fill_small_holes(mask, FILL_SOMA_AREAS * soma_area_px, image, background)
+    return drop_wide_parts(mask, max_width_px)
+
+
+def fill_small_holes(
+    mask: np.ndarray,
+    max_area_px: float,
+    image: np.ndarray | None = None,
+    background: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """``mask`` with its small holes filled: the inside of a ring of ridge around a cell body.
+
+    Parameters
+    ----------
+    mask : (M, N) bool array
+    max_area_px : float
+        Holes (background regions not touching the image border, 4-connected) smaller than
+        this are filled, px.
+    image : (M, N) array, optional
+        With it, a hole is filled only when it is bright (its mean above ``background`` at
+        least ``BRIGHT_HOLE_FRACTION`` of the mean of the mask pixels around it) or the only
+        small hole of its piece of mask. The inside of a soma is as bright as its rim, and a
+        hollow ring is one piece with one hole; the gaps of a mesh of neurites are dark and
+        many to a piece.
+    background : (M, N) array or float, optional
+        Background of ``image``; default its median.
+
+    Returns
+    -------
+    (M, N) bool array
+    """
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if not mask.any() or max_area_px <= 0:
+        return mask
+    # Labels without stats and areas by bincount: ~40 % faster than OpenCV's stats here.
+    n, holes = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4)
+    flat = holes.ravel()
+    border = np.zeros(n, dtype=bool)
+    for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
+        border[edge] = True
+    area = np.bincount(flat, minlength=n)
+    small = (area < max_area_px) & ~border
+    small[0] = False  # label 0 is the mask itself
+    at = np.flatnonzero(small[flat])
+    if image is not None and at.size:
+        small &= _bright_or_alone(mask, flat, at, small, area, np.asarray(image), background)
+        at = at[small[flat[at]]]
+    out = mask.copy()
+    out.ravel()[at] = True
+    return out
+
+
+def _bright_or_alone(mask, holes, at, small, area, image, background) -> np.ndarray:
+    """Which holes are bright or the only small hole of their piece.
+
+    ``holes`` are the flat hole labels, ``at`` the flat indices of the small holes' pixels,
+    ``area`` the pixels of each hole label.
+
+    Only the pixels of small holes and their 4 neighbours are read (holes are 4-connected, so
+    those neighbours are the mask around them): small holes do not touch the image border, so
+    every neighbour index is inside the image.
+    """
+    n = small.size
+    width = mask.shape[1]
+    hole = holes[at]
+    if background is None:
+        background = float(np.median(image[::4, ::4]))
+
+    def level(idx):
+        bg = background if np.ndim(background) == 0 else np.asarray(background).ravel()[idx]
+        return image.ravel()[idx].astype(np.float64) - bg
+
+    inside = np.bincount(hole, weights=level(at), minlength=n) / np.maximum(area, 1)
+    # Mask pixels next to each hole (a pixel touching a hole at two places counts twice).
+    steps = np.array([-width, -1, 1, width])
+    nb = (at[:, None] + steps).ravel()
+    nb_hole = np.repeat(hole, steps.size)
+    on_mask = mask.ravel()[nb]
+    nb, nb_hole = nb[on_mask], nb_hole[on_mask]
+    ring_px = np.bincount(nb_hole, minlength=n)
+    around = np.bincount(nb_hole, weights=level(nb), minlength=n) / np.maximum(ring_px, 1)
+    _, piece = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    piece_of_hole = np.zeros(n, np.int64)
+    piece_of_hole[nb_hole] = piece.ravel()[nb]
+    holes_per_piece = np.bincount(piece_of_hole[small], minlength=int(piece_of_hole.max()) + 1)
+    return (inside >= BRIGHT_HOLE_FRACTION * around) | (holes_per_piece[piece_of_hole] == 1)
+
+
+def drop_wide_parts(mask: np.ndarray, max_width_px: float) -> np.ndarray:
+    """``mask`` without the parts a disk of ``max_width_px`` diameter fits in (cell bodies),
+    and the pixel around them (the opening leaves slivers along a curved edge).
+
+    A filled soma rim is a disk; a neurite, however bright, is narrower.
+    """
+    size = filters.odd_window(max_width_px)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    wide = cv2.dilate(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disk), np.ones((3, 3), np.uint8))
+    return mask & (wide == 0)
