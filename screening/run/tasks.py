@@ -156,23 +156,28 @@ def measure_field_tracked(
     cv2.setNumThreads(1)
     try:
         images = read_field(paths, config.channels.tokens(), plane_rule)
-        # Images that cannot be measured (shapes that differ, NaN pixels...) fail the field,
-        # naming its files: they are not a field that QC judged.
-        problem = check_channels(images, pixel_size_um)
-        if problem:
-            return failed_row(f"cannot measure: {problem} ({_files(paths)})"), None, None
+    except Exception as exc:  # noqa: BLE001 - one unreadable field must not stop a plate
+        return failed_row(f"{type(exc).__name__}: {_detail(exc)}"), None, None
+    # Images that cannot be measured (shapes that differ, NaN pixels...) fail the field,
+    # naming its files: they are not a field that QC judged.
+    problem = check_channels(images, pixel_size_um)
+    if problem:
+        return failed_row(f"cannot measure: {problem} ({_files(paths)})"), None, None
+    try:
         measured = measure_field(images, config, pixel_size_um=pixel_size_um, calibration=calibration)
-        row = dict(measured.row)
         still = images.get("nuclei", images["reporter"])
         factor = thumbnail_factor(pixel_size_um, config.tracking.registration_pixel_um)
         small = thumbnail(still, factor) if min(still.shape) >= 8 * factor else None
-    except Exception as exc:  # noqa: BLE001 - one bad field must not stop a plate
-        detail = str(exc) or traceback.format_exception_only(exc)[-1].strip()
-        return failed_row(f"{type(exc).__name__}: {detail}"), None, None
-    if row["qc_reason"].startswith(MEASUREMENT_FAILED):
-        return {**row, **failed_row(f"{row['qc_reason']} ({_files(paths)})")}, None, None
+    except Exception as exc:  # noqa: BLE001 - the one place a field's failure is caught in a run
+        why = f"{MEASUREMENT_FAILED}: {type(exc).__name__}: {_detail(exc)} ({_files(paths)})"
+        return failed_row(why), None, None
+    row = dict(measured.row)
     row.update(status="ok", error="", height_px=int(still.shape[0]), width_px=int(still.shape[1]))
     return row, measured.objects, small
+
+
+def _detail(exc: Exception) -> str:
+    return str(exc) or traceback.format_exception_only(exc)[-1].strip()
 
 
 def _files(paths: Mapping) -> str:
