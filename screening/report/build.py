@@ -5,6 +5,11 @@ QC, fields lost) and then gives the detail: run summary, plate QC, survival
 curves, effects (forest plots, ranking, neurite endpoint, dose response) and
 problems. Every section is present even when its tables are absent, and then
 says which file is missing.
+
+Each section is a function that chooses and formats what to say (plain text,
+:class:`~.markup.Table` and SVG figures) and fills its template in
+``templates/``, where all the markup lives. Settings come from the run's config
+read as a typed :class:`~.settings.ReportConfig`.
 """
 
 from __future__ import annotations
@@ -16,143 +21,82 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from screening.config import ScoringConfig
 from screening.io.atomic import write_text_atomic
 from screening.plate import plate_shape
 from screening.report import figures as fg
 from screening.report import summaries as sm
 from screening.report.calibration import calibration_section
 from screening.report.load import OPTIONAL, TABLE_FILES, RunTables, load_run
+from screening.report.markup import Cell, Missing, Table, ci, conc, integer, num, pct, pval, render, sort_key, svg, text
+from screening.report.settings import ReportConfig, report_config
 from screening.report.tracking import SECTION as TRACKING_SECTION
 from screening.report.tracking import tracking_section
-from screening.report.markup import (
-    Cell,
-    ci,
-    conc,
-    esc,
-    figure,
-    integer,
-    note,
-    num,
-    page,
-    pct,
-    pval,
-    section,
-    table,
-)
 
 MAX_SURVIVAL_COMPOUNDS = 10  # rows of survival panels (best-ranked compounds first)
 MAX_FOREST = 24
 MAX_PLATES = 24
 MAX_LISTED = 100  # rows of the long problem tables
 MAX_NAMED = 5  # failed fields named in the verdict
+MAX_HITS = 8  # hits named in the verdict
 FIGURES_DIR = "figures"
 SECTIONS = [
     ("verdict", "Verdict"), ("summary", "Run summary"), ("calibration", "Calibration"), ("plate-qc", "Plate QC"),
-    ("survival", "Survival"),
-    ("effects", "Effects"), ("problems", "Problems"),
+    ("survival", "Survival"), TRACKING_SECTION, ("effects", "Effects"), ("problems", "Problems"),
 ]
-SECTIONS.insert(SECTIONS.index(("survival", "Survival")) + 1, TRACKING_SECTION)
 
 
-def _missing(tables: RunTables, *names: str) -> str:
-    """A note naming absent tables and what the reader loses."""
-    gone = [n for n in names if n in tables.missing]
-    if not gone:
-        return note("This part could not be drawn: its table was unreadable (see Problems).", "warn")
-    return note("Not available: " + "; ".join(f"<code>{esc(n)}</code> is absent" for n in gone) + ".", "warn")
+def _missing(tables: RunTables, *names: str) -> Missing:
+    """Which of the tables a part needs are absent (none: one was unreadable)."""
+    return Missing([n for n in names if n in tables.missing])
 
 
-def _fdr_q(tables: RunTables) -> float:
-    value = tables.scoring.get("fdr_q", 0.1)
-    return float(value) if value is not None else 0.1
-
-
-def _baseline(tables: RunTables) -> str:
-    return tables.scoring.get("baseline_role") or "vehicle"
-
-
-def _hr_text(r) -> str:
-    return f"HR {num(r.hazard_ratio)} [{ci(r.hr_ci_low, r.hr_ci_high)}]"
+def _q_text(scoring: ScoringConfig) -> str:
+    return f"{scoring.fdr_q:g}"
 
 
 def _label(compound, concentration) -> str:
-    return f"{esc(compound)} {conc(concentration)} µM"
+    return f"{text(compound)} {conc(concentration)} µM"
 
 
 # ---------------------------------------------------------------- verdict ---------
 
 
-def verdict(tables: RunTables) -> str:
-    q = _fdr_q(tables)
-    cards = []
+def verdict(tables: RunTables, config: ReportConfig) -> str:
+    q = config.scoring.fdr_q
+    hits = None
     if tables.ranking is not None:
         found = sm.hits(tables.ranking, q)
         good = found[found["hazard_ratio"] < 1]
-        bad = found[~(found["hazard_ratio"] < 1)]
-        n_ranked = int(tables.ranking["rank"].notna().sum())
-        items = "".join(
-            f"<li><b>{_label(r.compound, r.concentration_um)}</b>: {_hr_text(r)}, q = {pval(r.q_value)}</li>"
-            for r in good.head(8).itertuples()
-        )
-        more = f"<li>… and {len(good) - 8} more (see the ranking)</li>" if len(good) > 8 else ""
-        harm = (
-            f"<p class=bad>{len(bad)} harmful at q &lt; {q:g}: "
-            + ", ".join(_label(r.compound, r.concentration_um) for r in bad.itertuples()) + "</p>"
-            if len(bad) else ""
-        )
-        cards.append(
-            f'<div class="card {"good" if len(good) else "warn"}" id="verdict-hits"><h3>Hits (q &lt; {q:g})</h3>'
-            f'<div class="big">{len(good)}</div><div>protective of {n_ranked} ranked compound × concentration'
-            f"{'s' if n_ranked != 1 else ''}</div><ul>{items}{more}</ul>{harm}</div>"
-        )
-    else:
-        cards.append('<div class="card warn" id="verdict-hits"><h3>Hits</h3>'
-                     "<div>No ranking: <code>ranking.csv</code> is absent or unreadable.</div></div>")
+        hits = {
+            "n": len(good), "n_ranked": int(tables.ranking["rank"].notna().sum()),
+            "listed": [{"label": _label(r.compound, r.concentration_um),
+                        "hr": f"HR {num(r.hazard_ratio)} [{ci(r.hr_ci_low, r.hr_ci_high)}]", "q": pval(r.q_value)}
+                       for r in good.head(MAX_HITS).itertuples()],
+            "more": max(len(good) - MAX_HITS, 0),
+            "harmful": [_label(r.compound, r.concentration_um)
+                        for r in found[~(found["hazard_ratio"] < 1)].itertuples()],
+        }
+    plates = None
     if tables.plate_qc is not None:
         failed = sm.failed_plates(tables.plate_qc)
-        items = "".join(
-            f"<li><b>{esc(r['plate'])}</b>"
-            + (f" · {esc(r['patient'])}" if "patient" in failed and pd.notna(r.get("patient")) else "")
-            + (f": {esc(r['note'])}" if "note" in failed and isinstance(r.get("note"), str) and r["note"] else "")
-            + "</li>"
-            for _, r in failed.head(10).iterrows()
-        )
-        n_total = len(tables.plate_qc)
-        pooled = note(_STILL_POOLED, "warn") if len(failed) and _failed_plates_pooled(tables) else ""
-        cards.append(
-            f'<div class="card {"bad" if len(failed) else "good"}" id="verdict-plates"><h3>Plates failing QC</h3>'
-            f'<div class="big">{len(failed)}</div><div>of {n_total} plate × patient</div><ul>{items}</ul>'
-            f"{pooled}</div>"
-        )
-    else:
-        cards.append('<div class="card warn" id="verdict-plates"><h3>Plates failing QC</h3>'
-                     "<div>Unknown: <code>plate_qc.csv</code> is absent or unreadable.</div></div>")
+        plates = {
+            "total": len(tables.plate_qc),
+            "failed": [{"plate": text(r["plate"]),
+                        "patient": text(r["patient"]) if "patient" in failed and pd.notna(r.get("patient")) else "",
+                        "note": r["note"] if "note" in failed and isinstance(r.get("note"), str) else ""}
+                       for _, r in failed.head(10).iterrows()],
+            "still_pooled": len(failed) > 0 and not config.scoring.exclude_failed_plates,
+        }
     counts = _field_counts(tables)
+    fields = None
     if counts:
-        bad = counts["failed"] > 0 or counts["flagged"] > 0
-        named = _named_fields(tables.fields)
-        cards.append(
-            f'<div class="card {"warn" if bad else "good"}" id="verdict-fields"><h3>Fields</h3>'
-            f'<div class="big">{counts["ok"]} ok</div><div>{counts["failed"]} failed, '
-            f'{counts["qc_fail"]} failed QC, {counts["flagged"]} flagged, of {counts["total"]}</div>{named}</div>'
-        )
-    absent = [n for n in tables.missing if n not in OPTIONAL]
-    if absent or tables.problems:
-        cards.append(
-            '<div class="card warn"><h3>Incomplete run folder</h3><ul>'
-            + "".join(f"<li><code>{esc(n)}</code> absent: no {esc(TABLE_FILES[n])}</li>" for n in absent)
-            + "".join(f"<li>{esc(p)}</li>" for p in tables.problems[:5])
-            + "</ul></div>"
-        )
-    return f'<section id="verdict"><div class="verdict">{"".join(cards)}</div></section>'
-
-
-_STILL_POOLED = ("Still pooled: this run sets <code>scoring.exclude_failed_plates: false</code>, so the "
-                 "failed plates' hazard ratios are in the ranking.")
-
-
-def _failed_plates_pooled(tables: RunTables) -> bool:
-    return tables.scoring.get("exclude_failed_plates") is False
+        named, more = _named_fields(tables.fields)
+        fields = {"counts": counts, "named": named, "more": more}
+    return render(
+        "verdict.html", q=_q_text(config.scoring), hits=hits, plates=plates, fields=fields,
+        absent=[(n, TABLE_FILES[n]) for n in tables.missing if n not in OPTIONAL], problems=tables.problems[:5],
+    )
 
 
 def _field_counts(tables: RunTables) -> dict | None:
@@ -184,66 +128,52 @@ def _field_reason(r) -> str:
     return reason if isinstance(reason, str) and reason else "failed field QC"
 
 
-def _named_fields(fields: pd.DataFrame | None) -> str:
-    """The first failed and QC-failed fields by well, site, day and reason (verdict card)."""
+def _named_fields(fields: pd.DataFrame | None) -> tuple[list[tuple[str, str]], int]:
+    """The first failed and QC-failed fields (name, reason), and how many more there are."""
     if fields is None:
-        return ""
+        return [], 0
     bad = fields[fields["status"].ne("ok") | ~fields["qc_pass"].astype(bool)]
-    if bad.empty:
-        return ""
-    items = "".join(f"<li>{esc(_field_name(r))}: {esc(_field_reason(r))}</li>"
-                    for r in bad.head(MAX_NAMED).itertuples())
-    more = f'<li>… {len(bad) - MAX_NAMED} more under <a href="#failed-fields">Problems</a></li>' \
-        if len(bad) > MAX_NAMED else ""
-    return f"<ul>{items}{more}</ul>"
+    named = [(_field_name(r), _field_reason(r)) for r in bad.head(MAX_NAMED).itertuples()]
+    return named, max(len(bad) - MAX_NAMED, 0)
 
 
 # ---------------------------------------------------------------- summary ---------
 
 
-def summary(tables: RunTables) -> str:
+def summary(tables: RunTables, config: ReportConfig) -> str:
     m = tables.manifest
     if not m:
-        return section("summary", "Run summary", _missing(tables, "manifest.json"))
-    config = tables.config
-    rows = [("Screen", esc(m.get("name", config.get("name")))), ("Created", esc(m.get("created"))),
-            ("Config hash", f"<code>{esc(m.get('config_hash'))}</code>"),
-            ("Input files", integer(m.get("input_files")))]
-    plates = config.get("plates") or []
-    rows.append(("Plates", esc(", ".join(str(p.get("id")) for p in plates)) if plates else "–"))
+        return render("summary.html", missing=_missing(tables, "manifest.json"))
+    facts = [("Screen", text(m.get("name", config.name)), False), ("Created", text(m.get("created")), False),
+             ("Config hash", text(m.get("config_hash")), True), ("Input files", integer(m.get("input_files")), False),
+             ("Plates", ", ".join(p.id for p in config.plates) or "–", False)]
     fields = m.get("fields") or {}
     if fields:
-        rows.append(("Fields", ", ".join(f"{esc(k)} {integer(v)}" for k, v in fields.items())))
+        facts.append(("Fields", ", ".join(f"{k} {integer(v)}" for k, v in fields.items()), False))
     counts = _field_counts(tables)
     if counts:
-        rows.append(("QC-failed / flagged", f"{counts['qc_fail']} / {counts['flagged']}"))
+        facts.append(("QC-failed / flagged", f"{counts['qc_fail']} / {counts['flagged']}", False))
     wells = tables.wells
     if wells is not None:
         for col, title in (("patient", "Patients"), ("compound", "Compounds")):
             if col in wells:
                 names = sorted(map(str, wells[col].dropna().unique()))
-                rows.append((title, f"{len(names)}: {esc(', '.join(names))}"))
-        rows.append(("Wells", integer(wells[["plate", "well"]].drop_duplicates().shape[0])))
-    tp = config.get("timepoints")
-    if isinstance(tp, dict) and tp:
-        rows.append(("Timepoints → day", esc(", ".join(f"{k}→{v:g}" if isinstance(v, int | float) else f"{k}→{v}"
-                                                       for k, v in tp.items()))))
+                facts.append((title, f"{len(names)}: {', '.join(names)}", False))
+        facts.append(("Wells", integer(wells[["plate", "well"]].drop_duplicates().shape[0]), False))
+    if config.timepoints:
+        facts.append(("Timepoints → day", ", ".join(f"{k}→{v:g}" for k, v in config.timepoints.items()), False))
     timings = m.get("timings_s") or {}
     if timings:
-        rows.append(("Timings", esc(", ".join(f"{k} {v:.1f} s" if isinstance(v, int | float) else f"{k} {v}"
-                                             for k, v in timings.items()))))
-    if tables.scoring:
-        rows.append(("Scoring", esc(scoring_text(tables.scoring))))
-    facts = "".join(f'<div><span class="k">{esc(k)}</span><span class="v">{v}</span></div>' for k, v in rows)
-    body = f'<div class="facts" id="summary-facts">{facts}</div>'
+        facts.append(("Timings", ", ".join(f"{k} {v:.1f} s" if isinstance(v, int | float) else f"{k} {v}"
+                                           for k, v in timings.items()), False))
+    facts.append(("Scoring", scoring_text(config.scoring), False))
     versions = m.get("versions") or {}
-    if versions:
-        body += ("<details><summary>Package versions</summary>"
-                 + table(["Package", "Version"], [(Cell(esc(k)), Cell(esc(v))) for k, v in versions.items()],
-                         table_id="versions-table") + "</details>")
-    body += ("<details><summary>Full run config (JSON)</summary><pre>"
-             + esc(json.dumps(config, indent=2, default=str)) + "</pre></details>")
-    return section("summary", "Run summary", body)
+    return render(
+        "summary.html", missing=None, facts=facts,
+        versions=Table(["Package", "Version"], [[text(k), text(v)] for k, v in versions.items()],
+                       id="versions-table") if versions else None,
+        config_json=json.dumps(tables.config, indent=2, default=str),
+    )
 
 
 POOLING_NAMES = {
@@ -253,76 +183,69 @@ POOLING_NAMES = {
 }
 
 
-def scoring_text(s: dict) -> str:
+def scoring_text(s: ScoringConfig) -> str:
     """The scoring settings of a run in words (no Python values)."""
-    def given(key):
-        value = s.get(key)
-        return value if value is not None and value == value else None
-
-    window = given("window_days")
+    window = s.window_days
     parts = [
-        f"against each patient's {given('baseline_role') or 'vehicle'} wells",
-        f"positive control: {given('positive_control') or 'the wells whose role is positive_control'}",
+        f"against each patient's {s.baseline_role} wells",
+        f"positive control: {s.positive_control or 'the wells whose role is positive_control'}",
         f"days {window[0]:g}–{window[1]:g}" if window else "all days",
-        f"hits at q < {given('fdr_q') or 0.1:g} (Benjamini–Hochberg)",
+        f"hits at q < {s.fdr_q:g} (Benjamini–Hochberg)",
+        "pooled by " + POOLING_NAMES[s.pooling],
+        f"well-clustered errors ({s.se_correction.upper()})",
+        f"plates fail below Z′ {s.min_z_prime:g}" if s.min_z_prime is not None else "Z′ reported, not gated",
+        f"or below {s.min_vehicle_survival:.0%} vehicle survival",
     ]
-    if given("pooling"):
-        parts.append("pooled by " + POOLING_NAMES.get(s["pooling"], str(s["pooling"])))
-    if given("se_correction"):
-        parts.append(f"well-clustered errors ({str(s['se_correction']).upper()})")
-    parts.append(f"plates fail below Z′ {s['min_z_prime']:g}" if given("min_z_prime") is not None
-                 else "Z′ reported, not gated")
-    if given("min_vehicle_survival") is not None:
-        parts.append(f"or below {s['min_vehicle_survival']:.0%} vehicle survival")
-    if s.get("exclude_failed_plates") is False:
+    if not s.exclude_failed_plates:
         parts.append("failed plates are still pooled")
     return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- plate QC --------
 
+_QC_HEADS = {"plate": "Plate", "patient": "Patient", "z_prime": "Z′ (robust)", "ssmd": "SSMD",
+             "vehicle_survival_end": "Vehicle survival", "positive_survival_end": "+ctrl survival",
+             "position_effect": "Position effect", "edge_effect": "Edge effect"}
+_QC_TEXT = ("plate", "patient")
 
-def plate_qc_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
-    parts = []
+
+def plate_qc_section(tables: RunTables, config: ReportConfig, sink: fg.FigureSink | None = None) -> str:
     qc = tables.plate_qc
-    if qc is None:
-        parts.append(_missing(tables, "plate_qc.csv"))
-    else:
-        cols = [c for c in ("plate", "patient", "z_prime", "ssmd", "vehicle_survival_end",
-                            "positive_survival_end", "position_effect", "edge_effect") if c in qc]
-        heads = {"plate": "Plate", "patient": "Patient", "z_prime": "Z′ (robust)", "ssmd": "SSMD",
-                 "vehicle_survival_end": "Vehicle survival", "positive_survival_end": "+ctrl survival",
-                 "position_effect": "Position effect", "edge_effect": "Edge effect"}
+    qc_table = None
+    if qc is not None:
+        pooled = not config.scoring.exclude_failed_plates
+        cols = [c for c in _QC_HEADS if c in qc]
         rows, classes = [], []
         for _, r in qc.iterrows():
-            row = [Cell(esc(r[c])) if c in ("plate", "patient") else Cell(num(r[c])) for c in cols]
+            row = [Cell(text(r[c])) if c in _QC_TEXT else Cell(num(r[c])) for c in cols]
             passed = r["pass"]
             row.append(Cell("pass" if passed is True else "FAIL" if passed is False else "–",
                             cls="pass" if passed is True else "fail"))
-            text = esc(r["note"]) if "note" in qc and isinstance(r["note"], str) else ""
-            if passed is False and _failed_plates_pooled(tables):
-                text = "; ".join(t for t in (text, "still pooled (exclude_failed_plates: false)") if t)
-            row.append(Cell(text))
+            reason = text(r["note"]) if "note" in qc and isinstance(r["note"], str) else ""
+            if passed is False and pooled:
+                reason = "; ".join(t for t in (reason, "still pooled (exclude_failed_plates: false)") if t)
+            row.append(Cell(reason))
             rows.append(row)
             classes.append("fail" if passed is False else "")
-        parts.append(table([heads[c] for c in cols] + ["QC", "Reason / notes"], rows, table_id="plate-qc-table",
-                           row_classes=classes, numeric=[c not in ("plate", "patient") for c in cols] + [False, False]))
-    parts.append(_heatmaps(tables, sink))
-    return section("plate-qc", "Plate QC", "".join(parts))
+        qc_table = Table([_QC_HEADS[c] for c in cols] + ["QC", "Reason / notes"], rows, id="plate-qc-table",
+                         row_classes=classes, numeric=[c not in _QC_TEXT for c in cols] + [False, False])
+    return render("plate_qc.html", qc_missing=_missing(tables, "plate_qc.csv") if qc is None else None,
+                  qc_table=qc_table, **_heatmaps(tables, sink))
 
 
-def _heatmaps(tables: RunTables, sink: fg.FigureSink | None) -> str:
+def _heatmaps(tables: RunTables, sink: fg.FigureSink | None) -> dict:
     wells, fields = tables.wells, tables.fields
     if wells is None and fields is None:
-        return _missing(tables, "wells.parquet", "fields.parquet")
+        return {"heatmaps_missing": _missing(tables, "wells.parquet", "fields.parquet")}
     plates = sorted(set(wells["plate"]) if wells is not None else set(fields["plate"]))
-    figs, extra = [], ""
+    cut = ""
     if len(plates) > MAX_PLATES:
-        extra = note(f"Heatmaps of the first {MAX_PLATES} of {len(plates)} plates.")
+        cut = f"Heatmaps of the first {MAX_PLATES} of {len(plates)} plates."
         plates = plates[:MAX_PLATES]
     first = sm.count_at(wells, "first") if wells is not None else None
     last = sm.count_at(wells, "last") if wells is not None else None
     bad = sm.qc_by_well(fields) if fields is not None else None
+    figs = []
     for plate in plates:
         panels = []
         if first is not None:
@@ -338,16 +261,9 @@ def _heatmaps(tables: RunTables, sink: fg.FigureSink | None) -> str:
         names = pd.concat([p[1]["well"] for p in panels]) if panels else pd.Series([], dtype=str)
         with fg.style(f"heat-{plate}"):
             fig = fg.plate_heatmaps(panels, str(plate), plate_shape(names))
-            figs.append(fg.figure_svg(fig, f"heatmap-{plate}", sink))
-    caption = ("Motor neurons per well (sum over usable fields) at each plate's first and last day, on one "
-               "colour scale; fields per well that failed, failed QC or were flagged, over all timepoints. "
-               "Grey: no data.")
-    if wells is None:
-        caption += " Counts not shown: wells.parquet is absent."
-    if fields is None:
-        caption += " QC failures not shown: fields.parquet is absent."
-    return "<h3>Plate heatmaps</h3>" + extra + "".join(figure(s, "") for s in figs[:-1]) + (
-        figure(figs[-1], caption) if figs else "")
+            figs.append(svg(fg.figure_svg(fig, f"heatmap-{plate}", sink)))
+    return {"heatmaps_missing": None, "plates_cut": cut, "heatmaps": figs,
+            "have_wells": wells is not None, "have_fields": fields is not None}
 
 
 # ---------------------------------------------------------------- survival --------
@@ -365,11 +281,11 @@ def _compound_order(tables: RunTables) -> list[str]:
     return order
 
 
-def _positive_names(tables: RunTables, source: pd.DataFrame) -> set[str]:
+def _positive_names(scoring: ScoringConfig, source: pd.DataFrame) -> set[str]:
     names = set(source.loc[source["role"].eq("positive_control"), "compound"].dropna().astype(str)) \
         if "role" in source else set()
-    if tables.scoring.get("positive_control"):
-        names.add(str(tables.scoring["positive_control"]))
+    if scoring.positive_control:
+        names.add(scoring.positive_control)
     return names
 
 
@@ -383,43 +299,36 @@ def _fields_for_curves(tables: RunTables) -> pd.DataFrame | None:
     return None
 
 
-def survival_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
+def survival_section(tables: RunTables, config: ReportConfig, sink: fg.FigureSink | None = None) -> str:
     data = _fields_for_curves(tables)
     if data is None:
-        return section("survival", "Survival", _missing(tables, "fields.parquet", "wells.parquet"))
+        return render("survival.html", missing=_missing(tables, "fields.parquet", "wells.parquet"))
     if not set(sm.MAP_COLUMNS) <= set(data.columns):
-        return section("survival", "Survival", note("No plate-map columns (patient, compound, role) in the "
-                                                   "fields or wells tables: curves cannot be grouped.", "warn"))
-    window = tables.scoring.get("window_days")
-    curves = sm.arm_curves(
-        sm.well_survival_curves(data, window_days=tuple(window) if window else None),
-        confidence=float(tables.scoring.get("confidence", 0.95) or 0.95),
-    )
+        return render("survival.html", missing=None, warning="No plate-map columns (patient, compound, role) in "
+                      "the fields or wells tables: curves cannot be grouped.")
+    scoring = config.scoring
+    curves = sm.arm_curves(sm.well_survival_curves(data, window_days=scoring.window_days),
+                           confidence=scoring.confidence)
     if curves.empty:
-        return section("survival", "Survival", note("No well has usable fields at the first day and later.", "warn"))
-    positive = _positive_names(tables, data)
+        return render("survival.html", missing=None, warning="No well has usable fields at the first day and later.")
+    positive = _positive_names(scoring, data)
     compounds = [c for c in _compound_order(tables) if c not in positive]
     curves["compound"] = curves["compound"].astype(str)
-    extra = ""
+    cut = ""
     if not compounds:
         compounds = sorted(positive) or ["(none)"]
     if len(compounds) > MAX_SURVIVAL_COMPOUNDS:
-        extra = note(f"The {MAX_SURVIVAL_COMPOUNDS} best-ranked of {len(compounds)} compounds; "
-                     "all are in the ranking table.")
+        cut = (f"The {MAX_SURVIVAL_COMPOUNDS} best-ranked of {len(compounds)} compounds; "
+               "all are in the ranking table.")
         compounds = compounds[:MAX_SURVIVAL_COMPOUNDS]
     patients = sorted(curves["patient"].dropna().astype(str).unique())
     curves["patient"] = curves["patient"].astype(str)
     with fg.style("survival"):
-        fig = fg.survival_figure(curves, compounds, patients, baseline_role=_baseline(tables), positive=positive)
-        svg = fg.figure_svg(fig, "survival", sink)
-    level = float(tables.scoring.get("confidence", 0.95) or 0.95)
-    caption = (
-        "Fraction of each well's first-day motor neurons alive at each day, counting only sites usable at both "
-        f"days; line: mean over replicate wells, band: {level:.0%} t interval of that mean. Grey: vehicle; "
-        "blue dashed: positive control; orange: the compound (darker = higher concentration). "
-        "Values above 1 mean counts rose (neurons maturing into the reporter)."
-    )
-    return section("survival", "Survival", extra + figure(svg, caption))
+        fig = fg.survival_figure(curves, compounds, patients, baseline_role=scoring.baseline_role,
+                                 positive=positive)
+        drawn = svg(fg.figure_svg(fig, "survival", sink))
+    return render("survival.html", missing=None, warning="", compounds_cut=cut, svg=drawn,
+                  level=f"{scoring.confidence:.0%}")
 
 
 # ---------------------------------------------------------------- effects ---------
@@ -437,110 +346,92 @@ def _neurite(tables: RunTables) -> pd.DataFrame | None:
     return r.merge(n, on=["compound", "concentration_um"], how="left") if len(n) else r.assign(neurite_ratio=np.nan)
 
 
-def ranking_table(tables: RunTables) -> str:
+def _ranking(tables: RunTables, scoring: ScoringConfig) -> dict:
     r = _neurite(tables)
     if r is None:
-        return _missing(tables, "ranking.csv")
-    q = _fdr_q(tables)
+        return {"missing": _missing(tables, "ranking.csv")}
+    q = scoring.fdr_q
     rows, classes = [], []
     for x in sm.ranked(r).itertuples():
         hit = pd.notna(x.q_value) and x.q_value < q
         classes.append(("hit" if x.hazard_ratio < 1 else "harm") if hit else "")
+        p = getattr(x, "p_value", math.nan)
+        n_patients = getattr(x, "n_patients", math.nan)
+        responders = getattr(x, "responder_fraction", math.nan)
         rows.append([
-            Cell(integer(x.rank), x.rank), Cell(esc(x.compound), str(x.compound)),
-            Cell(conc(x.concentration_um), _sort(x.concentration_um)),
-            Cell(num(x.hazard_ratio), _sort(x.hazard_ratio)),
-            Cell(ci(x.hr_ci_low, x.hr_ci_high), _sort(x.hr_ci_high)),
-            Cell(pval(getattr(x, "p_value", math.nan)), _sort(getattr(x, "p_value", math.nan))),
-            Cell(pval(x.q_value), _sort(x.q_value)),
-            Cell(integer(getattr(x, "n_patients", math.nan)), _sort(getattr(x, "n_patients", math.nan))),
-            Cell(pct(getattr(x, "responder_fraction", math.nan)), _sort(getattr(x, "responder_fraction", math.nan))),
-            Cell(num(x.neurite_ratio), _sort(x.neurite_ratio)),
+            Cell(integer(x.rank), sort_key(x.rank)), Cell(text(x.compound), str(x.compound)),
+            Cell(conc(x.concentration_um), sort_key(x.concentration_um)),
+            Cell(num(x.hazard_ratio), sort_key(x.hazard_ratio)),
+            Cell(ci(x.hr_ci_low, x.hr_ci_high), sort_key(x.hr_ci_high)),
+            Cell(pval(p), sort_key(p)), Cell(pval(x.q_value), sort_key(x.q_value)),
+            Cell(integer(n_patients), sort_key(n_patients)), Cell(pct(responders), sort_key(responders)),
+            Cell(num(x.neurite_ratio), sort_key(x.neurite_ratio)),
         ])
-    heads = ["Rank", "Compound", "µM", "HR", "95% CI", "p", "q", "Patients", "Responders", "Neurite ratio"]
-    html = table(heads, rows, table_id="ranking-table", sortable=True, row_classes=classes,
-                 numeric=[True, False] + [True] * 8,
-                 caption=(f"Pooled over patients (random effects). Green rows: q &lt; {q:g} and HR &lt; 1; red: "
-                          f"q &lt; {q:g} and HR ≥ 1. Responders: fraction of patients whose own upper CI bound is "
-                          "below 1. Neurite ratio: neurite length per neuron against vehicle, geometric mean over "
-                          "patients. Click a header to sort."))
-    if not rows:
-        html += note("No compound could be ranked.", "warn")
+    qt = _q_text(scoring)
+    ranked = Table(
+        ["Rank", "Compound", "µM", "HR", "95% CI", "p", "q", "Patients", "Responders", "Neurite ratio"], rows,
+        id="ranking-table", sortable=True, row_classes=classes, numeric=[True, False] + [True] * 8,
+        caption=(f"Pooled over patients (random effects). Green rows: q < {qt} and HR < 1; red: q < {qt} and "
+                 "HR ≥ 1. Responders: fraction of patients whose own upper CI bound is below 1. Neurite ratio: "
+                 "neurite length per neuron against vehicle, geometric mean over patients. Click a header to sort."))
     unranked = r[r["rank"].isna()]
-    if len(unranked):
-        urows = [[Cell(esc(x.compound)), Cell(conc(x.concentration_um)), Cell(num(x.hazard_ratio)),
-                  Cell(ci(x.hr_ci_low, x.hr_ci_high)), Cell(esc(getattr(x, "role", ""))),
-                  Cell(esc(getattr(x, "note", "")))] for x in unranked.itertuples()]
-        html += "<h3>Not ranked</h3>" + table(
-            ["Compound", "µM", "HR", "95% CI", "Role", "Note"], urows, table_id="unranked-table",
-            numeric=[False, True, True, True, False, False],
-            caption="Controls and compounds without a pooled estimate.")
-    return html
+    return {"missing": None, "table": ranked, "unranked": Table(
+        ["Compound", "µM", "HR", "95% CI", "Role", "Note"],
+        [[text(x.compound), conc(x.concentration_um), num(x.hazard_ratio), ci(x.hr_ci_low, x.hr_ci_high),
+          text(getattr(x, "role", "")), text(getattr(x, "note", ""))] for x in unranked.itertuples()],
+        id="unranked-table", numeric=[False, True, True, True, False, False],
+        caption="Controls and compounds without a pooled estimate.") if len(unranked) else None}
 
 
-def _sort(value):
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return repr(x) if math.isfinite(x) else None
+def _positive_compounds(ranking: pd.DataFrame) -> set:
+    return set(ranking.loc[ranking["role"].eq("positive_control"), "compound"]) if "role" in ranking else set()
 
 
-def forest_plots(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
+def _forest(tables: RunTables, sink: fg.FigureSink | None) -> dict:
     if tables.scores is None or tables.ranking is None:
-        return _missing(tables, "scores.csv", "ranking.csv")
+        return {"missing": _missing(tables, "scores.csv", "ranking.csv")}
     scores, ranking = tables.scores, tables.ranking
     order = list(dict.fromkeys(sm.ranked(ranking)["compound"]))
     others = [c for c in dict.fromkeys(ranking["compound"]) if c not in order]
     compounds = others[:1] + order + others[1:]  # the positive control first, as the reference
-    positive = set(ranking.loc[ranking.get("role", pd.Series(dtype=str)).eq("positive_control"), "compound"]) \
-        if "role" in ranking else set()
+    positive = _positive_compounds(ranking)
     compounds = [c for c in compounds if c in positive] + [c for c in compounds if c not in positive]
-    extra = ""
+    cut = ""
     if len(compounds) > MAX_FOREST:
-        extra = note(f"Forest plots of the {MAX_FOREST} first of {len(compounds)} compounds (controls, then rank).")
+        cut = f"Forest plots of the {MAX_FOREST} first of {len(compounds)} compounds (controls, then rank)."
         compounds = compounds[:MAX_FOREST]
     svgs = []
     for c in compounds:
         with fg.style(f"forest-{c}"):
             title = f"{c} (positive control)" if c in positive else str(c)
             fig = fg.forest_figure(title, scores[scores["compound"] == c], ranking[ranking["compound"] == c])
-            svgs.append(f'<div class="panel">{fg.figure_svg(fig, f"forest-{c}", sink)}</div>')
-    caption = ("Hazard ratio against the same patient's vehicle wells (squares, with CI) and pooled over patients "
-               "(dark diamond). Log scale; left of 1 means fewer motor neurons die.")
-    return extra + ('<figure><div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(svgs)
-                    + f"</div><figcaption>{caption}</figcaption></figure>")
+            svgs.append(svg(fg.figure_svg(fig, f"forest-{c}", sink)))
+    return {"missing": None, "cut": cut, "svgs": svgs}
 
 
-def neurite_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
+def _neurite_figure(tables: RunTables, scoring: ScoringConfig, sink: fg.FigureSink | None) -> dict:
     r = _neurite(tables)
     if r is None or tables.scores is None:
-        return _missing(tables, "scores.csv", "ranking.csv")
+        return {"missing": _missing(tables, "scores.csv", "ranking.csv")}
     if r["neurite_ratio"].notna().sum() == 0:
-        return note("No neurite ratio in scores.csv.", "warn")
+        return {"missing": None, "svg": None}
     table_ = sm.ranked(r)
     if table_.empty:
         table_ = r
     with fg.style("neurite"):
-        svg = fg.figure_svg(fg.neurite_figure(table_, fdr_q=_fdr_q(tables)), "neurite-vs-survival", sink)
-    return figure(svg, "Survival effect (x) beside the neurite endpoint (y): a compound that keeps neurons alive "
-                       "and their neurites long sits left (HR &lt; 1) and high (ratio &gt; 1). Each point is a "
-                       f"compound × concentration; green: hit (q &lt; {_fdr_q(tables):g}, HR &lt; 1), red: "
-                       f"q &lt; {_fdr_q(tables):g} with HR &gt; 1, grey: neither. The best-ranked are labelled.")
+        return {"missing": None, "svg": svg(fg.figure_svg(fg.neurite_figure(table_, fdr_q=scoring.fdr_q),
+                                                          "neurite-vs-survival", sink))}
 
 
-def dose_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
+def _dose(tables: RunTables, sink: fg.FigureSink | None) -> dict:
     if tables.ranking is None or tables.scores is None:
-        return _missing(tables, "scores.csv", "ranking.csv")
-    r, s = tables.ranking, tables.scores
+        return {"missing": _missing(tables, "scores.csv", "ranking.csv")}
+    r, s, dose = tables.ranking, tables.scores, tables.dose
     pos = r[r["concentration_um"] > 0]
     multi = pos.groupby("compound")["concentration_um"].nunique()
     compounds = [c for c in dict.fromkeys(sm.ranked(r)["compound"]) if multi.get(c, 0) >= 2]
     compounds += [c for c in multi.index if multi[c] >= 2 and c not in compounds]
-    if not compounds:
-        return note("No compound was tested at more than one concentration.")
     svgs = []
-    dose = tables.dose
     for c in compounds[:MAX_FOREST]:
         title = ""
         if dose is not None and {"compound", "patient", "slope", "p_value"} <= set(dose.columns):
@@ -549,83 +440,61 @@ def dose_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
                 title = f"slope {num(row['slope'].iloc[0])} log HR per 10× (p = {pval(row['p_value'].iloc[0])})"
         with fg.style(f"dose-{c}"):
             fig = fg.dose_figure(str(c), s[s["compound"] == c], r[r["compound"] == c], title)
-            svgs.append(f'<div class="panel">{fg.figure_svg(fig, f"dose-{c}", sink)}</div>')
-    caption = ("Hazard ratio against concentration: pooled with its CI (dark) and each patient (grey). "
-               "Slope: GLS trend of log HR on log10 concentration from dose_response.csv.")
-    if dose is None:
-        caption += " dose_response.csv is absent: no trend test shown."
-    return ('<figure><div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(svgs)
-            + f"</div><figcaption>{caption}</figcaption></figure>")
+            svgs.append(svg(fg.figure_svg(fig, f"dose-{c}", sink)))
+    return {"missing": None, "svgs": svgs, "have_trend": dose is not None}
 
 
-def effects_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
-    body = (
-        '<h3 id="ranking">Ranking</h3>' + ranking_table(tables)
-        + '<h3 id="forest">Forest plots</h3>' + forest_plots(tables, sink)
-        + '<h3 id="neurite">Neurite endpoint beside survival</h3>' + neurite_section(tables, sink)
-        + '<h3 id="dose-response">Dose response</h3>' + dose_section(tables, sink)
+def effects_section(tables: RunTables, config: ReportConfig, sink: fg.FigureSink | None = None) -> str:
+    return render(
+        "effects.html", q=_q_text(config.scoring), ranking=_ranking(tables, config.scoring),
+        forest=_forest(tables, sink), neurite=_neurite_figure(tables, config.scoring, sink), dose=_dose(tables, sink),
     )
-    return section("effects", "Effects", body)
 
 
 # ---------------------------------------------------------------- problems --------
 
 
+def _listed(rows: pd.DataFrame, table_id: str) -> dict:
+    """Fields as a table of name and reason (the first MAX_LISTED), with how many there are."""
+    return {"n": len(rows), "first": MAX_LISTED if len(rows) > MAX_LISTED else None,
+            "table": Table(["Field", "Reason"], [[_field_name(r), _field_reason(r)]
+                                                 for r in rows.head(MAX_LISTED).itertuples()], id=table_id)}
+
+
 def problems_section(tables: RunTables) -> str:
-    parts = []
-    absent = [n for n in tables.missing]
-    if absent or tables.problems:
-        parts.append("<h3>Run folder</h3><ul class=problems>"
-                     + "".join(f"<li><code>{esc(n)}</code> absent{' (optional)' if n in OPTIONAL else ''}: "
-                               f"no {esc(TABLE_FILES.get(n, ''))}</li>" for n in absent)
-                     + "".join(f"<li>{esc(p)}</li>" for p in tables.problems) + "</ul>")
-    parts.append('<h3 id="warnings">Scoring warnings</h3>')
-    if tables.warnings:
-        parts.append("<ul class=problems>" + "".join(f"<li>{esc(w)}</li>" for w in tables.warnings) + "</ul>")
-    else:
-        parts.append(note("None recorded."))
+    values = {
+        "absent": [(n, n in OPTIONAL, TABLE_FILES.get(n, "")) for n in tables.missing],
+        "problems": tables.problems, "warnings": tables.warnings, "score_notes": None,
+        "fields_missing": None, "failed": None, "qc_failed": None,
+    }
     if tables.scores is not None and "note" in tables.scores:
         s = tables.scores[tables.scores["note"].fillna("").astype(str).str.len() > 0]
         if len(s):
-            rows = [[Cell(esc(x.patient)), Cell(esc(x.compound)), Cell(conc(x.concentration_um)), Cell(esc(x.note))]
-                    for x in s.head(MAX_LISTED).itertuples()]
-            parts.append(f"<details><summary>{len(s)} per-patient note(s) from scoring</summary>"
-                         + table(["Patient", "Compound", "µM", "Note"], rows, table_id="score-notes-table")
-                         + "</details>")
-    parts.append('<h3 id="failed-fields">Failed fields</h3>')
+            values["score_notes"] = {"n": len(s), "table": Table(
+                ["Patient", "Compound", "µM", "Note"],
+                [[text(x.patient), text(x.compound), conc(x.concentration_um), text(x.note)]
+                 for x in s.head(MAX_LISTED).itertuples()], id="score-notes-table")}
     f = tables.fields
     if f is None:
-        parts.append(_missing(tables, "fields.parquet"))
+        values["fields_missing"] = _missing(tables, "fields.parquet")
     else:
         failed = f[f["status"].ne("ok")]
-        if failed.empty:
-            parts.append(note("No field failed.", "good"))
-        else:
-            errs = sm.error_summary(f)
-            parts.append(table(["Error", "Fields", "Example"],
-                               [[Cell(esc(x.error)), Cell(integer(x.n_fields)), Cell(esc(x.example))]
-                                for x in errs.itertuples()], table_id="errors-table", numeric=[False, True, False]))
-            rows = [[Cell(esc(_field_name(r))), Cell(esc(_field_reason(r)))]
-                    for r in failed.head(MAX_LISTED).itertuples()]
-            more = f" (first {MAX_LISTED})" if len(failed) > MAX_LISTED else ""
-            parts.append(f"<details open><summary>All {len(failed)} failed fields{more}</summary>"
-                         + table(["Field", "Reason"], rows, table_id="failed-fields-table") + "</details>")
+        if len(failed):
+            values["errors"] = Table(["Error", "Fields", "Example"],
+                                     [[text(x.error), integer(x.n_fields), text(x.example)]
+                                      for x in sm.error_summary(f).itertuples()],
+                                     id="errors-table", numeric=[False, True, False])
+            values["failed"] = _listed(failed, "failed-fields-table")
         qc_fail = f[f["status"].eq("ok") & ~f["qc_pass"].astype(bool)]
         if len(qc_fail):
-            rows = [[Cell(esc(_field_name(r))), Cell(esc(_field_reason(r)))]
-                    for r in qc_fail.head(MAX_LISTED).itertuples()]
-            more = f" (first {MAX_LISTED})" if len(qc_fail) > MAX_LISTED else ""
-            parts.append(f"<p>{len(qc_fail)} measured field(s) failed field QC and were left out{more}:</p>"
-                         + table(["Field", "Reason"], rows, table_id="qc-failed-fields-table"))
-    parts.append('<h3 id="flagged">Flagged wells</h3>')
-    if tables.flags is None or tables.flags.empty:
-        parts.append(note("No <code>qc_flags.csv</code>: nothing flagged by hand." if tables.flags is None
-                          else "qc_flags.csv holds no flag."))
-    else:
-        rows = [[Cell(esc(r.plate)), Cell(esc(r.well)), Cell("all sites" if pd.isna(r.site) else integer(r.site)),
-                 Cell(esc(r.reason))] for r in tables.flags.head(MAX_LISTED).itertuples()]
-        parts.append(table(["Plate", "Well", "Site", "Reason"], rows, table_id="flags-table"))
-    return section("problems", "Problems", "".join(parts))
+            values["qc_failed"] = _listed(qc_fail, "qc-failed-fields-table")
+    flags = tables.flags
+    values["no_flags_file"] = flags is None
+    values["flags"] = Table(
+        ["Plate", "Well", "Site", "Reason"],
+        [[text(r.plate), text(r.well), "all sites" if pd.isna(r.site) else integer(r.site), text(r.reason)]
+         for r in flags.head(MAX_LISTED).itertuples()], id="flags-table") if flags is not None and len(flags) else None
+    return render("problems.html", **values)
 
 
 # ---------------------------------------------------------------- page ------------
@@ -636,21 +505,21 @@ def render_report(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
 
     ``sink``, when given, keeps every figure drawn (for :func:`write_report`'s ``figures/``).
     """
-    name = tables.manifest.get("name") or tables.config.get("name") or tables.run_dir.name
-    created = tables.manifest.get("created", "")
-    q = _fdr_q(tables)
-    header = (f"<h1>Screen report: {esc(name)}</h1><div class=meta>run folder <code>{esc(tables.run_dir.name)}"
-              f"</code>{' · ' + esc(created) if created else ''} · a hit is a compound × concentration with "
-              f"pooled q &lt; {q:g} and hazard ratio &lt; 1</div>")
-    body = "".join([
-        verdict(tables), summary(tables), calibration_section(tables.run_dir), plate_qc_section(tables, sink),
-        survival_section(tables, sink), tracking_section(tables, sink), effects_section(tables, sink),
+    config, problem = report_config(tables.config)
+    if problem:
+        tables.problems.append(problem)
+    sections = [
+        verdict(tables, config), summary(tables, config), calibration_section(tables.run_dir),
+        plate_qc_section(tables, config, sink), survival_section(tables, config, sink),
+        tracking_section(tables, config.scoring.baseline_role, sink), effects_section(tables, config, sink),
         problems_section(tables),
-    ])
-    version = (tables.manifest.get("versions") or {}).get("screening", "")
-    footer = (f"Made by screening {esc(version)} from the tables in this run folder; opens offline. "
-              f"Every figure is also in <code>{FIGURES_DIR}/</code> as SVG and PNG.")
-    return page(f"{name}: screen report", header, SECTIONS, body, footer)
+    ]
+    return render(
+        "page.html", name=tables.manifest.get("name") or config.name or tables.run_dir.name,
+        run_folder=tables.run_dir.name, created=tables.manifest.get("created", ""), q=_q_text(config.scoring),
+        nav=SECTIONS, sections=sections, version=(tables.manifest.get("versions") or {}).get("screening", ""),
+        figures_dir=FIGURES_DIR,
+    )
 
 
 def write_report(run_dir: str | Path) -> Path:

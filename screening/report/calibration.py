@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from screening.report.markup import Cell, esc, integer, note, num, section, table
+from screening.report.markup import Cell, Table, integer, num, render, text
 
 CALIBRATION_FILE = "calibration.csv"
 # Column -> header; shown in this order when present.
@@ -30,30 +30,23 @@ _TEXT = {"plate", "source"}
 def calibration_section(run_dir: str | Path) -> str:
     """The "Calibration" section: one row per plate of ``calibration.csv``, or a note without it."""
     path = Path(run_dir) / CALIBRATION_FILE
-    intro = (
-        "Sizes and the reporter cut-off each plate's own first-timepoint images decided (the config's "
-        "values are the priors; see docs/measurements.md). The reporter cut-off lies halfway (in log) "
-        "between the plate's reporter-negative and -positive nuclei; “per field” means the sample showed "
-        "one population and each field decides alone."
-    )
-    if not path.is_file():
-        return section("calibration", "Calibration", note(
-            f"<code>{CALIBRATION_FILE}</code> is absent (a run made before plates were calibrated).", "warn"))
+    values = {"file": CALIBRATION_FILE, "absent": not path.is_file(), "unreadable": None}
+    if values["absent"]:
+        return render("calibration.html", **values)
     try:
         cal = pd.read_csv(path, dtype={"plate": str})
     except (OSError, ValueError) as exc:
-        return section("calibration", "Calibration", note(f"<code>{CALIBRATION_FILE}</code> unreadable: {esc(exc)}",
-                                                          "warn"))
+        return render("calibration.html", **{**values, "unreadable": str(exc)})
     columns = [c for c in COLUMNS if c in cal]
     rows = [[_cell(c, r[c]) for c in columns] for r in cal.to_dict("records")]
-    body = f"<p>{intro}</p>" + table([COLUMNS[c] for c in columns], rows, table_id="calibration-table",
-                                     numeric=[c not in _TEXT for c in columns])
-    return section("calibration", "Calibration", body)
+    return render("calibration.html", **values, table=Table([COLUMNS[c] for c in columns], rows,
+                                                             id="calibration-table",
+                                                             numeric=[c not in _TEXT for c in columns]))
 
 
 def _cell(column: str, value) -> Cell:
     if column in _TEXT:
-        return Cell(esc(value))
+        return Cell(text(value))
     if column in ("n_fields", "n_nuclei"):
         return Cell(integer(value))
     if column == "reporter_cutoff" and not np.isfinite(float(value)):

@@ -12,7 +12,7 @@ from screening.plate import is_vehicle
 from screening.report import figures as fg
 from screening.report import summaries as sm
 from screening.report.load import RunTables
-from screening.report.markup import conc, esc, figure, integer, note, section, table
+from screening.report.markup import Table, conc, integer, render, svg, text
 from screening.score.km import km_by_arm
 
 SECTION = ("tracking", "Tracked neurons")
@@ -64,47 +64,38 @@ def km_figure(km: pd.DataFrame, patients: list[str], *, baseline_role: str = "ve
     return fig
 
 
-def _at_risk_table(km: pd.DataFrame) -> str:
+def _at_risk_table(km: pd.DataFrame) -> Table:
     days = sorted(km["day"].unique())
     rows = []
     for (patient, compound, c), g in km.groupby(["patient", "compound", "concentration_um"], dropna=False):
         by_day = g.set_index("day")["at_risk"]
-        rows.append([esc(patient), esc(compound), conc(c), *[integer(by_day.get(d)) for d in days]])
+        rows.append([text(patient), text(compound), conc(c), *[integer(by_day.get(d)) for d in days]])
     headers = ["patient", "compound", "µM", *[f"day {d:g}" for d in days]]
-    return table(headers, rows, caption="Neurons at risk (entered and still followed) at each day",
+    return Table(headers, rows, caption="Neurons at risk (entered and still followed) at each day",
                  numeric=[False, False, True, *[True] * len(days)])
 
 
-def tracking_section(tables: RunTables, sink: fg.FigureSink | None = None) -> str:
-    """The "Tracked neurons" section (a note when the run has no tracks)."""
-    title = SECTION[1]
-    source = survival_source(tables)
-    used = ("Hazard ratios come from <b>tracked neurons</b> (<code>neurons.parquet</code>: neuron × interval "
-            "at risk, deaths seen per neuron, late-appearing neurons entering late)." if source == "tracked" else
-            "Hazard ratios come from <b>net counts per site</b> (<code>scoring.survival: counts</code>, or no "
-            "tracks in this run).")
+def tracking_section(tables: RunTables, baseline_role: str, sink: fg.FigureSink | None = None) -> str:
+    """The "Tracked neurons" section (a note when the run has no tracks).
+
+    ``baseline_role`` is ``scoring.baseline_role``: the arm drawn as vehicle.
+    """
+    values = {"id": SECTION[0], "title": SECTION[1], "tracked": survival_source(tables) == "tracked", "svg": None}
     neurons = _read(tables.run_dir / "neurons.parquet")
     if neurons is None or neurons.empty or tables.fields is None:
-        return section(SECTION[0], title, note(used + " No tracked neurons to show.", "note"))
+        return render("tracking.html", **values)
     fields = sm.with_plate_map(tables.fields, tables.wells)
     plate_map = fields[["plate", "well", *sm.MAP_COLUMNS]].drop_duplicates(["plate", "well"])
     neurons = neurons.merge(plate_map, on=["plate", "well"], how="inner")
     tracks = _read(tables.run_dir / "tracks.parquet")
-    reversals = int((tracks["status"] == "missed").sum()) if tracks is not None else 0
     km = km_by_arm(neurons, sorted(fields["day"].dropna().unique()))
     patients = sorted(km["patient"].dropna().astype(str).unique())
-    baseline = tables.scoring.get("baseline_role", "vehicle") or "vehicle"
     with fg.style("tracking"):
-        svg = fg.figure_svg(km_figure(km, patients, baseline_role=baseline), "kaplan-meier", sink)
+        values["svg"] = svg(fg.figure_svg(km_figure(km, patients, baseline_role=baseline_role), "kaplan-meier", sink))
     reasons = neurons.loc[~neurons["died"].astype(bool), "censor_reason"].value_counts()
-    censored = ", ".join(f"{integer(n)} {_CENSOR_TEXT.get(r, esc(r))}" for r, n in reasons.items())
-    facts = (f"{integer(len(neurons))} neurons followed, {integer(int(neurons['died'].sum()))} deaths seen; "
-             f"censored: {censored or 'none'}. <b>{integer(reversals)} reversal(s)</b>: neurons missed at one "
-             "usable timepoint and found again in place, which net counts or a naive tracker would have "
-             "called deaths.")
-    caption = ("Kaplan-Meier survival of tracked motor neurons per patient and arm (statsmodels SurvfuncRight "
-               "with delayed entry: a neuron present from the first timepoint is at risk from there, a later "
-               "arrival from its second sighting). Grey: vehicle; blue dashed: "
-               "positive control.")
-    body = note(used) + f"<p>{facts}</p>" + figure(svg, caption) + _at_risk_table(km)
-    return section(SECTION[0], title, body)
+    return render(
+        "tracking.html", **values, n_neurons=integer(len(neurons)), n_deaths=integer(int(neurons["died"].sum())),
+        censored=[(integer(n), _CENSOR_TEXT.get(r, text(r))) for r, n in reasons.items()],
+        reversals=integer(int((tracks["status"] == "missed").sum()) if tracks is not None else 0),
+        at_risk=_at_risk_table(km),
+    )
