@@ -468,7 +468,8 @@ def problems_section(tables: RunTables) -> str:
         "fields_missing": None, "failed": None, "qc_failed": None,
     }
     if tables.scores is not None and "note" in tables.scores:
-        s = tables.scores[tables.scores["note"].fillna("").astype(str).str.len() > 0]
+        notes = tables.scores["note"]
+        s = tables.scores[notes.notna() & (notes.astype(str).str.len() > 0)]
         if len(s):
             values["score_notes"] = {"n": len(s), "table": Table(
                 ["Patient", "Compound", "µM", "Note"],

@@ -69,10 +69,6 @@ class RunTables:
         """The run config as JSON data (empty without a manifest)."""
         return self.manifest.get("config") or {}
 
-    @property
-    def scoring(self) -> dict:
-        return self.config.get("scoring") or {}
-
 
 def _read(path: Path, tables: RunTables, reader):
     if not path.is_file():
