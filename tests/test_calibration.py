@@ -89,12 +89,12 @@ def test_calibration_recovers_the_nucleus_diameter(nucleus_um):
     for seed in range(2):
         reporter, nuclei, _ = culture(nucleus_um, nucleus_um / 0.6, seed=seed)
         fields.append({"reporter": reporter, "nuclei": nuclei})
-    cal = calibrate(fields, SegmentationConfig(), pixel_size_um=PX)
+    cal = calibrate(fields, pixel_size_um=PX)
     assert cal.source == "images"
     assert cal.nucleus_diameter_um == pytest.approx(nucleus_um, rel=0.15)
     assert cal.soma_diameter_um == pytest.approx(nucleus_um / 0.6, rel=0.25)
     # A nucleus diameter outside the config's range is clipped to it (the prior bounds it).
-    narrow = calibrate(fields, SegmentationConfig(nucleus_diameter_um=10.0, calibration_range=1.1), pixel_size_um=PX)
+    narrow = calibrate(fields, pixel_size_um=PX, nucleus_diameter_um=10.0, calibration_range=1.1)
     assert 10.0 / 1.1 - 1e-9 <= narrow.nucleus_diameter_um <= 10.0 * 1.1 + 1e-9
 
 
@@ -103,8 +103,8 @@ def test_a_bright_live_nucleus_is_never_called_dead():
     # them looked condensed, and the brighter ones were thrown out as dead.
     bright = {k: 2.5 for k in range(0, 40, 4)}  # every other neuron: a 2.5x brighter live nucleus
     reporter, nuclei, n = culture(6.0, 10.0, nucleus_brightness=bright, dead=(7, 21))
-    cal = calibrate([{"reporter": reporter, "nuclei": nuclei}], SegmentationConfig(), pixel_size_um=PX)
-    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=cal)
+    cal = calibrate([{"reporter": reporter, "nuclei": nuclei}], pixel_size_um=PX)
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=cal, **cal.sizes())
     assert result.n == n  # every neuron, the 2.5x bright ones too
     assert result.n_fragments <= 2  # nuclei called dead: at most the two condensed, bright ones
 
