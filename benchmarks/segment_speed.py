@@ -38,8 +38,8 @@ from skimage import filters
 from skimage.morphology import skeletonize
 
 from screening.config import RunConfig
-from screening.measure.field import calibrate_fields, measure_field
-from screening.measure.neurites import measure_neurites, skeleton_lengths
+from screening.measure.field import calibrate_fields, field_neurites, measure_field
+from screening.measure.neurites import skeleton_lengths
 from screening.measure.qc import focus_score, foreground_mask
 from screening.segment.background import estimate_background
 from screening.segment.nuclei import segment_nuclei
@@ -125,8 +125,7 @@ def steps(items, calibration) -> dict[str, float]:
                                     **calibration.sizes())
         t3 = time.perf_counter()
         bg = estimate_background(ch["neurites"], radius_um=seg.background_radius_um, pixel_size_um=PX_UM)
-        measure_neurites(ch["neurites"], count.soma_labels, pixel_size_um=PX_UM, background=bg,
-                         **seg.neurite_settings())
+        field_neurites(ch["neurites"], count.soma_labels, seg, pixel_size_um=PX_UM, background=bg)
         t4 = time.perf_counter()
         for key, dt in zip(total, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             total[key] += dt

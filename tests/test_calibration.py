@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 from screening.config import RunConfig, SegmentationConfig
 from screening.measure.field import measure_field
 from screening.measure.neurites import measure_neurites
+from screening.segment.neurites import segment_neurites
 from screening.segment.calibration import Calibration, calibrate, two_population_cutoff
 from screening.segment.scale import blob_diameters
 from screening.segment.somata import count_motor_neurons
@@ -117,10 +118,12 @@ def test_a_neurite_at_three_times_the_pixel_noise_is_measured():
     line = ndi.gaussian_filter(line, 0.9)
     noise = 10.0
     image = 3 * noise * line / line.max() + rng.normal(500, noise, shape)
-    res = measure_neurites(image, np.zeros(shape, np.int32), pixel_size_um=PX)
+    mask, bodies = segment_neurites(image, pixel_size_um=PX)
+    res = measure_neurites(mask, np.zeros(shape, np.int32), pixel_size_um=PX, bodies=bodies)
     assert res.total_length_um == pytest.approx(320 * PX, rel=0.15)
     # ... and pure noise of the same level gives nothing.
-    empty = measure_neurites(rng.normal(500, noise, shape), np.zeros(shape, np.int32), pixel_size_um=PX)
+    mask, bodies = segment_neurites(rng.normal(500, noise, shape), pixel_size_um=PX)
+    empty = measure_neurites(mask, np.zeros(shape, np.int32), pixel_size_um=PX, bodies=bodies)
     assert empty.total_length_um == 0.0
 
 

@@ -10,11 +10,12 @@ import pandas as pd
 
 from screening.config.run import RunConfig
 from screening.config.segmentation import SegmentationConfig
-from screening.measure.neurites import measure_neurites
+from screening.measure.neurites import NeuriteMeasurement, measure_neurites
 from screening.measure.qc import blank_channel, field_qc, focus_score, foreground_mask
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration, calibrate
+from screening.segment.neurites import segment_neurites
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
 from screening.track.objects import soma_objects
@@ -227,9 +228,8 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
                 neurites, radius_um=seg.background_radius_um, pixel_size_um=pixel_size_um
             )
         try:
-            neurite = measure_neurites(
-                neurites, count.soma_labels, pixel_size_um=pixel_size_um, background=background,
-                **seg.neurite_settings(),
+            neurite = field_neurites(
+                neurites, count.soma_labels, seg, pixel_size_um=pixel_size_um, background=background
             )
             length, assigned = float(neurite.total_length_um), neurite.assigned_length_um
         except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason
@@ -295,6 +295,43 @@ def calibrate_fields(
         min_soma_area_um2=segmentation.min_soma_area_um2,
         reporter_positive_ratio=segmentation.reporter_positive_ratio,
         calibration_range=segmentation.calibration_range,
+    )
+
+
+def field_neurites(
+    image: np.ndarray,
+    soma_labels: np.ndarray,
+    segmentation: SegmentationConfig,
+    *,
+    pixel_size_um: float,
+    background: np.ndarray | float | None = None,
+) -> NeuriteMeasurement:
+    """The neurites of a field: its neurite channel segmented
+    (:func:`screening.segment.neurites.segment_neurites`), then measured per soma
+    (:func:`screening.measure.neurites.measure_neurites`), with the config's settings.
+
+    Parameters
+    ----------
+    image : (M, N) array
+        Neurite channel.
+    soma_labels : (M, N) int array
+        Counted somata (0 = background).
+    segmentation : SegmentationConfig
+        Sizes (µm) and ratios of the neurite mask and the length filter.
+    pixel_size_um : float
+        Pixel size, µm.
+    background : (M, N) array or float, optional
+        Smooth background of ``image``.
+    """
+    mask, bodies = segment_neurites(
+        image, pixel_size_um=pixel_size_um, soma_diameter_um=segmentation.soma_diameter_um,
+        neurite_width_um=segmentation.neurite_width_um, neurite_max_width_um=segmentation.neurite_max_width_um,
+        neurite_ridge_snr=segmentation.neurite_ridge_snr, neurite_contrast_snr=segmentation.neurite_contrast_snr,
+        background=background,
+    )
+    return measure_neurites(
+        mask, soma_labels, pixel_size_um=pixel_size_um, bodies=bodies,
+        neurite_width_um=segmentation.neurite_width_um, min_neurite_length_um=segmentation.min_neurite_length_um,
     )
 
 

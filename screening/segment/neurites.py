@@ -34,6 +34,7 @@ from skimage.morphology import skeletonize
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.plate import MAD_TO_SD
 from screening.segment import filters
+from screening.segment.neurite_cleanup import clean_neurite_mask
 
 # Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
 _LOW_RIDGE_FRACTION = 0.5
@@ -309,6 +310,47 @@ def neurite_mask(
     )[0]
 
 
+def segment_neurites(
+    image: np.ndarray,
+    *,
+    pixel_size_um: float,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
+    neurite_width_um: float = SEGMENTATION_DEFAULTS.neurite_width_um,
+    neurite_max_width_um: float = SEGMENTATION_DEFAULTS.neurite_max_width_um,
+    neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
+    neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
+    background: np.ndarray | float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The neurite mask ready to skeletonise, and the cell bodies (where no gap is bridged).
+
+    :func:`neurite_mask_and_bodies`, then the rings of ridge around cell bodies cleaned up
+    (:func:`screening.segment.neurite_cleanup.clean_neurite_mask`): the skeleton of a ring would
+    count its perimeter as neurite.
+
+    Parameters
+    ----------
+    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
+        As for :func:`neurite_mask`.
+    soma_diameter_um : float
+        Typical soma diameter, µm: rings of ridge up to a soma's area are filled.
+
+    Returns
+    -------
+    mask, bodies : (M, N) bool arrays
+        See :func:`neurite_mask_and_bodies`; ``mask`` without cell-body rings and wide parts.
+    """
+    mask, bodies = neurite_mask_and_bodies(
+        image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
+        neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
+        neurite_contrast_snr=neurite_contrast_snr, background=background,
+    )
+    mask = clean_neurite_mask(
+        mask, image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
+        max_width_px=neurite_max_width_um / pixel_size_um,
+    )
+    return mask, bodies
+
+
 def neurite_mask_and_bodies(
     image: np.ndarray,
     *,
@@ -333,7 +375,7 @@ def neurite_mask_and_bodies(
     bodies : (M, N) bool array
         Structures wider than ``neurite_max_width_um`` (somata, flat cells) standing
         ``neurite_contrast_snr`` pixel-noise sds above the background: where no neurite gap
-        is bridged (:func:`screening.measure.neurites.bridge_gaps`).
+        is bridged (:func:`screening.measure.bridging.bridge_gaps`).
     """
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
