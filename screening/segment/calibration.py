@@ -58,6 +58,9 @@ _MIN_SEPARATION = 2.0
 _MIN_POPULATION = 0.03
 # Fraction of the lowest and highest levels left out of the mixture fit (outliers in log space).
 _TRIM = (0.02, 0.005)
+# Smallest sd (of ln level) a mixture component may take: narrower, it is one repeated level
+# and its density would grow without bound.
+_MIN_LOG_SD = 1e-3
 
 
 @dataclass(frozen=True)
@@ -356,7 +359,7 @@ def two_population_cutoff(levels: np.ndarray, *, iterations: int = 100) -> tuple
     x = x[int(_TRIM[0] * x.size): x.size - int(_TRIM[1] * x.size)]
     split = threshold_otsu(x)
     mu = np.array([x[x <= split].mean(), x[x > split].mean()])
-    sd = np.array([x[x <= split].std(), x[x > split].std()]).clip(1e-3)
+    sd = np.array([x[x <= split].std(), x[x > split].std()]).clip(_MIN_LOG_SD)
     w = np.array([np.mean(x <= split), np.mean(x > split)])
     for _ in range(iterations):
         dens = w / sd * np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2)
@@ -366,7 +369,7 @@ def two_population_cutoff(levels: np.ndarray, *, iterations: int = 100) -> tuple
             return math.nan, math.nan
         w = nk / x.size
         mu = (resp * x[:, None]).sum(axis=0) / nk
-        sd = np.sqrt((resp * (x[:, None] - mu) ** 2).sum(axis=0) / nk).clip(1e-3)
+        sd = np.sqrt((resp * (x[:, None] - mu) ** 2).sum(axis=0) / nk).clip(_MIN_LOG_SD)
     order = np.argsort(mu)
     mu, sd, w = mu[order], sd[order], w[order]
     separation = abs(mu[1] - mu[0]) * np.sqrt(2) / np.sqrt(sd[0] ** 2 + sd[1] ** 2)
