@@ -13,7 +13,7 @@ Data sets (see ../shared/data/README.md; nominal pixel sizes, since the files ca
   truth is the true visible arbor length, µm.
 
 Methods, all measured by skan ``branch_distance`` on a skeleton:
-``screening`` (:func:`screening.measure.neurites.measure_neurites`, no soma labels),
+``screening`` (:func:`screening.measure.field.field_neurites`, no soma labels),
 ``otsu`` (global Otsu threshold), ``sato`` (Sato ridge filter, sigmas 1-3 px, then Otsu).
 
 Run: ``python benchmarks/neurite_accuracy.py [--quick] [--field-only]``; :func:`neurite_rows` returns the
@@ -36,7 +36,8 @@ from skimage import filters
 from skimage.morphology import skeletonize
 
 from screening.config import SegmentationConfig
-from screening.measure.neurites import measure_neurites, skeleton_lengths
+from screening.measure.field import field_neurites
+from screening.measure.neurites import skeleton_lengths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classical import sato_skeleton  # noqa: E402
@@ -52,8 +53,7 @@ NEURONJ_TOLERANCE = 0.15
 
 
 def _ours(image, pixel_size_um, params):
-    res = measure_neurites(image, np.zeros(image.shape, np.int32), pixel_size_um=pixel_size_um,
-                           **params.neurite_settings())
+    res = field_neurites(image, np.zeros(image.shape, np.int32), params, pixel_size_um=pixel_size_um)
     return res.skeleton, res.total_length_um
 
 

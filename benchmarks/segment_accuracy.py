@@ -130,7 +130,7 @@ def nuclei_rows() -> list[dict]:
     rows = []
     for name, (items, px) in sets.items():
         # The set is one plate: calibrated once on all of its images, as `screening run` does.
-        cal = calibrate([{"reporter": im, "nuclei": im} for im, _ in items], SegmentationConfig(), pixel_size_um=px)
+        cal = calibrate([{"reporter": im, "nuclei": im} for im, _ in items], pixel_size_um=px)
         for method, fn in methods.items():
             if "published" in name and method != "screening":
                 continue
@@ -157,9 +157,8 @@ def nuclei_rows() -> list[dict]:
 
 
 def _calibrated_nuclei(image, px, cal):
-    seg = cal.segmentation(SegmentationConfig())
-    return segment_nuclei(image, pixel_size_um=px, nucleus_diameter_um=seg.nucleus_diameter_um,
-                          background_radius_um=seg.background_radius_um)
+    return segment_nuclei(image, pixel_size_um=px, nucleus_diameter_um=cal.nucleus_diameter_um,
+                          background_radius_um=cal.background_radius_um)
 
 
 def plate_calibration(screen, n: int = 8, *, with_nuclei: bool = True):
@@ -171,7 +170,6 @@ def plate_calibration(screen, n: int = 8, *, with_nuclei: bool = True):
     chosen = rng.choice(sharp, size=min(n, sharp.size), replace=False)
     fields = [render_field(screen, int(f), 1).images for f in chosen]
     return calibrate([{"reporter": f["w1"], "nuclei": f["w2"] if with_nuclei else None} for f in fields],
-                     SegmentationConfig(),
                      pixel_size_um=screen.preset.imaging.pixel_size_um)
 
 
@@ -212,7 +210,8 @@ def simulated_rows(
             row = measure_field(channels, nuc_config, pixel_size_um=px, calibration=cals[seed]).row
             ours.append(row["n_neurons"])
             ours_len.append(row["neurite_length_um"])
-            rep_only.append(count_motor_neurons(f.images["w1"], pixel_size_um=px, calibration=rep_cals[seed]).n)
+            rep_only.append(count_motor_neurons(f.images["w1"], pixel_size_um=px, calibration=rep_cals[seed],
+                                               **rep_cals[seed].sizes()).n)
             base.append(baseline_count(f.images["w1"], f.images["w2"], pixel_size_um=px))
         label = f"simulated {preset}, seeds {seeds[0]}-{seeds[-1]} ({len(fields)} fields)"
         for method, got in (

@@ -38,11 +38,10 @@ from skimage import filters
 from skimage.morphology import skeletonize
 
 from screening.config import RunConfig
-from screening.measure.field import measure_field
-from screening.measure.neurites import measure_neurites, skeleton_lengths
+from screening.measure.field import calibrate_fields, field_neurites, measure_field
+from screening.measure.neurites import skeleton_lengths
 from screening.measure.qc import focus_score, foreground_mask
 from screening.segment.background import estimate_background
-from screening.segment.calibration import calibrate
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons
 
@@ -79,7 +78,7 @@ def calibration_seconds(items) -> tuple[float, object]:
     n = CONFIG.segmentation.calibration_fields
     sample = [items[i % len(items)] for i in range(n)]
     t0 = time.perf_counter()
-    calibration = calibrate(sample, CONFIG.segmentation, pixel_size_um=PX_UM)
+    calibration = calibrate_fields(sample, CONFIG.segmentation, pixel_size_um=PX_UM)
     return time.perf_counter() - t0, calibration
 
 
@@ -121,12 +120,12 @@ def steps(items, calibration) -> dict[str, float]:
         labels = segment_nuclei(ch["nuclei"], pixel_size_um=PX_UM, nucleus_diameter_um=seg.nucleus_diameter_um,
                                 background_radius_um=seg.background_radius_um)
         t2 = time.perf_counter()
-        count = count_motor_neurons(ch["reporter"], ch["nuclei"], pixel_size_um=PX_UM, params=seg, nuclei_labels=labels,
-                                    calibration=calibration)
+        count = count_motor_neurons(ch["reporter"], ch["nuclei"], pixel_size_um=PX_UM, nuclei_labels=labels,
+                                    reporter_positive_ratio=seg.reporter_positive_ratio, calibration=calibration,
+                                    **calibration.sizes())
         t3 = time.perf_counter()
         bg = estimate_background(ch["neurites"], radius_um=seg.background_radius_um, pixel_size_um=PX_UM)
-        measure_neurites(ch["neurites"], count.soma_labels, pixel_size_um=PX_UM, background=bg,
-                         **seg.neurite_settings())
+        field_neurites(ch["neurites"], count.soma_labels, seg, pixel_size_um=PX_UM, background=bg)
         t4 = time.perf_counter()
         for key, dt in zip(total, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             total[key] += dt

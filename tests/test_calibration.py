@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 from screening.config import RunConfig, SegmentationConfig
 from screening.measure.field import measure_field
 from screening.measure.neurites import measure_neurites
+from screening.segment.neurites import segment_neurites
 from screening.segment.calibration import Calibration, calibrate, two_population_cutoff
 from screening.segment.scale import blob_diameters
 from screening.segment.somata import count_motor_neurons
@@ -89,12 +90,12 @@ def test_calibration_recovers_the_nucleus_diameter(nucleus_um):
     for seed in range(2):
         reporter, nuclei, _ = culture(nucleus_um, nucleus_um / 0.6, seed=seed)
         fields.append({"reporter": reporter, "nuclei": nuclei})
-    cal = calibrate(fields, SegmentationConfig(), pixel_size_um=PX)
+    cal = calibrate(fields, pixel_size_um=PX)
     assert cal.source == "images"
     assert cal.nucleus_diameter_um == pytest.approx(nucleus_um, rel=0.15)
     assert cal.soma_diameter_um == pytest.approx(nucleus_um / 0.6, rel=0.25)
     # A nucleus diameter outside the config's range is clipped to it (the prior bounds it).
-    narrow = calibrate(fields, SegmentationConfig(nucleus_diameter_um=10.0, calibration_range=1.1), pixel_size_um=PX)
+    narrow = calibrate(fields, pixel_size_um=PX, nucleus_diameter_um=10.0, calibration_range=1.1)
     assert 10.0 / 1.1 - 1e-9 <= narrow.nucleus_diameter_um <= 10.0 * 1.1 + 1e-9
 
 
@@ -103,8 +104,8 @@ def test_a_bright_live_nucleus_is_never_called_dead():
     # them looked condensed, and the brighter ones were thrown out as dead.
     bright = {k: 2.5 for k in range(0, 40, 4)}  # every other neuron: a 2.5x brighter live nucleus
     reporter, nuclei, n = culture(6.0, 10.0, nucleus_brightness=bright, dead=(7, 21))
-    cal = calibrate([{"reporter": reporter, "nuclei": nuclei}], SegmentationConfig(), pixel_size_um=PX)
-    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=cal)
+    cal = calibrate([{"reporter": reporter, "nuclei": nuclei}], pixel_size_um=PX)
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=cal, **cal.sizes())
     assert result.n == n  # every neuron, the 2.5x bright ones too
     assert result.n_fragments <= 2  # nuclei called dead: at most the two condensed, bright ones
 
@@ -117,10 +118,12 @@ def test_a_neurite_at_three_times_the_pixel_noise_is_measured():
     line = ndi.gaussian_filter(line, 0.9)
     noise = 10.0
     image = 3 * noise * line / line.max() + rng.normal(500, noise, shape)
-    res = measure_neurites(image, np.zeros(shape, np.int32), pixel_size_um=PX)
+    mask, bodies = segment_neurites(image, pixel_size_um=PX)
+    res = measure_neurites(mask, np.zeros(shape, np.int32), pixel_size_um=PX, bodies=bodies)
     assert res.total_length_um == pytest.approx(320 * PX, rel=0.15)
     # ... and pure noise of the same level gives nothing.
-    empty = measure_neurites(rng.normal(500, noise, shape), np.zeros(shape, np.int32), pixel_size_um=PX)
+    mask, bodies = segment_neurites(rng.normal(500, noise, shape), pixel_size_um=PX)
+    empty = measure_neurites(mask, np.zeros(shape, np.int32), pixel_size_um=PX, bodies=bodies)
     assert empty.total_length_um == 0.0
 
 

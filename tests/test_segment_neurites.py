@@ -8,9 +8,15 @@ from scipy import ndimage as ndi
 from skimage.draw import disk, line
 
 from screening.measure.neurites import measure_neurites, neurite_skeleton_length
-from screening.segment.neurites import neurite_mask
+from screening.segment.neurites import neurite_mask, segment_neurites
 
 PX = 0.65  # µm
+
+
+def _measure(image, soma_labels, **settings):
+    """Segment, then measure, as a field's measurement does (default mask settings)."""
+    mask, bodies = segment_neurites(image, pixel_size_um=PX)
+    return measure_neurites(mask, soma_labels, pixel_size_um=PX, bodies=bodies, **settings)
 
 
 def _field(shape=(160, 160), seed=0):
@@ -136,7 +142,7 @@ def test_nan_pixels_do_not_crash_and_bad_shapes_are_named():
 
 def test_measure_straight_neurite_length_in_um():
     img = _draw(_field(), 80, 20, 80, 140)  # 120 px = 78 µm
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert res.total_length_um == pytest.approx(120 * PX, rel=0.08)
     assert res.length_per_soma_um == {}
     assert res.unassigned_length_um == pytest.approx(res.total_length_um)
@@ -145,7 +151,7 @@ def test_measure_straight_neurite_length_in_um():
 
 def test_measure_diagonal_neurite_is_not_over_counted():
     img = _draw(_field(), 20, 20, 140, 140)  # 120 * sqrt(2) px
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert res.total_length_um == pytest.approx(120 * np.sqrt(2) * PX, rel=0.08)
 
 
@@ -157,7 +163,7 @@ def test_two_neurites_are_assigned_to_their_somata():
         img[rr, cc] += 400
         labels[rr, cc] = lab
         _draw(img, r, c0 + 10, r, c1)
-    res = measure_neurites(img, labels, pixel_size_um=PX)
+    res = _measure(img, labels)
     long_um, short_um = 160 * PX, 80 * PX
     assert res.length_per_soma_um[1] == pytest.approx(long_um, rel=0.12)
     assert res.length_per_soma_um[2] == pytest.approx(short_um, rel=0.12)
@@ -172,7 +178,7 @@ def test_piece_far_from_any_soma_stays_unassigned():
     img[rr, cc] += 400
     labels[rr, cc] = 1
     _draw(img, 120, 60, 120, 200)  # 140 px, touches no soma
-    res = measure_neurites(img, labels, pixel_size_um=PX)
+    res = _measure(img, labels)
     assert res.length_per_soma_um == {1: 0.0}
     assert res.unassigned_length_um == pytest.approx(140 * PX, rel=0.08)
 
@@ -181,15 +187,15 @@ def test_short_pieces_are_dropped_by_min_length():
     img = _draw(_field(), 40, 20, 40, 140)  # 78 µm
     _draw(img, 110, 60, 110, 70)  # 6.5 µm
     zeros = np.zeros(img.shape, np.int32)
-    kept = measure_neurites(img, zeros, pixel_size_um=PX, min_neurite_length_um=10)
-    both = measure_neurites(img, zeros, pixel_size_um=PX, min_neurite_length_um=0)
+    kept = _measure(img, zeros, min_neurite_length_um=10)
+    both = _measure(img, zeros, min_neurite_length_um=0)
     assert kept.total_length_um == pytest.approx(120 * PX, rel=0.08)
     assert both.total_length_um - kept.total_length_um == pytest.approx(10 * PX, abs=3 * PX)
     assert not kept.skeleton[100:].any()
 
 
 def test_empty_image_gives_zero():
-    res = measure_neurites(np.zeros((64, 64), np.uint16), np.zeros((64, 64), np.int32), pixel_size_um=PX)
+    res = _measure(np.zeros((64, 64), np.uint16), np.zeros((64, 64), np.int32))
     assert res.total_length_um == 0.0 and res.unassigned_length_um == 0.0
     assert not res.skeleton.any()
 
@@ -202,7 +208,7 @@ def test_piece_entering_from_the_border_without_soma_is_outside_but_in_the_total
     labels[rr, cc] = 1
     _draw(img, 40, 70, 40, 170)  # 100 px from soma 1
     _draw(img, 120, 0, 120, 140)  # 140 px entering from the left border, reaches no soma
-    res = measure_neurites(img, labels, pixel_size_um=PX)
+    res = _measure(img, labels)
     assert res.length_per_soma_um[1] == pytest.approx(100 * PX, rel=0.12)
     assert res.outside_length_um == pytest.approx(140 * PX, rel=0.08)
     assert res.unassigned_length_um < 5
@@ -216,7 +222,7 @@ def test_piece_entering_from_the_border_without_soma_is_outside_but_in_the_total
 
 def test_border_piece_counts_when_there_are_no_somata():
     img = _draw(_field((160, 240)), 120, 0, 120, 140)
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert res.outside_length_um == 0.0
     assert res.total_length_um == pytest.approx(140 * PX, rel=0.08)
 
@@ -227,7 +233,7 @@ def test_neurite_over_a_soma_label_is_not_cut():
     img = _draw(_field((160, 240)), 80, 20, 80, 220)  # 200 px
     labels = np.zeros(img.shape, np.int32)
     labels[76:85, 100:130] = 1  # thin label lying on the neurite; no soma brightness
-    res = measure_neurites(img, labels, pixel_size_um=PX)
+    res = _measure(img, labels)
     assert res.total_length_um == pytest.approx(200 * PX, rel=0.08)
     assert res.length_per_soma_um[1] == pytest.approx(res.total_length_um, rel=0.01)
 
@@ -241,7 +247,7 @@ def test_ring_of_ridge_counts_its_filled_skeleton_not_its_perimeter():
     rr, cc = disk((80, 80), 11, shape=img.shape)
     canvas[rr, cc] = 0
     img += 200 * ndi.gaussian_filter(canvas, 1.0)
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert res.total_length_um < 0.3 * 2 * np.pi * 12 * PX
 
 
@@ -275,7 +281,7 @@ def test_faded_stretch_between_two_neurite_pieces_is_bridged():
     _draw(img, 80, 106, 80, 180)
     _draw(img, 80, 95, 80, 96, amplitude=20.0)
     _draw(img, 80, 101, 80, 102, amplitude=20.0)
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert _one_piece(res.skeleton)
     assert res.total_length_um == pytest.approx(160 * PX, rel=0.08)
 
@@ -290,7 +296,7 @@ def test_pieces_that_do_not_face_each_other_or_are_far_apart_stay_apart():
     _draw(img, 120, 130, 120, 210)
     _draw(img, 160, 20, 160, 100)  # at a right angle, 10 px from the end: a T, not a gap
     _draw(img, 150, 110, 190, 110)
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert ndi.label(res.skeleton, np.ones((3, 3)))[1] == 6
     # Nothing to bridge on a skeleton of one piece or none.
     single = np.zeros((20, 40), bool)
@@ -336,7 +342,7 @@ def test_neurites_ending_at_either_side_of_a_soma_are_not_bridged_through_it():
     _draw(img, 80, 107, 80, 180)
     rr, cc = disk((80, 100), 6, shape=img.shape)
     img[rr, cc] += 400
-    res = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX)
+    res = _measure(img, np.zeros(img.shape, np.int32))
     assert not res.skeleton[70:91, 97:104].any()
 
 
@@ -370,7 +376,7 @@ def test_mesh_length_is_the_sum_of_its_lines():
     n_lines = len(range(20, 180, 12))
     # each line runs from px 10 to 190; the skeleton stops a little short at free ends
     want = 2 * n_lines * 180 * PX
-    got = measure_neurites(img, np.zeros(img.shape, np.int32), pixel_size_um=PX).total_length_um
+    got = _measure(img, np.zeros(img.shape, np.int32)).total_length_um
     assert 0.85 * want <= got <= 1.05 * want
 
 

@@ -69,13 +69,6 @@ class SegmentationConfig(BaseModel):
         "of the pixel noise (faint processes of flat cells do not)",
     )
 
-    def neurite_settings(self) -> dict:
-        """The settings :func:`screening.measure.neurites.measure_neurites` takes (keyword -> value)."""
-        return self.model_dump(include={
-            "soma_diameter_um", "neurite_width_um", "neurite_max_width_um", "neurite_ridge_snr",
-            "neurite_contrast_snr", "min_neurite_length_um",
-        })
-
 
 #: The default segmentation settings: what image functions use for a value not given.
 SEGMENTATION_DEFAULTS = SegmentationConfig()

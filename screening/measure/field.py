@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 
 from screening.config.run import RunConfig
-from screening.measure.neurites import measure_neurites
+from screening.config.segmentation import SegmentationConfig
+from screening.measure.neurites import NeuriteMeasurement, measure_neurites
 from screening.measure.qc import blank_channel, field_qc, focus_score, foreground_mask
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration, calibrate
+from screening.segment.neurites import segment_neurites
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
 from screening.track.objects import soma_objects
@@ -23,6 +25,12 @@ ROLES = ("reporter", "nuclei", "neurites")
 MEASUREMENT_FAILED = "measurement failed"
 # Smallest field worth measuring: a couple of somata across (at 0.65 µm/px, 32 px ≈ 21 µm).
 _MIN_SIDE_PX = 32
+# A field with this fraction of its pixels saturated or more holds nothing to segment.
+_MAX_SATURATED_TO_SEGMENT = 0.5
+# Saturated particles are debris with this much around them, µm (their glare).
+_DEBRIS_MARGIN_UM = 1.0
+# The foreground fraction is read on every this-many-th pixel: a fraction needs no more.
+_FOREGROUND_STEP_PX = 2
 
 
 @dataclass(frozen=True)
@@ -183,9 +191,9 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
     saturated = np.zeros(reporter.shape, bool)
     for image in present:
         saturated |= saturated_mask(image)
-    # Foreground fraction on every other pixel: a fraction needs no more.
+    step = _FOREGROUND_STEP_PX
     foreground = max(
-        float(foreground_mask(im[::2, ::2], pixel_size_um=2 * pixel_size_um).mean()) for im in present
+        float(foreground_mask(im[::step, ::step], pixel_size_um=step * pixel_size_um).mean()) for im in present
     )
     # Mean over channels: a field is sharp when its stains are.
     scores = [focus_score(im, pixel_size_um=pixel_size_um, exclude=saturated) for im in present]
@@ -196,10 +204,10 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
     images: dict[str, np.ndarray] = {}
     failures: list[str] = []
     objects = None
-    if foreground >= qc_config.min_foreground_fraction and sat_fraction < 0.5:
+    if foreground >= qc_config.min_foreground_fraction and sat_fraction < _MAX_SATURATED_TO_SEGMENT:
         if calibration is None:
-            calibration = calibrate([{"reporter": reporter, "nuclei": nuclei}], config.segmentation,
-                                    pixel_size_um=pixel_size_um)
+            calibration = calibrate_fields([{"reporter": reporter, "nuclei": nuclei}], config.segmentation,
+                                           pixel_size_um=pixel_size_um)
         seg = calibration.segmentation(config.segmentation)
         nuclei_labels = None
         if nuclei is not None:
@@ -208,8 +216,10 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
                 background_radius_um=seg.background_radius_um,
             )
         count = count_motor_neurons(
-            reporter, nuclei, pixel_size_um=pixel_size_um, params=seg, nuclei_labels=nuclei_labels,
-            calibration=calibration,
+            reporter, nuclei, pixel_size_um=pixel_size_um, soma_diameter_um=seg.soma_diameter_um,
+            nucleus_diameter_um=seg.nucleus_diameter_um, min_soma_area_um2=seg.min_soma_area_um2,
+            reporter_positive_ratio=seg.reporter_positive_ratio, background_radius_um=seg.background_radius_um,
+            nuclei_labels=nuclei_labels, calibration=calibration,
         )
         if _same_image(neurites, reporter):
             background = count.reporter_background
@@ -218,15 +228,16 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
                 neurites, radius_um=seg.background_radius_um, pixel_size_um=pixel_size_um
             )
         try:
-            neurite = measure_neurites(
-                neurites, count.soma_labels, pixel_size_um=pixel_size_um, background=background,
-                **seg.neurite_settings(),
+            neurite = field_neurites(
+                neurites, count.soma_labels, seg, pixel_size_um=pixel_size_um, background=background
             )
             length, assigned = float(neurite.total_length_um), neurite.assigned_length_um
         except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason
             neurite, length, assigned = None, float("nan"), float("nan")
             failures.append(f"neurite measurement failed: {type(exc).__name__}: {exc}")
-        debris = _debris_fraction(saturated, count, pixel_size_um, seg)
+        debris = _debris_fraction(
+            saturated, count, pixel_size_um, min_soma_area_px=seg.min_soma_area_um2 / pixel_size_um**2
+        )
         level = count.reporter_smooth if count.reporter_smooth is not None else reporter
         objects = soma_objects(count.soma_labels, level, nuclei)
         row.update(
@@ -264,6 +275,66 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
     return FieldMeasurement(row, images if return_images else None, objects)
 
 
+def calibrate_fields(
+    fields_: list[dict[str, np.ndarray | None]], segmentation: SegmentationConfig, *, pixel_size_um: float
+) -> Calibration:
+    """:func:`screening.segment.calibration.calibrate` with the config's sizes as priors.
+
+    Parameters
+    ----------
+    fields_ : list of dict
+        Role -> image (``"reporter"``, optionally ``"nuclei"``) of a plate's sample fields.
+    segmentation : SegmentationConfig
+        Its sizes are the priors, ``calibration_range`` their bound.
+    pixel_size_um : float
+        Pixel size, µm.
+    """
+    return calibrate(
+        fields_, pixel_size_um=pixel_size_um, nucleus_diameter_um=segmentation.nucleus_diameter_um,
+        soma_diameter_um=segmentation.soma_diameter_um, background_radius_um=segmentation.background_radius_um,
+        min_soma_area_um2=segmentation.min_soma_area_um2,
+        reporter_positive_ratio=segmentation.reporter_positive_ratio,
+        calibration_range=segmentation.calibration_range,
+    )
+
+
+def field_neurites(
+    image: np.ndarray,
+    soma_labels: np.ndarray,
+    segmentation: SegmentationConfig,
+    *,
+    pixel_size_um: float,
+    background: np.ndarray | float | None = None,
+) -> NeuriteMeasurement:
+    """The neurites of a field: its neurite channel segmented
+    (:func:`screening.segment.neurites.segment_neurites`), then measured per soma
+    (:func:`screening.measure.neurites.measure_neurites`), with the config's settings.
+
+    Parameters
+    ----------
+    image : (M, N) array
+        Neurite channel.
+    soma_labels : (M, N) int array
+        Counted somata (0 = background).
+    segmentation : SegmentationConfig
+        Sizes (µm) and ratios of the neurite mask and the length filter.
+    pixel_size_um : float
+        Pixel size, µm.
+    background : (M, N) array or float, optional
+        Smooth background of ``image``.
+    """
+    mask, bodies = segment_neurites(
+        image, pixel_size_um=pixel_size_um, soma_diameter_um=segmentation.soma_diameter_um,
+        neurite_width_um=segmentation.neurite_width_um, neurite_max_width_um=segmentation.neurite_max_width_um,
+        neurite_ridge_snr=segmentation.neurite_ridge_snr, neurite_contrast_snr=segmentation.neurite_contrast_snr,
+        background=background,
+    )
+    return measure_neurites(
+        mask, soma_labels, pixel_size_um=pixel_size_um, bodies=bodies,
+        neurite_width_um=segmentation.neurite_width_um, min_neurite_length_um=segmentation.min_neurite_length_um,
+    )
+
+
 def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
     """Same pixels in the same layout (the neurite role defaults to the reporter)."""
     return a is b or (
@@ -274,20 +345,20 @@ def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
-def _debris_fraction(saturated, count, pixel_size_um, seg) -> float:
+def _debris_fraction(saturated, count, pixel_size_um: float, *, min_soma_area_px: float) -> float:
     """Area of saturated particles and small bright reporter blobs (dead-cell
     fragments), as a fraction of the field.
 
     Blobs above the positivity threshold but smaller than
-    ``min_soma_area_um2`` and not part of a counted soma are debris.
+    ``min_soma_area_px`` and not part of a counted soma are debris.
     """
     bright = (count.reporter_smooth > max(count.threshold, 1e-6)) & (count.soma_labels == 0)
     labels, n = filters.label(bright, connectivity=4)
     if n:
         area = np.bincount(labels.ravel())
-        small = area < seg.min_soma_area_um2 / pixel_size_um**2
+        small = area < min_soma_area_px
         small[0] = False
         bright = small[labels]
-    grow = 2 * max(round(1.0 / pixel_size_um), 1) + 1
+    grow = 2 * max(round(_DEBRIS_MARGIN_UM / pixel_size_um), 1) + 1
     debris = bright | filters.maximum_filter(saturated, grow)
     return float(debris.mean())

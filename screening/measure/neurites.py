@@ -16,10 +16,11 @@ is all of it, whoever it belongs to (the per-image figure of Incucyte NeuroTrack
 CellProfiler): ``total = assigned (sum per soma) + unassigned + outside``; a per-neuron
 length divides only the assigned part.
 
-Somata are not cut out of the ridge mask: the mask's own tests (a line, standing above the
-cell body under it) keep soma interiors out, and a soma label that also covers a neurite's
-base or a neighbouring cell would otherwise cut the neurite there. Rings of ridge around cell
-bodies are cleaned up before skeletonising (:func:`screening.segment.neurite_cleanup.clean_neurite_mask`).
+The mask measured here is the segmentation's (:func:`screening.segment.neurites.segment_neurites`:
+ridges, with rings of ridge around cell bodies cleaned up). Somata are not cut out of it: the
+mask's own tests (a line, standing above the cell body under it) keep soma interiors out, and a
+soma label that also covers a neurite's base or a neighbouring cell would otherwise cut the
+neurite there.
 
 Gap closing: facing skeleton end points are joined before pieces are measured
 (:func:`screening.measure.bridging.bridge_gaps`), so a neurite that fades or breaks into beads
@@ -39,8 +40,6 @@ from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.measure.bridging import bridge_gaps, near_border
 from screening.measure.skeleton_graph import skeleton_graph
 from screening.segment import filters
-from screening.segment.neurite_cleanup import clean_neurite_mask
-from screening.segment.neurites import neurite_mask_and_bodies
 
 # A neurite touches its soma when its skeleton comes this close (the mask stops a little
 # short of the soma edge, where the soma's own brightness hides the ridge), in multiples
@@ -209,65 +208,52 @@ def _assign(graph, table, soma_labels: np.ndarray, attach_px: float) -> tuple[di
 
 
 def measure_neurites(
-    neurite_image: np.ndarray,
+    mask: np.ndarray,
     soma_labels: np.ndarray,
     *,
     pixel_size_um: float,
-    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
+    bodies: np.ndarray | None = None,
     neurite_width_um: float = SEGMENTATION_DEFAULTS.neurite_width_um,
-    neurite_max_width_um: float = SEGMENTATION_DEFAULTS.neurite_max_width_um,
-    neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
-    neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     min_neurite_length_um: float = SEGMENTATION_DEFAULTS.min_neurite_length_um,
-    background: np.ndarray | float | None = None,
 ) -> NeuriteMeasurement:
     """Neurite length of a field, in total and per soma.
 
     Parameters
     ----------
-    neurite_image : (M, N) array
-        Neurite channel (reporter by default).
+    mask : (M, N) bool array
+        Neurite mask (:func:`screening.segment.neurites.segment_neurites`); skeletonised here.
     soma_labels : (M, N) int array
         Soma labels (0 = background); may be all zeros. Somata are the roots of the
         per-soma assignment (they are not cut out of the neurite mask; see the module
         docstring).
     pixel_size_um : float
         Pixel size, µm.
-    soma_diameter_um : float
-        Typical soma diameter, µm (rings of ridge up to a soma's area are filled).
-    neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr : float
-        The neurite mask's settings (:func:`screening.segment.neurites.neurite_mask`).
+    bodies : (M, N) bool array, optional
+        Cell bodies (from :func:`~screening.segment.neurites.segment_neurites`): no gap is
+        bridged across them. Default: none.
+    neurite_width_um : float
+        Typical neurite width, µm: a skeleton this close to a soma (in widths, see
+        ``_ATTACH_WIDTHS``) touches it.
     min_neurite_length_um : float
         Pieces shorter than this (after gap bridging) are dropped, µm.
-    background : (M, N) array or float, optional
-        Smooth background of ``neurite_image``, passed to
-        :func:`screening.segment.neurites.neurite_mask`.
 
     Returns
     -------
     NeuriteMeasurement
         See the module docstring for how pieces are assigned.
     """
+    mask = np.asarray(mask, dtype=bool)
     soma_labels = np.asarray(soma_labels)
-    if soma_labels.shape != np.shape(neurite_image):
-        raise ValueError(
-            f"soma_labels shape {soma_labels.shape} differs from neurite image shape {np.shape(neurite_image)}"
-        )
+    if soma_labels.shape != mask.shape:
+        raise ValueError(f"soma_labels shape {soma_labels.shape} differs from neurite mask shape {mask.shape}")
     if soma_labels.dtype.kind not in "iub":
         raise ValueError(f"soma_labels must be an integer label image, got dtype {soma_labels.dtype}")
+    if bodies is None:
+        bodies = np.zeros(mask.shape, dtype=bool)
     soma_labels = soma_labels.astype(np.int32, copy=False)
     flat = soma_labels.ravel()
     # bincount, not np.unique: a sort of every pixel costs ~25 ms on a 1024² field.
     somata = {int(k): 0.0 for k in np.flatnonzero(np.bincount(flat[flat > 0]))}
-    mask, bodies = neurite_mask_and_bodies(
-        neurite_image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
-        neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
-        neurite_contrast_snr=neurite_contrast_snr, background=background,
-    )
-    mask = clean_neurite_mask(
-        mask, neurite_image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
-        max_width_px=neurite_max_width_um / pixel_size_um,
-    )
     attach_px = _ATTACH_WIDTHS * neurite_width_um / pixel_size_um
     # Bridge before the length filter: the beads of a beaded neurite are pieces shorter
     # than min_neurite_length_um that only count once joined. No bridge crosses a cell body

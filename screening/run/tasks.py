@@ -15,8 +15,8 @@ import pandas as pd
 
 from screening.config import RunConfig
 from screening.io.planes import PlaneRule, as_plane_files, read_planes
-from screening.measure.field import MEASUREMENT_FAILED, check_channels, measure_field
-from screening.segment.calibration import Calibration, calibrate
+from screening.measure.field import MEASUREMENT_FAILED, calibrate_fields, check_channels, measure_field
+from screening.segment.calibration import Calibration
 from screening.track.objects import thumbnail, thumbnail_factor
 
 
@@ -111,7 +111,7 @@ def calibrate_plate_files(
         reason = errors[0] if errors else "no fields"
         return Calibration.prior(config.segmentation, f"config: no sample field could be read ({reason})")
     try:
-        return calibrate(images, config.segmentation, pixel_size_um=pixel_size_um)
+        return calibrate_fields(images, config.segmentation, pixel_size_um=pixel_size_um)
     except Exception as exc:  # noqa: BLE001 - the run goes on with the config's sizes, saying why
         return Calibration.prior(config.segmentation, f"config: calibration failed ({type(exc).__name__}: {exc})")
 

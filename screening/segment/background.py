@@ -10,6 +10,9 @@ from screening.segment import filters
 # pixels: enough to keep the estimate smooth, few enough to be fast (a 2048²
 # field becomes ~100² whatever its pixel size).
 _RADIUS_DOWNSAMPLED_PX = 6
+# The opening is smoothed by a Gaussian of this × its radius: takes off its flat-topped steps,
+# keeps its shape at the scale of the radius.
+_SMOOTH_RADII = 0.5
 
 
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
@@ -54,7 +57,7 @@ def estimate_background(image: np.ndarray, *, radius_um: float, pixel_size_um: f
     r = max(round(radius_px / factor), 1)
     size = 2 * r + 1
     opened = filters.grey_opening(small, size, mode="nearest")
-    smooth = filters.gaussian(opened, r / 2, mode="nearest")
+    smooth = filters.gaussian(opened, _SMOOTH_RADII * r, mode="nearest")
     if factor == 1:
         return smooth
     # Linear interpolation with OpenCV's pixel-centre convention, which is the

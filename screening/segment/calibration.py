@@ -18,7 +18,7 @@ measured first, on a sample of its first-timepoint fields (:func:`calibrate`):
    flat-field correction.
 
 Every size is bounded by the config's value (the prior): within a factor
-``SegmentationConfig.calibration_range`` of it; with too few nuclei or blobs the prior is
+``calibration_range`` of it; with too few nuclei or blobs the prior is
 kept and the record says why (``source``).
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from screening.config.segmentation import SegmentationConfig
+from screening.config.segmentation import SEGMENTATION_DEFAULTS, SegmentationConfig
 from screening.plate import MAD_TO_SD
 from screening.segment.background import subtract_background
 from screening.segment.nuclei import border_labels, noise_sigma, segment_nuclei
@@ -43,9 +43,11 @@ _MIN_SIZED = 20
 # A soma is between these multiples of the nucleus diameter (the nucleus/soma ratio of motor
 # neurons and of the cells of every validated set is 0.4-0.8).
 _SOMA_PER_NUCLEUS = (1.1, 3.0)
-# Somata sized: nuclei whose reporter LoG response is at least this fraction of the 90th
-# percentile of the responses at all nuclei (reporter-positive cells respond far more).
+# Somata sized: nuclei whose reporter LoG response is at least this fraction of the
+# _SOMA_STRONG_PERCENTILE th percentile of the responses at all nuclei (reporter-positive cells
+# respond far more; the percentile, not the maximum, so one bright cell does not set the bar).
 _SOMA_STRONG_FRACTION = 0.5
+_SOMA_STRONG_PERCENTILE = 90
 # Background radius: at least this many soma diameters (the config's 50 µm is 3.3 x 15 µm).
 _BACKGROUND_SOMATA = 3.3
 # Robust spreads of ln(area) and ln(brightness) when a plate gives too few nuclei.
@@ -56,6 +58,9 @@ _MIN_SEPARATION = 2.0
 _MIN_POPULATION = 0.03
 # Fraction of the lowest and highest levels left out of the mixture fit (outliers in log space).
 _TRIM = (0.02, 0.005)
+# Smallest sd (of ln level) a mixture component may take: narrower, it is one repeated level
+# and its density would grow without bound.
+_MIN_LOG_SD = 1e-3
 
 
 @dataclass(frozen=True)
@@ -105,16 +110,18 @@ class Calibration:
     n_nuclei: int = 0
     source: str = "config"
 
+    def sizes(self) -> dict[str, float]:
+        """The calibrated sizes, as the keywords the segmentation functions take (µm, µm²)."""
+        return {
+            "nucleus_diameter_um": self.nucleus_diameter_um,
+            "soma_diameter_um": self.soma_diameter_um,
+            "background_radius_um": self.background_radius_um,
+            "min_soma_area_um2": self.min_soma_area_um2,
+        }
+
     def segmentation(self, seg: SegmentationConfig) -> SegmentationConfig:
         """``seg`` with its sizes replaced by the calibrated ones."""
-        return seg.model_copy(
-            update={
-                "nucleus_diameter_um": self.nucleus_diameter_um,
-                "soma_diameter_um": self.soma_diameter_um,
-                "background_radius_um": self.background_radius_um,
-                "min_soma_area_um2": self.min_soma_area_um2,
-            }
-        )
+        return seg.model_copy(update=self.sizes())
 
     def row(self) -> dict:
         """Flat record (column names with units), values rounded to 4 significant digits."""
@@ -143,9 +150,14 @@ def _bounded(value: float, prior: float, factor: float) -> float:
 
 def calibrate(
     fields_: Sequence[Mapping[str, np.ndarray | None]],
-    seg: SegmentationConfig,
     *,
     pixel_size_um: float,
+    nucleus_diameter_um: float = SEGMENTATION_DEFAULTS.nucleus_diameter_um,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
+    background_radius_um: float = SEGMENTATION_DEFAULTS.background_radius_um,
+    min_soma_area_um2: float = SEGMENTATION_DEFAULTS.min_soma_area_um2,
+    reporter_positive_ratio: float = SEGMENTATION_DEFAULTS.reporter_positive_ratio,
+    calibration_range: float = SEGMENTATION_DEFAULTS.calibration_range,
 ) -> Calibration:
     """Calibrate the segmentation on a sample of a plate's fields.
 
@@ -154,10 +166,17 @@ def calibrate(
     fields_ : sequence of dict
         Role -> image (``"reporter"`` and optionally ``"nuclei"``), e.g. the first-timepoint
         fields of a plate (a few are enough; each must have a reporter).
-    seg : SegmentationConfig
-        The config: its sizes are the priors.
     pixel_size_um : float
         Pixel size, µm.
+    nucleus_diameter_um, soma_diameter_um, background_radius_um : float
+        The priors, µm: every calibrated size stays within ``calibration_range`` of its prior.
+    min_soma_area_um2 : float
+        Smallest soma of the prior, µm² (scaled with the calibrated soma area).
+    reporter_positive_ratio : float
+        As for :func:`screening.segment.somata.count_motor_neurons` (the sample's counts give
+        the reporter levels).
+    calibration_range : float
+        Factor (≥ 1) a calibrated size may differ from its prior by.
 
     Returns
     -------
@@ -169,28 +188,35 @@ def calibrate(
     reasons = []
     fields_ = [f for f in fields_ if f.get("reporter") is not None]
     if not fields_:
-        return Calibration.prior(seg, "config: no fields to calibrate on")
+        return Calibration(nucleus_diameter_um, soma_diameter_um, background_radius_um, min_soma_area_um2,
+                           source="config: no fields to calibrate on")
     with_nuclei = all(f.get("nuclei") is not None for f in fields_)
-    nuclei_d, labels, n_sized = seg.nucleus_diameter_um, None, 0
+    nuclei_d, labels, n_sized = nucleus_diameter_um, None, 0
     if with_nuclei:
-        nuclei_d, labels, n_sized, why = _nucleus_diameter([f["nuclei"] for f in fields_], seg, pixel_size_um)
+        nuclei_d, labels, n_sized, why = _nucleus_diameter(
+            [f["nuclei"] for f in fields_], pixel_size_um, prior=nucleus_diameter_um,
+            factor=calibration_range, background_radius_um=background_radius_um,
+        )
         reasons += why
-    soma_d, why = _soma_diameter(fields_, labels, nuclei_d, seg, pixel_size_um)
+    soma_d, why = _soma_diameter(
+        fields_, labels, nuclei_d, pixel_size_um, prior=soma_diameter_um, factor=calibration_range,
+        nucleus_prior=nucleus_diameter_um,
+    )
     reasons += why
     cal = Calibration(
         nucleus_diameter_um=nuclei_d,
         soma_diameter_um=soma_d,
-        background_radius_um=max(seg.background_radius_um, _BACKGROUND_SOMATA * soma_d),
-        min_soma_area_um2=seg.min_soma_area_um2 * (soma_d / seg.soma_diameter_um) ** 2,
+        background_radius_um=max(background_radius_um, _BACKGROUND_SOMATA * soma_d),
+        min_soma_area_um2=min_soma_area_um2 * (soma_d / soma_diameter_um) ** 2,
         n_fields=len(fields_),
         n_nuclei=n_sized,
     )
-    params = cal.segmentation(seg)
     if with_nuclei:
         levels, areas, brightness = [], [], []
         for f, lab in zip(fields_, labels, strict=True):
             count = count_motor_neurons(
-                f["reporter"], f["nuclei"], pixel_size_um=pixel_size_um, params=params, nuclei_labels=lab
+                f["reporter"], f["nuclei"], pixel_size_um=pixel_size_um, nuclei_labels=lab,
+                reporter_positive_ratio=reporter_positive_ratio, **cal.sizes(),
             )
             levels.append(count.candidate_levels)
             a, b = _area_brightness(f["nuclei"], lab)
@@ -209,7 +235,7 @@ def calibrate(
     return replace(cal, source="images" if not reasons else "images; " + "; ".join(reasons))
 
 
-def _nucleus_diameter(images, seg: SegmentationConfig, px: float):
+def _nucleus_diameter(images, px: float, *, prior: float, factor: float, background_radius_um: float):
     """(diameter µm, nuclei labels per image at it, nuclei sized, reasons).
 
     Two looks at the LoG scale: the median over the strongest blobs of the stain gives a first
@@ -219,18 +245,17 @@ def _nucleus_diameter(images, seg: SegmentationConfig, px: float):
     at centroids). Not the segmented areas themselves: the nuclei that segment confidently
     single are the larger ones (1.15x the truth's median on dsb2018).
     """
-    prior, factor = seg.nucleus_diameter_um, seg.calibration_range
     low_px, high_px = prior / factor / px, prior * factor / px
-    corrected = [subtract_background(im, radius_um=seg.background_radius_um * factor, pixel_size_um=px)
+    corrected = [subtract_background(im, radius_um=background_radius_um * factor, pixel_size_um=px)
                  for im in images]
     blobs = np.concatenate([blob_diameters(c, min_diameter_px=low_px, max_diameter_px=high_px,
                                            noise_sigma=noise_sigma(im)) for c, im in zip(corrected, images, strict=True)])
     if blobs.size < _MIN_SIZED:
         labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=prior,
-                                 background_radius_um=seg.background_radius_um) for im in images]
+                                 background_radius_um=background_radius_um) for im in images]
         return prior, labels, 0, [f"nucleus diameter: {blobs.size} blobs, prior kept"]
     d = _bounded(float(np.median(blobs)) * px, prior, factor)
-    labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=d, background_radius_um=seg.background_radius_um)
+    labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=d, background_radius_um=background_radius_um)
               for im in images]
     sized = np.concatenate([
         blob_diameters(c, min_diameter_px=low_px, max_diameter_px=high_px, at=_centroids(lab))
@@ -239,7 +264,7 @@ def _nucleus_diameter(images, seg: SegmentationConfig, px: float):
     if sized.size < _MIN_SIZED:
         return d, labels, int(blobs.size), [f"nucleus diameter: {sized.size} nuclei sized, blob scale kept"]
     d = _bounded(float(np.median(sized)) * px, prior, factor)
-    labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=d, background_radius_um=seg.background_radius_um)
+    labels = [segment_nuclei(im, pixel_size_um=px, nucleus_diameter_um=d, background_radius_um=background_radius_um)
               for im in images]
     return d, labels, int(sized.size), []
 
@@ -253,9 +278,13 @@ def _centroids(labels: np.ndarray) -> np.ndarray:
     return cent[np.isfinite(cent).all(axis=1)]
 
 
-def _soma_diameter(fields_, labels, nucleus_d: float, seg: SegmentationConfig, px: float):
-    """(soma diameter µm, reasons): LoG scale of the reporter at the strongly responding nuclei."""
-    prior, factor = seg.soma_diameter_um, seg.calibration_range
+def _soma_diameter(fields_, labels, nucleus_d: float, px: float, *, prior: float, factor: float,
+                   nucleus_prior: float):
+    """(soma diameter µm, reasons): LoG scale of the reporter at the strongly responding nuclei.
+
+    Without enough sized somata, ``prior`` (µm) scaled with the calibrated nucleus
+    (``nucleus_d`` over its prior ``nucleus_prior``) is kept.
+    """
     if labels is not None:
         low, high = (k * nucleus_d for k in _SOMA_PER_NUCLEUS)
     else:
@@ -275,9 +304,9 @@ def _soma_diameter(fields_, labels, nucleus_d: float, seg: SegmentationConfig, p
     sizes = np.concatenate(sizes) if sizes else np.zeros(0)
     responses = np.concatenate(responses) if responses else np.zeros(0)
     if sizes.size:
-        strong = responses >= _SOMA_STRONG_FRACTION * np.percentile(responses, 90)
+        strong = responses >= _SOMA_STRONG_FRACTION * np.percentile(responses, _SOMA_STRONG_PERCENTILE)
         sizes = sizes[strong]
-    default = prior * nucleus_d / seg.nucleus_diameter_um if labels is not None else prior
+    default = prior * nucleus_d / nucleus_prior if labels is not None else prior
     if sizes.size < _MIN_SIZED:
         return _bounded(default, prior, factor), [f"soma diameter: {sizes.size} somata sized, scaled prior kept"]
     return _bounded(float(np.median(sizes)) * px, prior, factor), []
@@ -330,7 +359,7 @@ def two_population_cutoff(levels: np.ndarray, *, iterations: int = 100) -> tuple
     x = x[int(_TRIM[0] * x.size): x.size - int(_TRIM[1] * x.size)]
     split = threshold_otsu(x)
     mu = np.array([x[x <= split].mean(), x[x > split].mean()])
-    sd = np.array([x[x <= split].std(), x[x > split].std()]).clip(1e-3)
+    sd = np.array([x[x <= split].std(), x[x > split].std()]).clip(_MIN_LOG_SD)
     w = np.array([np.mean(x <= split), np.mean(x > split)])
     for _ in range(iterations):
         dens = w / sd * np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2)
@@ -340,7 +369,7 @@ def two_population_cutoff(levels: np.ndarray, *, iterations: int = 100) -> tuple
             return math.nan, math.nan
         w = nk / x.size
         mu = (resp * x[:, None]).sum(axis=0) / nk
-        sd = np.sqrt((resp * (x[:, None] - mu) ** 2).sum(axis=0) / nk).clip(1e-3)
+        sd = np.sqrt((resp * (x[:, None] - mu) ** 2).sum(axis=0) / nk).clip(_MIN_LOG_SD)
     order = np.argsort(mu)
     mu, sd, w = mu[order], sd[order], w[order]
     separation = abs(mu[1] - mu[0]) * np.sqrt(2) / np.sqrt(sd[0] ** 2 + sd[1] ** 2)

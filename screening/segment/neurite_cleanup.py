@@ -19,6 +19,9 @@ from screening.segment import filters
 FILL_SOMA_AREAS = 1.0
 # ... when the hole is at least this bright (above background) relative to the mask around it.
 BRIGHT_HOLE_FRACTION = 0.7
+# Without a background, the image's median on every this-many-th pixel stands for it (a field is
+# mostly background, and a median needs no more pixels).
+_BACKGROUND_STEP_PX = 4
 
 
 def clean_neurite_mask(
@@ -112,7 +115,7 @@ def _bright_or_alone(mask, holes, at, small, area, image, background) -> np.ndar
     width = mask.shape[1]
     hole = holes[at]
     if background is None:
-        background = float(np.median(image[::4, ::4]))
+        background = float(np.median(image[::_BACKGROUND_STEP_PX, ::_BACKGROUND_STEP_PX]))
 
     def level(idx):
         bg = background if np.ndim(background) == 0 else np.asarray(background).ravel()[idx]

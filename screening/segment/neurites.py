@@ -34,6 +34,7 @@ from skimage.morphology import skeletonize
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.plate import MAD_TO_SD
 from screening.segment import filters
+from screening.segment.neurite_cleanup import clean_neurite_mask
 
 # Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
 _LOW_RIDGE_FRACTION = 0.5
@@ -65,7 +66,30 @@ _LONG_SEED_UM = 20.0
 # DeepNeurite, where out-of-focus neurites are not in the hand tracings.
 _FAINT_CONTRAST_SNR = 3.0
 _FAINT_SEED_UM = 20.0
+# The ridge scale: a Gaussian of σ = this × the neurite width responds most to a line that wide;
+# never under _MIN_RIDGE_SIGMA_PX (finite differences of the Hessian need ~1 px of smoothing).
+_RIDGE_SIGMA_WIDTHS = 0.5
 _MIN_RIDGE_SIGMA_PX = 1.0
+# Noise levels are read on every this-many-th pixel (of the darker half): a robust statistic
+# needs no more, and every estimate reads the same grid.
+_NOISE_STEP_PX = 4
+# White noise keeps sqrt(1 - 3 / (4 π σ²)) of its sd in the smoothing residual; the variance
+# fraction is floored here where that formula (for σ over ~1 px) breaks down.
+_MIN_RESIDUAL_VARIANCE = 0.1
+# The top-hat's noise when the darker half shows none: the fraction of the pixel noise white
+# noise keeps there at the default scales.
+_TOPHAT_NOISE_FRACTION = 0.15
+# A constant or noiseless (synthetic) image has no noise to scale the thresholds: the pixel noise
+# is taken as this fraction of the image's maximum, the ridge noise as _FLAT_RIDGE_FRACTION of that.
+_FLAT_NOISE_FRACTION = 1e-3
+_FLAT_RIDGE_FRACTION = 1e-2
+# Openings with windows under this (px) run at full resolution: halved, they would be under 3 px.
+_HALF_RES_MIN_WINDOW_PX = 6
+# An image with a side under this (px) has no room for a ridge and its two sides.
+_MIN_SIDE_PX = 8
+# A faint line _FAINT_SEED_UM long can only lie in a piece whose bounding box spans at least this
+# fraction of that length (a diagonal line spans 1/sqrt(2) of it).
+_MIN_SPAN_FRACTION = 0.7
 
 
 def hessian_eigenvalues(smoothed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,11 +130,12 @@ def _eigenvalues(hrr, hcc, hrc):
 
 
 def _robust_sd(values: np.ndarray, where: np.ndarray) -> float:
-    """Standard deviation from the median absolute deviation of ``values[::4, ::4][where]``.
+    """Standard deviation from the median absolute deviation of ``values`` on the noise grid
+    (every :data:`_NOISE_STEP_PX` th pixel) where ``where``.
 
-    ``where`` is a mask of the every-4th-pixel grid: which pixels the noise is read on.
+    ``where`` is a mask of that grid: which pixels the noise is read on.
     """
-    sample = values[::4, ::4][where]
+    sample = values[::_NOISE_STEP_PX, ::_NOISE_STEP_PX][where]
     return float(MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
 
 
@@ -164,7 +189,7 @@ def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
     blocks covers the same window; the opening is smooth at this scale, so nearest
     upsampling back loses nothing that matters, at a quarter of the cost.
     """
-    if size_px < 6:
+    if size_px < _HALF_RES_MIN_WINDOW_PX:
         k = filters.odd_window(size_px)
         return filters.maximum_filter(filters.minimum_filter(image, k), k)
     rows, cols = image.shape
@@ -309,6 +334,47 @@ def neurite_mask(
     )[0]
 
 
+def segment_neurites(
+    image: np.ndarray,
+    *,
+    pixel_size_um: float,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
+    neurite_width_um: float = SEGMENTATION_DEFAULTS.neurite_width_um,
+    neurite_max_width_um: float = SEGMENTATION_DEFAULTS.neurite_max_width_um,
+    neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
+    neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
+    background: np.ndarray | float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The neurite mask ready to skeletonise, and the cell bodies (where no gap is bridged).
+
+    :func:`neurite_mask_and_bodies`, then the rings of ridge around cell bodies cleaned up
+    (:func:`screening.segment.neurite_cleanup.clean_neurite_mask`): the skeleton of a ring would
+    count its perimeter as neurite.
+
+    Parameters
+    ----------
+    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
+        As for :func:`neurite_mask`.
+    soma_diameter_um : float
+        Typical soma diameter, µm: rings of ridge up to a soma's area are filled.
+
+    Returns
+    -------
+    mask, bodies : (M, N) bool arrays
+        See :func:`neurite_mask_and_bodies`; ``mask`` without cell-body rings and wide parts.
+    """
+    mask, bodies = neurite_mask_and_bodies(
+        image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
+        neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
+        neurite_contrast_snr=neurite_contrast_snr, background=background,
+    )
+    mask = clean_neurite_mask(
+        mask, image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
+        max_width_px=neurite_max_width_um / pixel_size_um,
+    )
+    return mask, bodies
+
+
 def neurite_mask_and_bodies(
     image: np.ndarray,
     *,
@@ -333,50 +399,51 @@ def neurite_mask_and_bodies(
     bodies : (M, N) bool array
         Structures wider than ``neurite_max_width_um`` (somata, flat cells) standing
         ``neurite_contrast_snr`` pixel-noise sds above the background: where no neurite gap
-        is bridged (:func:`screening.measure.neurites.bridge_gaps`).
+        is bridged (:func:`screening.measure.bridging.bridge_gaps`).
     """
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
     im = _clean_image(image)
-    if min(im.shape) < 8:
+    if min(im.shape) < _MIN_SIDE_PX:
         return np.zeros(im.shape, dtype=bool), np.zeros(im.shape, dtype=bool)
 
-    sigma = max(0.5 * neurite_width_um / pixel_size_um, _MIN_RIDGE_SIGMA_PX)
+    sigma = max(_RIDGE_SIGMA_WIDTHS * neurite_width_um / pixel_size_um, _MIN_RIDGE_SIGMA_PX)
     smooth = filters.gaussian(im, sigma, mode="nearest")
     low, high = hessian_eigenvalues(smooth)
     ridge = np.maximum(-low - np.abs(high), 0)
     # Noise is read on the darker half of the field: in a dense culture neurites cover much of
     # it, and their own signal would inflate a field-wide estimate (up to 3x in the densest
     # `hard` fields), raising the thresholds exactly where most neurites are.
-    sparse = smooth[::4, ::4]
+    sparse = smooth[::_NOISE_STEP_PX, ::_NOISE_STEP_PX]
     dark = sparse <= np.median(sparse)
     ridge_noise = _robust_sd(low, dark)
 
-    # Pixel noise from the residual of the smoothing; white noise keeps
-    # sqrt(1 - 3 / (4 pi sigma^2)) of its sd there.
-    pixel_noise = _robust_sd(im - smooth, dark) / np.sqrt(max(1 - 3 / (4 * np.pi * sigma**2), 0.1))
+    # Pixel noise from the residual of the smoothing (see _MIN_RESIDUAL_VARIANCE).
+    pixel_noise = _robust_sd(im - smooth, dark) / np.sqrt(
+        max(1 - 3 / (4 * np.pi * sigma**2), _MIN_RESIDUAL_VARIANCE)
+    )
     # Contrast: white top-hat against the wide structure (cell body) under the pixel.
     window = neurite_max_width_um / pixel_size_um
     opened = _opening(smooth, window)
     contrast = smooth - opened
     if background is None:
-        background = float(np.median(im[::4, ::4]))
+        background = float(np.median(im[::_NOISE_STEP_PX, ::_NOISE_STEP_PX]))
     body = np.maximum(opened - background, 0)
 
     if ridge_noise <= 0 or pixel_noise <= 0:
         # A constant or noiseless (synthetic) image: fall back to a tiny absolute floor.
-        scale = max(float(np.abs(im).max()), 1.0) * 1e-3
-        ridge_noise = ridge_noise if ridge_noise > 0 else scale * 1e-2
+        scale = max(float(np.abs(im).max()), 1.0) * _FLAT_NOISE_FRACTION
+        ridge_noise = ridge_noise if ridge_noise > 0 else scale * _FLAT_RIDGE_FRACTION
         pixel_noise = pixel_noise if pixel_noise > 0 else scale
 
     bodies = body > neurite_contrast_snr * pixel_noise
     high_ridge = neurite_ridge_snr * ridge_noise
     # The top-hat's own noise: its spread on the darker half (white noise keeps ~0.15 of the
     # pixel noise there at the default scales), above its positive bias (a max of minima).
-    contrast_bias = float(np.median(contrast[::4, ::4][dark]))
+    contrast_bias = float(np.median(contrast[::_NOISE_STEP_PX, ::_NOISE_STEP_PX][dark]))
     contrast_noise = _robust_sd(contrast, dark)
     if contrast_noise <= 0:
-        contrast_noise = 0.15 * pixel_noise
+        contrast_noise = _TOPHAT_NOISE_FRACTION * pixel_noise
     weak = _weak_ridge(
         smooth, ridge > _LOW_RIDGE_FRACTION * high_ridge, contrast, body, background,
         floor=min(_WEAK_CONTRAST_SNR * pixel_noise, contrast_bias + _FAINT_CONTRAST_SNR * contrast_noise),
@@ -429,7 +496,7 @@ def _faint_lines(labels, n, keep, faint, coarse_low, low, long_px: float) -> np.
     # Only pieces whose bounding box could hold a line that long.
     boxes = ndi.find_objects(labels)
     span = np.array([0] + [max(b[0].stop - b[0].start, b[1].stop - b[1].start) if b else 0 for b in boxes])
-    candidate = (span >= 0.7 * long_px) & ~keep
+    candidate = (span >= _MIN_SPAN_FRACTION * long_px) & ~keep
     if not candidate.any():
         return out
     rows, cols = np.nonzero(faint & candidate[labels])

@@ -28,6 +28,21 @@ _MIN_AREA = 0.3  # × area of the nominal disc
 _MIN_SOLIDITY = 0.83  # less convex objects are smears or clumps of debris ...
 _CLUMP_AREA = 1.0  # ... unless at least this × the nominal disc: then a clump of nuclei
 _MIN_MEAN_SNR = 3.0  # object mean above background, in pixel-noise σ
+_SMOOTH_DIAMETERS = 0.08  # smoothing σ: takes out pixel noise, keeps the dim gap between touching nuclei
+_MIN_SMOOTH_SIGMA_PX = 1.0  # ... at least this: a narrower Gaussian barely smooths
+_MIN_PEAK_WINDOW_PX = 3  # the local-peak window of a tiny nucleus still has a centre and neighbours
+# The cores' distance map is smoothed by this σ so a plateau of equal distances has one maximum,
+# and a seed lies at least this far inside its core (not on its edge).
+_DISTANCE_SMOOTH_PX = 1.0
+_MIN_SEED_DEPTH_PX = 0.5
+_PEAK_PERCENTILE = 95  # a region's peak: robust to a single hot pixel, unlike its maximum
+_SPLIT_MIN_AREAS = 2  # only objects that could hold two nuclei of the minimum area are split ...
+_SPLIT_SEED_DIAMETERS = 0.3  # ... from distance maxima at least this × d apart ...
+_SPLIT_SOLIDITY_GAIN = 0.03  # ... when the parts' mean solidity beats the whole's by this
+_NOISE_ROW_STEP = 3  # noise is read on every this-many-th row: plenty for a robust statistic
+# Smoothed white noise keeps 1 / (2 sqrt(pi) σ) of its sd for σ over about this (px); a narrower
+# Gaussian leaves it almost as it was.
+_MIN_NOISE_SIGMA_PX = 0.5
 
 
 def noise_sigma(image: np.ndarray) -> float:
@@ -39,8 +54,7 @@ def noise_sigma(image: np.ndarray) -> float:
     image = np.asarray(image)
     if image.ndim != 2 or image.shape[1] < 2:
         return 0.0
-    # Every third row is plenty for a robust statistic and 3x faster.
-    rows = image[::3]
+    rows = image[::_NOISE_ROW_STEP]
     if np.issubdtype(rows.dtype, np.integer) and rows.dtype.itemsize <= 2:  # histogram of ≤ 2^17 bins
         mad = np.float32(_integer_mad(np.diff(rows.astype(np.int64), axis=1)))
     else:
@@ -73,7 +87,7 @@ def _integer_mad(values: np.ndarray) -> float:
 
 def smoothed_noise(sigma_noise: float, sigma_px: float) -> float:
     """Std of white noise ``sigma_noise`` after a 2-D Gaussian of ``sigma_px`` px."""
-    return sigma_noise / (2.0 * np.sqrt(np.pi) * max(sigma_px, 0.5))
+    return sigma_noise / (2.0 * np.sqrt(np.pi) * max(sigma_px, _MIN_NOISE_SIGMA_PX))
 
 
 def segment_nuclei(
@@ -126,7 +140,7 @@ def segment_nuclei(
     d_px = nucleus_diameter_um / pixel_size_um
     corrected = subtract_background(image, radius_um=background_radius_um, pixel_size_um=pixel_size_um)
     sigma_noise = noise_sigma(image)
-    s_small = max(0.08 * d_px, 1.0)
+    s_small = max(_SMOOTH_DIAMETERS * d_px, _MIN_SMOOTH_SIGMA_PX)
     smooth = filters.gaussian(corrected, s_small)
     low = max(_DETECT_SNR * smoothed_noise(sigma_noise, s_small), 1e-6)
     candidates = filters.binary_opening(smooth > low)
@@ -164,13 +178,13 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     watershed only settles the dim rims. Smaller shares (bumps of one
     irregular or elongated nucleus) stay point seeds and merge as before.
     """
-    local_peak = filters.maximum_filter(smooth, max(int(_PEAK_WINDOW * d_px), 3))
+    local_peak = filters.maximum_filter(smooth, max(int(_PEAK_WINDOW * d_px), _MIN_PEAK_WINDOW_PX))
     core = candidates & (smooth > _CORE_FRACTION * local_peak)
-    dist = filters.gaussian(filters.distance_transform_edt(core), 1.0)
+    dist = filters.gaussian(filters.distance_transform_edt(core), _DISTANCE_SMOOTH_PX)
     # Maxima of the distance map at least _SEED_DIST × d apart (a plateau
     # of equal maxima is one seed).
     size = 2 * max(int(_SEED_DIST * d_px), 1) + 1
-    peaks = core & (dist >= filters.maximum_filter(dist, size)) & (dist > 0.5)
+    peaks = core & (dist >= filters.maximum_filter(dist, size)) & (dist > _MIN_SEED_DEPTH_PX)
     markers, n = ndi.label(peaks, structure=np.ones((3, 3)))
     if n == 0:
         return markers
@@ -186,7 +200,7 @@ def _refine(regions: np.ndarray, smooth: np.ndarray, low: float) -> np.ndarray:
     n = int(regions.max())
     if n == 0:
         return regions.astype(np.int32)
-    peak = np.nan_to_num(label_percentile(smooth, regions, n, 95))
+    peak = np.nan_to_num(label_percentile(smooth, regions, n, _PEAK_PERCENTILE))
     cut = np.concatenate([[np.inf], np.maximum(low, _EDGE_FRACTION * peak)])
     kept = np.where(smooth > cut[regions], regions, 0)
     # Connected pieces of equal label; keep the largest piece of each region.
@@ -288,7 +302,7 @@ def _split_concave(labels: np.ndarray, d_px: float) -> tuple[np.ndarray, list[fl
             continue
         image = labels[box] == lab
         whole = solidity(image)
-        concave = whole < _CONCAVE_SOLIDITY and area[lab] > 2 * min_area
+        concave = whole < _CONCAVE_SOLIDITY and area[lab] > _SPLIT_MIN_AREAS * min_area
         split = _try_split(image, whole, d_px, min_area) if concave else None
         if split is None:
             solidities.append(whole)
@@ -306,7 +320,7 @@ def _split_concave(labels: np.ndarray, d_px: float) -> tuple[np.ndarray, list[fl
 def _try_split(image, whole: float, d_px: float, min_area: float):
     mask = np.pad(image, 1)
     dist = filters.distance_transform_edt(mask)
-    peaks = spaced_maxima(dist, max(int(0.3 * d_px), 1))
+    peaks = spaced_maxima(dist, max(int(_SPLIT_SEED_DIAMETERS * d_px), 1))
     if len(peaks) < 2:
         return None
     markers = np.zeros(mask.shape, np.int32)
@@ -318,7 +332,7 @@ def _try_split(image, whole: float, d_px: float, min_area: float):
         return None
     # Accept only when the parts are clearly more convex than the whole.
     values = [solidity(p) for p in parts]
-    return (parts, values) if np.mean(values) > whole + 0.03 else None
+    return (parts, values) if np.mean(values) > whole + _SPLIT_SOLIDITY_GAIN else None
 
 
 def spaced_maxima(image: np.ndarray, min_distance: int) -> np.ndarray:

@@ -21,6 +21,12 @@ _STEPS_PER_OCTAVE = 4
 # Blobs whose response is under this fraction of the strongest ones (90th percentile of the
 # maxima) are too faint or too small to say their size reliably.
 _STRONG_FRACTION = 0.25
+_STRONG_PERCENTILE = 90  # "the strongest ones": robust to one very bright blob, unlike the maximum
+# A blob must stand this many noise sds of the response out at the finest scale (fewer lets
+# noise maxima in on an empty field).
+_MIN_RESPONSE_SNR = 5
+# The LoG's Gaussian reaches this many σ: the weight beyond is under 1 %, and shorter is faster.
+_LOG_TRUNCATE_SDS = 3.0
 # The image is shrunk until the smallest σ tried spans at least this many pixels (speed).
 _MIN_SIGMA_PX = 3.0
 
@@ -125,7 +131,7 @@ def _shrink(image: np.ndarray, factor: int) -> np.ndarray:
 
 def _normalised_log(image: np.ndarray, sigma: float) -> np.ndarray:
     """``-σ² ∇²(G_σ * image)``: positive at the centre of a bright blob."""
-    smooth = filters.gaussian(image, sigma, truncate=3.0)
+    smooth = filters.gaussian(image, sigma, truncate=_LOG_TRUNCATE_SDS)
     return -(sigma**2) * cv2.Laplacian(smooth, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
 
 
@@ -151,11 +157,11 @@ def _strong_maxima(layers: list[_Layer], noise_sigma: float | None):
     rows, cols, values = (np.concatenate(parts) for parts in zip(*found, strict=True))
     if rows.size == 0:
         return rows, cols
-    floor = _STRONG_FRACTION * float(np.percentile(values, 90))
+    floor = _STRONG_FRACTION * float(np.percentile(values, _STRONG_PERCENTILE))
     if noise_sigma is not None and noise_sigma > 0:
         # White noise of sd s gives a normalised LoG of sd s / (sqrt(2 pi) σ) at σ px; a blob
-        # must stand 5 such sds out at the finest scale.
-        floor = max(floor, 5 * noise_sigma / (np.sqrt(2 * np.pi) * layers[0].sigma))
+        # must stand _MIN_RESPONSE_SNR such sds out at the finest scale.
+        floor = max(floor, _MIN_RESPONSE_SNR * noise_sigma / (np.sqrt(2 * np.pi) * layers[0].sigma))
     strong = values > floor
     return rows[strong], cols[strong]
 

@@ -11,7 +11,7 @@ from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
-from screening.config.segmentation import SegmentationConfig
+from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration
@@ -45,9 +45,10 @@ _PYKNOTIC_BRIGHT_SDS = 1.0
 # Spread (sd of log) of live nuclei's area and brightness when no plate calibration measured
 # them: the middle of the spreads measured on the simulated looks and the real sets.
 _DEFAULT_LOG_SPREAD = 0.25
-# Reporter smoothing, as a fraction of the soma diameter (at least 1 px): removes pixel noise,
-# keeps a soma's edge.
+# Reporter smoothing, as a fraction of the soma diameter: removes pixel noise, keeps a soma's
+# edge; at least _MIN_SMOOTH_SIGMA_PX (a narrower Gaussian barely smooths).
 _SMOOTH_SOMA_FRACTION = 0.08
+_MIN_SMOOTH_SIGMA_PX = 1.0
 # Side of the square that opens the reporter (soma_bodies), as a fraction of the soma
 # diameter: about the area of a disc of half the diameter, and separable.
 _OPENING_SOMA_FRACTION = 0.45
@@ -62,6 +63,13 @@ _PEAK_SMOOTH_SOMA_FRACTION = 0.15
 _PEAK_SEPARATION_DIAMETERS = 0.4
 # ... and a candidate's level is read in a disc of this × the diameter round its peak.
 _CORE_RADIUS_DIAMETERS = 0.25
+# The reporter's smoothing kernel reaches this many σ: the weight beyond is under 1 %, and a
+# shorter kernel is faster.
+_SMOOTH_TRUNCATE_SDS = 3.0
+# The opening's square is at least this many px a side: a 1 px opening changes nothing.
+_MIN_OPENING_PX = 2
+# The background's typical level is its median on every this-many-th pixel (it is smooth).
+_BACKGROUND_SAMPLE_STEP_PX = 8
 # Flat-field correction only where the background stands this many noise σ above zero (a
 # dark background's shape is noise), and never by more than these factors.
 _FLAT_FIELD_MIN_SNR = 10.0
@@ -70,6 +78,17 @@ _FLAT_FIELD_LIMITS = (0.3, 3.0)
 # (most candidates of a field are negative) and settles within this many iterations.
 _NEGATIVE_START_PERCENTILE = 20
 _NEGATIVE_ITERATIONS = 10
+# A field's Otsu cut-off is kept under this × the lower bound (``reporter_positive_ratio`` ×
+# the negative level): with one population only, Otsu would split it anywhere.
+_OTSU_CAP_RATIOS = 2.0
+# Otsu's threshold needs at least this many candidates to see two populations in a field.
+_MIN_OTSU_CANDIDATES = 8
+# Levels are clipped at the noise floor divided by this before their logarithm (a level at or
+# under 0 has none; one far under the floor is negative whatever its value).
+_LOG_FLOOR_DIVISOR = 10
+# Saturation is a plateau of at least this many pixels at the image maximum (one is just the
+# brightest pixel).
+_MIN_SATURATED_PX = 4
 
 
 @dataclass(frozen=True)
@@ -136,7 +155,7 @@ def reporter_signal(
         background = estimate_background(
             reporter, radius_um=background_radius_um, pixel_size_um=pixel_size_um
         )
-    level = float(np.median(background[::8, ::8]))
+    level = float(np.median(background[::_BACKGROUND_SAMPLE_STEP_PX, ::_BACKGROUND_SAMPLE_STEP_PX]))
     sigma = noise_sigma(reporter) if sigma is None else sigma
     signal = reporter - background
     if level > _FLAT_FIELD_MIN_SNR * max(sigma, 1e-6):
@@ -152,7 +171,7 @@ def soma_bodies(signal: np.ndarray, *, soma_diameter_px: float) -> np.ndarray:
     somata at their level and takes neurites and fragments away.
     """
     # A square rather than a disc: separable, four 1-D passes instead of a 2-D footprint.
-    side = max(round(_OPENING_SOMA_FRACTION * soma_diameter_px), 2)
+    side = max(round(_OPENING_SOMA_FRACTION * soma_diameter_px), _MIN_OPENING_PX)
     return filters.grey_opening(signal, side)
 
 
@@ -254,16 +273,16 @@ def positivity_threshold(
 
     Otsu's threshold on log levels falls in the gap between a field's
     negative and positive populations; it is kept between ``ratio`` and
-    ``2 * ratio`` times the negative level, so a field without neurons (one
+    :data:`_OTSU_CAP_RATIOS` × ``ratio`` times the negative level, so a field without neurons (one
     population, which Otsu would cut in half) stays at ``ratio`` × negative.
     ``max_ratio`` changes the upper bound (``inf``: no upper bound).
     """
-    low, high = ratio * negative, (max_ratio or 2 * ratio) * negative
+    low, high = ratio * negative, (max_ratio or _OTSU_CAP_RATIOS * ratio) * negative
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     threshold = low
-    if values.size >= 8:
-        logs = np.log(np.maximum(values, max(floor, 1e-6) / 10))
+    if values.size >= _MIN_OTSU_CANDIDATES:
+        logs = np.log(np.maximum(values, max(floor, 1e-6) / _LOG_FLOOR_DIVISOR))
         if np.ptp(logs) > 0:
             threshold = float(np.clip(np.exp(threshold_otsu(logs)), low, high))
     return max(threshold, floor)
@@ -309,7 +328,7 @@ def saturated_mask(image: np.ndarray) -> np.ndarray:
         return np.zeros(image.shape, bool)
     top = image.max()
     mask = image == top
-    return mask if mask.sum() >= 4 and top > 0 else np.zeros(image.shape, bool)
+    return mask if mask.sum() >= _MIN_SATURATED_PX and top > 0 else np.zeros(image.shape, bool)
 
 
 def count_motor_neurons(
@@ -317,7 +336,11 @@ def count_motor_neurons(
     nuclei: np.ndarray | None = None,
     *,
     pixel_size_um: float,
-    params: SegmentationConfig | None = None,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
+    nucleus_diameter_um: float = SEGMENTATION_DEFAULTS.nucleus_diameter_um,
+    min_soma_area_um2: float = SEGMENTATION_DEFAULTS.min_soma_area_um2,
+    reporter_positive_ratio: float = SEGMENTATION_DEFAULTS.reporter_positive_ratio,
+    background_radius_um: float = SEGMENTATION_DEFAULTS.background_radius_um,
     nuclei_labels: np.ndarray | None = None,
     calibration: Calibration | None = None,
 ) -> MotorNeuronCount:
@@ -332,15 +355,22 @@ def count_motor_neurons(
         somata are found in the reporter channel alone.
     pixel_size_um : float
         Pixel size, µm.
-    params : SegmentationConfig, optional
-        Uses ``soma_diameter_um``, ``nucleus_diameter_um``, ``min_soma_area_um2``,
-        ``reporter_positive_ratio`` and ``background_radius_um``.
+    soma_diameter_um : float
+        Typical soma diameter, µm: the scale of the reporter's smoothing, opening and soma growth.
+    nucleus_diameter_um : float
+        Typical nucleus diameter, µm (to segment ``nuclei`` when ``nuclei_labels`` is not given).
+    min_soma_area_um2 : float
+        Smallest soma when counting without nuclei, µm².
+    reporter_positive_ratio : float
+        A neuron's reporter level is at least this × the reporter-negative population's level.
+    background_radius_um : float
+        Radius of the smooth background estimate, µm.
     nuclei_labels : (M, N) int array, optional
         Nuclei already segmented (saves segmenting ``nuclei`` again).
     calibration : Calibration, optional
-        The plate's calibration (:func:`screening.segment.calibration.calibrate`): its sizes
-        replace those of ``params``, its reporter cut-off and live-population spreads are
-        used. Without it, sizes are ``params``' and each field decides alone.
+        The plate's calibration (:func:`screening.segment.calibration.calibrate`): its reporter
+        cut-off, typical nucleus area and live-population spreads are used (its sizes are the
+        caller's to pass, e.g. ``**calibration.sizes()``). Without it, each field decides alone.
 
     Returns
     -------
@@ -382,38 +412,37 @@ def count_motor_neurons(
     Objects cut by the border count when their centre is inside (depth ≥
     half the widest chord).
     """
-    params = params or SegmentationConfig()
-    if calibration is not None:
-        params = calibration.segmentation(params)
     reporter_raw = np.asarray(reporter)
     sigma = noise_sigma(reporter_raw)
     background = estimate_background(
-        reporter_raw, radius_um=params.background_radius_um, pixel_size_um=pixel_size_um
+        reporter_raw, radius_um=background_radius_um, pixel_size_um=pixel_size_um
     )
     signal = reporter_signal(
-        reporter_raw, pixel_size_um=pixel_size_um, background_radius_um=params.background_radius_um,
+        reporter_raw, pixel_size_um=pixel_size_um, background_radius_um=background_radius_um,
         background=background, sigma=sigma,
     )
-    d_px = params.soma_diameter_um / pixel_size_um
-    smooth = filters.gaussian(signal, max(_SMOOTH_SOMA_FRACTION * d_px, 1.0), truncate=3.0)
+    d_px = soma_diameter_um / pixel_size_um
+    smooth = filters.gaussian(
+        signal, max(_SMOOTH_SOMA_FRACTION * d_px, _MIN_SMOOTH_SIGMA_PX), truncate=_SMOOTH_TRUNCATE_SDS
+    )
     del signal
     bodies = soma_bodies(smooth, soma_diameter_px=d_px)
     saturated = saturated_mask(reporter_raw)
     if nuclei is not None or nuclei_labels is not None:
         if nuclei_labels is None:
             nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um,
-                                           nucleus_diameter_um=params.nucleus_diameter_um,
-                                           background_radius_um=params.background_radius_um)
+                                           nucleus_diameter_um=nucleus_diameter_um,
+                                           background_radius_um=background_radius_um)
         if nuclei is not None:
             saturated |= saturated_mask(nuclei)
         result = _count_with_nuclei(
             smooth, bodies, sigma, nuclei, nuclei_labels, saturated, calibration,
-            pixel_size_um=pixel_size_um, soma_diameter_px=d_px, positive_ratio=params.reporter_positive_ratio,
+            pixel_size_um=pixel_size_um, soma_diameter_px=d_px, positive_ratio=reporter_positive_ratio,
         )
     else:
         result = _count_from_reporter(
-            bodies, sigma, saturated, soma_diameter_px=d_px, positive_ratio=params.reporter_positive_ratio,
-            min_soma_area_px=params.min_soma_area_um2 / pixel_size_um**2,
+            bodies, sigma, saturated, soma_diameter_px=d_px, positive_ratio=reporter_positive_ratio,
+            min_soma_area_px=min_soma_area_um2 / pixel_size_um**2,
         )
     return replace(result, reporter_background=background, reporter_smooth=smooth)
 
