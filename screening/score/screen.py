@@ -11,7 +11,7 @@ import pandas as pd
 from screening.config.scoring import ScoringConfig
 from screening.io.atomic import write_atomic, write_text_atomic
 from screening.score.dose import dose_response
-from screening.plate import FIELD_KEYS, MAP_COLUMNS, usable_fields
+from screening.plate import FIELD_KEYS, MAP_COLUMNS, is_vehicle, usable_fields
 from screening.score.intervals import in_window, rise_flags, site_intervals, zero_start_sites
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
@@ -22,8 +22,16 @@ from screening.score.pooling import (
     pool_screen,
     rank_candidates,
 )
-from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
-from screening.score.warnings import ScoringWarning, unique
+from screening.score.survival import SURVIVAL_COLUMNS, fit_survival
+from screening.score.warnings import (
+    ScoringWarning,
+    no_positive_control_warning,
+    plate_qc_warning,
+    render,
+    rising_counts_warning,
+    unique,
+    zero_start_warning,
+)
 
 SCORES_COLUMNS = [
     "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
@@ -171,8 +179,7 @@ def score_screen(
         warnings.append(ScoringWarning("not_estimated", row["note"], patient=row["patient"], compound=row["compound"],
                                        concentration_um=row["concentration_um"]))
     if not fields["role"].eq("positive_control").any():
-        warnings.append(ScoringWarning("no_positive_control",
-                                       "no positive-control wells in the screen: Z' and SSMD not computed"))
+        warnings.append(no_positive_control_warning())
     extra = [c for c in scores.columns if c not in SCORES_COLUMNS]
     scores = scores[SCORES_COLUMNS + extra].sort_values(["patient", "compound", "concentration_um"], ignore_index=True)
     ranking = ranking.sort_values(["rank", "compound", "concentration_um"], na_position="last", ignore_index=True)
@@ -182,14 +189,9 @@ def score_screen(
 
 def _qc_warnings(qc: pd.DataFrame) -> list[ScoringWarning]:
     """One warning per plate × patient that failed QC or carries a QC note."""
-    out = []
-    for _, row in qc.iterrows():
-        if not row["pass"]:
-            out.append(ScoringWarning("plate_qc_failed", f"failed QC: {row['note']}", plate=row["plate"],
-                                      patient=row["patient"]))
-        elif row["note"]:
-            out.append(ScoringWarning("plate_qc_note", row["note"], plate=row["plate"], patient=row["patient"]))
-    return out
+    found = (plate_qc_warning(p, patient, passed, note)
+             for p, patient, passed, note in zip(qc["plate"], qc["patient"], qc["pass"], qc["note"]))
+    return [w for w in found if w is not None]
 
 
 def _model_intervals(fields: pd.DataFrame, tracked_intervals: pd.DataFrame | None,
@@ -249,12 +251,7 @@ def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[
         f"neuron counts rose by > {config.max_rise_fraction:.0%} in some wells (hidden deaths bias HR down)",
     )
     for patient, g in flags.groupby("patient", observed=True):
-        wells_list = ", ".join(f"{p}:{w}" for p, w in zip(g["plate"][:5], g["well"][:5]))
-        wells_list += ", ..." if len(g) > 5 else ""
-        warnings.append(ScoringWarning(
-            "rising_counts", f"counts rose by > {config.max_rise_fraction:.0%} of those at risk in "
-            f"{len(g)} well(s) ({wells_list}); deaths there are undercounted", patient=patient,
-        ))
+        warnings.append(rising_counts_warning(patient, list(zip(g["plate"], g["well"])), config.max_rise_fraction))
     return scores
 
 
@@ -267,12 +264,7 @@ def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list
         "some sites had no motor neurons at their first timepoint: they count only from when neurons appear",
     )
     for patient, g in zero.groupby("patient", observed=True):
-        listed = ", ".join(f"{p}:{w} s{s}" for p, w, s in zip(g["plate"][:5], g["well"][:5], g["site"][:5]))
-        listed += ", ..." if len(g) > 5 else ""
-        warnings.append(ScoringWarning(
-            "zero_start_sites", f"{len(g)} site(s) had zero motor neurons at their first usable timepoint "
-            f"but some later ({listed}); they enter the survival model only from then", patient=patient,
-        ))
+        warnings.append(zero_start_warning(patient, list(zip(g["plate"], g["well"], g["site"]))))
     return scores
 
 
@@ -344,8 +336,8 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         # Written as integers ("3", blank when unranked), not as floats ("3.0").
         table = table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table})
         paths[name] = write_atomic(run_dir / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
-    lines = [" ".join(w.line.split()) for w in result.warnings]  # one warning, one line
-    paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))
+    lines = [render(w) for w in result.warnings]
+    paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{line}\n" for line in lines if line))
     return paths
 
 
