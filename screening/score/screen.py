@@ -38,6 +38,15 @@ SCORES_COLUMNS = [
     "p_value", "q_value", "neurite_ratio", "rank", "call",
 ]
 WARNINGS_FILE = "warnings.txt"
+#: What the ``note`` column of ``scores`` says about an arm (besides the survival fit's
+#: :data:`screening.score.survival.NOTES`); ``{max_rise}`` is ``max_rise_fraction``.
+NOTES = {
+    "no_intervals": "no usable intervals (no neurons at risk or no usable fields)",
+    "rising_counts": "neuron counts rose by > {max_rise:.0%} in some wells (hidden deaths bias HR down)",
+    "zero_start_sites": ("some sites had no motor neurons at their first timepoint: they count only from "
+                         "when neurons appear"),
+    "patient_failed_qc": "every plate of this patient failed QC: left out of pooling",
+}
 #: What scoring reads from each field row.
 SCORED_FIELD_COLUMNS = [*FIELD_KEYS, "day", "n_neurons", "qc_pass", "status", *MAP_COLUMNS]
 
@@ -229,7 +238,7 @@ def _survival_scores(arms: pd.DataFrame, survival: pd.DataFrame, source: str) ->
     """Every arm with its survival fit (``survival`` says from counts or tracked neurons)."""
     scores = arms.merge(survival.drop(columns=["role"]), on=["patient", "compound", "concentration_um"], how="left")
     scores["survival"] = source
-    scores["note"] = scores["note"].fillna("no usable intervals (no neurons at risk or no usable fields)")
+    scores["note"] = scores["note"].fillna(NOTES["no_intervals"])
     for col in ("n_wells", "n_vehicle_wells"):
         scores[col] = scores[col].fillna(0).astype(int)
     return scores
@@ -246,10 +255,8 @@ def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[
     well_arm = intervals.drop_duplicates(["plate", "well"])[["plate", "well", "compound", "concentration_um"]]
     flags = flags.merge(well_arm, on=["plate", "well"], how="left")
     scores["rise_wells"] = _count_per_arm(scores, flags)
-    scores["note"] = _append(
-        scores["note"], scores["rise_wells"] > 0,
-        f"neuron counts rose by > {config.max_rise_fraction:.0%} in some wells (hidden deaths bias HR down)",
-    )
+    scores["note"] = _append(scores["note"], scores["rise_wells"] > 0,
+                             NOTES["rising_counts"].format(max_rise=config.max_rise_fraction))
     for patient, g in flags.groupby("patient", observed=True):
         warnings.append(rising_counts_warning(patient, list(zip(g["plate"], g["well"])), config.max_rise_fraction))
     return scores
@@ -259,10 +266,7 @@ def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list
     """``zero_start_sites`` per arm (no neurons at the first timepoint), with a note and a warning."""
     zero = zero_start_sites(fields, window_days=config.window_days)
     scores["zero_start_sites"] = _count_per_arm(scores, zero)
-    scores["note"] = _append(
-        scores["note"], scores["zero_start_sites"] > 0,
-        "some sites had no motor neurons at their first timepoint: they count only from when neurons appear",
-    )
+    scores["note"] = _append(scores["note"], scores["zero_start_sites"] > 0, NOTES["zero_start_sites"])
     for patient, g in zero.groupby("patient", observed=True):
         warnings.append(zero_start_warning(patient, list(zip(g["plate"], g["well"], g["site"]))))
     return scores
@@ -283,10 +287,7 @@ def _with_neurites(scores, wells, config: ScoringConfig, alpha: float) -> pd.Dat
 def _with_calls(scores: pd.DataFrame, excluded_patients: set, config: ScoringConfig) -> pd.DataFrame:
     """Per patient: q-values of the treatment arms (BH), ranks and calls; who is pooled."""
     scores["pooled"] = scores["log_hr"].notna() & ~scores["patient"].isin(excluded_patients)
-    scores["note"] = _append(
-        scores["note"], scores["patient"].isin(excluded_patients),
-        "every plate of this patient failed QC: left out of pooling",
-    )
+    scores["note"] = _append(scores["note"], scores["patient"].isin(excluded_patients), NOTES["patient_failed_qc"])
     treatment = scores["role"].eq("treatment")
     scores["q_value"] = np.nan
     scores["rank"] = np.nan
