@@ -60,7 +60,11 @@ NOTES = {
     "one_well": "one well only: no between-well error, CI and p not given",
     "no_se": "standard error not estimable",
 }
-_NO_FIT = {"arms": [], "cov": np.empty((0, 0))}
+
+
+def _no_fit() -> dict:
+    """The covariance result of a patient with no fitted arm."""
+    return {"arms": [], "cov": np.empty((0, 0))}
 
 
 def fit_patient(
@@ -142,26 +146,26 @@ def _estimate_arms(arms: pd.DataFrame, data: pd.DataFrame, *, baseline_role: str
                    adjust_edge: bool) -> dict:
     """Fit the arms that can be estimated, writing estimates and notes into ``arms``; their covariance."""
     if arms.empty:
-        return _NO_FIT
+        return _no_fit()
     why_not = _vehicle_note(data[data["_vehicle"]], baseline_role, arms["patient"].iloc[0])
     if why_not:
         arms["note"] = why_not
-        return _NO_FIT
+        return _no_fit()
     # An arm is compared with vehicle wells of its own plate.
     veh_plates = set(data.loc[data["_vehicle"], "plate"])
     usable_arms = _eligible_arms(arms, data, veh_plates, baseline_role)
     if not usable_arms:
-        return _NO_FIT
+        return _no_fit()
     data = data[data["plate"].isin(veh_plates) & (data["_vehicle"] | data["_arm"].isin(usable_arms))]
     design = _design(data, usable_arms, adjust_edge)
     _add_note(arms, [key for key in usable_arms if key not in design.arms], NOTES["no_informative_interval"])
     if design.empty:
-        return _NO_FIT
+        return _no_fit()
     try:
         fit = _fit(design, se_correction)
     except Exception as exc:  # noqa: BLE001 - a degenerate table must not crash the screen
         _add_note(arms, design.arms, NOTES["no_fit"].format(error=type(exc).__name__))
-        return _NO_FIT
+        return _no_fit()
     _fill_estimates(arms, design.arms, fit)
     return {"arms": design.arms, "cov": fit.cov}
 
