@@ -222,3 +222,14 @@ def test_warning_records_render_their_subject_once():
     assert ScoringWarning("input", "a.tif unreadable").line == "a.tif unreadable"
     with pytest.raises(ValueError, match="unknown warning kind"):
         ScoringWarning("typo", "x")
+
+
+def test_warning_builders_list_five_subjects_and_render_one_line():
+    from screening.score.warnings import render, rising_counts_warning, scoring_failed_warning
+
+    wells = [("PL1", f"A0{k}") for k in range(1, 7)]
+    assert render(rising_counts_warning("P1", wells, 0.1)) == (
+        "patient P1: counts rose by > 10% of those at risk in 6 well(s) "
+        "(PL1:A01, PL1:A02, PL1:A03, PL1:A04, PL1:A05, ...); deaths there are undercounted")
+    failed = render(scoring_failed_warning(ValueError("bad table\n  column x")))
+    assert "\n" not in failed and failed.startswith("scoring failed (ValueError: bad table column x): no hazard ratios")

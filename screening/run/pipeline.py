@@ -49,7 +49,7 @@ from screening.report.calibration import CALIBRATION_FILE
 from screening.score import ScoreResult, score_screen, write_scores
 from screening.score.pooling import RANKING_COLUMNS
 from screening.score.screen import SCORES_COLUMNS
-from screening.score.warnings import ScoringWarning, unique
+from screening.score.warnings import ScoringWarning, scoring_failed_warning, unique
 from screening.segment.calibration import Calibration
 from screening.run.shards import field_key, read_shards, write_shard
 from screening.run.tasks import calibrate_plate_files, measure_field_tracked
@@ -526,11 +526,9 @@ def _score(fields: pd.DataFrame, wells: pd.DataFrame, config: RunConfig, tracked
         result.warnings[:0] = [ScoringWarning("survival_source", why_counts)] if why_counts else []
         return result
     except Exception as exc:  # noqa: BLE001 - the measurements are written; say why there are no scores
-        why = (f"scoring failed ({type(exc).__name__}: {exc}): no hazard ratios; the measurements are in "
-               "fields.parquet and wells.parquet. Please report this with the run folder's manifest.json")
         return ScoreResult(scores=pd.DataFrame(columns=SCORES_COLUMNS), ranking=pd.DataFrame(columns=RANKING_COLUMNS),
                            plate_qc=pd.DataFrame(), dose_response=pd.DataFrame(),
-                           warnings=[ScoringWarning("scoring_failed", why)])
+                           warnings=[scoring_failed_warning(exc)])
 
 
 def report_run(run_dir, *, log=None) -> Path:

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from screening.plate import is_vehicle
 from screening.score.intervals import in_window
-from screening.score.survival import ARM, is_vehicle
+from screening.score.survival import ARM
 
 NEURITE_COLUMNS = [
     "neurite_ratio", "neurite_ci_low", "neurite_ci_high",

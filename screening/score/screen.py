@@ -11,7 +11,7 @@ import pandas as pd
 from screening.config.scoring import ScoringConfig
 from screening.io.atomic import write_atomic, write_text_atomic
 from screening.score.dose import dose_response
-from screening.plate import FIELD_KEYS, MAP_COLUMNS, usable_fields
+from screening.plate import FIELD_KEYS, MAP_COLUMNS, is_vehicle, usable_fields
 from screening.score.intervals import in_window, rise_flags, site_intervals, zero_start_sites
 from screening.score.neurite import NEURITE_COLUMNS, neurite_ratios
 from screening.score.plate_qc import edge_wells, plate_qc
@@ -22,14 +22,31 @@ from screening.score.pooling import (
     pool_screen,
     rank_candidates,
 )
-from screening.score.survival import SURVIVAL_COLUMNS, fit_survival, is_vehicle
-from screening.score.warnings import ScoringWarning, unique
+from screening.score.survival import SURVIVAL_COLUMNS, fit_survival
+from screening.score.warnings import (
+    ScoringWarning,
+    no_positive_control_warning,
+    plate_qc_warning,
+    render,
+    rising_counts_warning,
+    unique,
+    zero_start_warning,
+)
 
 SCORES_COLUMNS = [
     "patient", "compound", "concentration_um", "hazard_ratio", "hr_ci_low", "hr_ci_high",
     "p_value", "q_value", "neurite_ratio", "rank", "call",
 ]
 WARNINGS_FILE = "warnings.txt"
+#: What the ``note`` column of ``scores`` says about an arm (besides the survival fit's
+#: :data:`screening.score.survival.NOTES`); ``{max_rise}`` is ``max_rise_fraction``.
+NOTES = {
+    "no_intervals": "no usable intervals (no neurons at risk or no usable fields)",
+    "rising_counts": "neuron counts rose by > {max_rise:.0%} in some wells (hidden deaths bias HR down)",
+    "zero_start_sites": ("some sites had no motor neurons at their first timepoint: they count only from "
+                         "when neurons appear"),
+    "patient_failed_qc": "every plate of this patient failed QC: left out of pooling",
+}
 #: What scoring reads from each field row.
 SCORED_FIELD_COLUMNS = [*FIELD_KEYS, "day", "n_neurons", "qc_pass", "status", *MAP_COLUMNS]
 
@@ -171,8 +188,7 @@ def score_screen(
         warnings.append(ScoringWarning("not_estimated", row["note"], patient=row["patient"], compound=row["compound"],
                                        concentration_um=row["concentration_um"]))
     if not fields["role"].eq("positive_control").any():
-        warnings.append(ScoringWarning("no_positive_control",
-                                       "no positive-control wells in the screen: Z' and SSMD not computed"))
+        warnings.append(no_positive_control_warning())
     extra = [c for c in scores.columns if c not in SCORES_COLUMNS]
     scores = scores[SCORES_COLUMNS + extra].sort_values(["patient", "compound", "concentration_um"], ignore_index=True)
     ranking = ranking.sort_values(["rank", "compound", "concentration_um"], na_position="last", ignore_index=True)
@@ -182,14 +198,9 @@ def score_screen(
 
 def _qc_warnings(qc: pd.DataFrame) -> list[ScoringWarning]:
     """One warning per plate × patient that failed QC or carries a QC note."""
-    out = []
-    for _, row in qc.iterrows():
-        if not row["pass"]:
-            out.append(ScoringWarning("plate_qc_failed", f"failed QC: {row['note']}", plate=row["plate"],
-                                      patient=row["patient"]))
-        elif row["note"]:
-            out.append(ScoringWarning("plate_qc_note", row["note"], plate=row["plate"], patient=row["patient"]))
-    return out
+    found = (plate_qc_warning(p, patient, passed, note)
+             for p, patient, passed, note in zip(qc["plate"], qc["patient"], qc["pass"], qc["note"]))
+    return [w for w in found if w is not None]
 
 
 def _model_intervals(fields: pd.DataFrame, tracked_intervals: pd.DataFrame | None,
@@ -227,7 +238,7 @@ def _survival_scores(arms: pd.DataFrame, survival: pd.DataFrame, source: str) ->
     """Every arm with its survival fit (``survival`` says from counts or tracked neurons)."""
     scores = arms.merge(survival.drop(columns=["role"]), on=["patient", "compound", "concentration_um"], how="left")
     scores["survival"] = source
-    scores["note"] = scores["note"].fillna("no usable intervals (no neurons at risk or no usable fields)")
+    scores["note"] = scores["note"].fillna(NOTES["no_intervals"])
     for col in ("n_wells", "n_vehicle_wells"):
         scores[col] = scores[col].fillna(0).astype(int)
     return scores
@@ -244,17 +255,10 @@ def _with_rising_wells(scores, intervals, config: ScoringConfig, warnings: list[
     well_arm = intervals.drop_duplicates(["plate", "well"])[["plate", "well", "compound", "concentration_um"]]
     flags = flags.merge(well_arm, on=["plate", "well"], how="left")
     scores["rise_wells"] = _count_per_arm(scores, flags)
-    scores["note"] = _append(
-        scores["note"], scores["rise_wells"] > 0,
-        f"neuron counts rose by > {config.max_rise_fraction:.0%} in some wells (hidden deaths bias HR down)",
-    )
+    scores["note"] = _append(scores["note"], scores["rise_wells"] > 0,
+                             NOTES["rising_counts"].format(max_rise=config.max_rise_fraction))
     for patient, g in flags.groupby("patient", observed=True):
-        wells_list = ", ".join(f"{p}:{w}" for p, w in zip(g["plate"][:5], g["well"][:5]))
-        wells_list += ", ..." if len(g) > 5 else ""
-        warnings.append(ScoringWarning(
-            "rising_counts", f"counts rose by > {config.max_rise_fraction:.0%} of those at risk in "
-            f"{len(g)} well(s) ({wells_list}); deaths there are undercounted", patient=patient,
-        ))
+        warnings.append(rising_counts_warning(patient, list(zip(g["plate"], g["well"])), config.max_rise_fraction))
     return scores
 
 
@@ -262,17 +266,9 @@ def _with_zero_start_sites(scores, fields, config: ScoringConfig, warnings: list
     """``zero_start_sites`` per arm (no neurons at the first timepoint), with a note and a warning."""
     zero = zero_start_sites(fields, window_days=config.window_days)
     scores["zero_start_sites"] = _count_per_arm(scores, zero)
-    scores["note"] = _append(
-        scores["note"], scores["zero_start_sites"] > 0,
-        "some sites had no motor neurons at their first timepoint: they count only from when neurons appear",
-    )
+    scores["note"] = _append(scores["note"], scores["zero_start_sites"] > 0, NOTES["zero_start_sites"])
     for patient, g in zero.groupby("patient", observed=True):
-        listed = ", ".join(f"{p}:{w} s{s}" for p, w, s in zip(g["plate"][:5], g["well"][:5], g["site"][:5]))
-        listed += ", ..." if len(g) > 5 else ""
-        warnings.append(ScoringWarning(
-            "zero_start_sites", f"{len(g)} site(s) had zero motor neurons at their first usable timepoint "
-            f"but some later ({listed}); they enter the survival model only from then", patient=patient,
-        ))
+        warnings.append(zero_start_warning(patient, list(zip(g["plate"], g["well"], g["site"]))))
     return scores
 
 
@@ -291,10 +287,7 @@ def _with_neurites(scores, wells, config: ScoringConfig, alpha: float) -> pd.Dat
 def _with_calls(scores: pd.DataFrame, excluded_patients: set, config: ScoringConfig) -> pd.DataFrame:
     """Per patient: q-values of the treatment arms (BH), ranks and calls; who is pooled."""
     scores["pooled"] = scores["log_hr"].notna() & ~scores["patient"].isin(excluded_patients)
-    scores["note"] = _append(
-        scores["note"], scores["patient"].isin(excluded_patients),
-        "every plate of this patient failed QC: left out of pooling",
-    )
+    scores["note"] = _append(scores["note"], scores["patient"].isin(excluded_patients), NOTES["patient_failed_qc"])
     treatment = scores["role"].eq("treatment")
     scores["q_value"] = np.nan
     scores["rank"] = np.nan
@@ -344,8 +337,8 @@ def write_scores(result: ScoreResult, run_dir: str | Path) -> dict[str, Path]:
         # Written as integers ("3", blank when unranked), not as floats ("3.0").
         table = table.astype({c: "Int64" for c in INTEGER_COLUMNS if c in table})
         paths[name] = write_atomic(run_dir / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
-    lines = [" ".join(w.line.split()) for w in result.warnings]  # one warning, one line
-    paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{w}\n" for w in lines if w))
+    lines = [render(w) for w in result.warnings]
+    paths["warnings"] = write_text_atomic(run_dir / WARNINGS_FILE, "".join(f"{line}\n" for line in lines if line))
     return paths
 
 

@@ -43,31 +43,28 @@ SURVIVAL_COLUMNS = [
 ]
 
 
-def _arm_table(data: pd.DataFrame, vehicle: pd.Series) -> pd.DataFrame:
-    arms = data[~vehicle & (data["role"] != "empty")]
-    if arms.empty:
-        return pd.DataFrame(columns=ARM + ["role", "n_wells", "at_risk", "deaths"])
-    return (
-        arms.groupby(ARM, observed=True, dropna=False)
-        .agg(
-            role=("role", "first"),
-            n_wells=("well_id", "nunique"),
-            at_risk=("at_risk", "sum"),
-            deaths=("deaths", "sum"),
-        )
-        .reset_index()
-    )
+#: Why an arm has no estimate (or no CI), as written in the ``note`` column; ``{role}`` is the
+#: baseline role, ``{patient}`` the patient, ``{error}`` the exception's type.
+NOTES = {
+    "no_vehicle_wells": "no {role} wells for patient {patient}: no reference",
+    "no_vehicle_at_risk": "no {role} neurons at risk for patient {patient}",
+    "no_vehicle_deaths": "no deaths in {role} wells of patient {patient}: hazard ratios not estimable",
+    "no_vehicle_on_plate": "no {role} wells on this arm's plate(s)",
+    "plates_left_out": "wells on plates without vehicle wells left out",
+    "no_at_risk": "no neurons at risk (zero counts at the start or no usable fields)",
+    "no_deaths": "no deaths in this arm: hazard ratio not estimable (would be 0)",
+    "all_dead": "all neurons died in every scored interval: hazard ratio not estimable (would be infinite)",
+    "no_informative_interval": "no informative interval (nobody or everybody died in each)",
+    "no_fit": "model did not fit ({error})",
+    "separated": "fit separated or did not converge: hazard ratio not estimable",
+    "one_well": "one well only: no between-well error, CI and p not given",
+    "no_se": "standard error not estimable",
+}
 
 
-def _exclusion_note(rows: pd.DataFrame) -> str | None:
-    """Why an arm's rows cannot carry an estimate, or None."""
-    if rows.empty or rows["at_risk"].sum() == 0:
-        return "no neurons at risk (zero counts at the start or no usable fields)"
-    if rows["deaths"].sum() == 0:
-        return "no deaths in this arm: hazard ratio not estimable (would be 0)"
-    if (rows["deaths"] == rows["at_risk"]).all():
-        return "all neurons died in every scored interval: hazard ratio not estimable (would be infinite)"
-    return None
+def _no_fit() -> dict:
+    """The covariance result of a patient with no fitted arm."""
+    return {"arms": [], "cov": np.empty((0, 0))}
 
 
 def fit_patient(
@@ -99,55 +96,78 @@ def fit_patient(
     -------
     table : DataFrame
         One row per arm with :data:`SURVIVAL_COLUMNS`; ``hazard_ratio`` < 1 means
-        fewer deaths than in the vehicle wells.
+        fewer deaths than in the vehicle wells; ``note`` (from :data:`NOTES`) says
+        why an arm has no estimate.
     cov : dict
         ``{"arms": list of (compound, concentration_um), "cov": ndarray}``, the
         covariance of the estimated log HRs (for dose-response trends).
     """
-    patient = intervals["patient"].iloc[0] if len(intervals) else None
-    data = intervals.assign(well_id=intervals["plate"].astype(str) + ":" + intervals["well"].astype(str))
-    vehicle = is_vehicle(data["role"], baseline_role)
-    arms = _empty_estimates(_arm_table(data, vehicle), patient, data.loc[vehicle, "well_id"].nunique())
-    no_fit = {"arms": [], "cov": np.empty((0, 0))}
-    if arms.empty:
-        return _with_intervals(arms.reindex(columns=SURVIVAL_COLUMNS), alpha), no_fit
-    veh_note = _vehicle_note(data[vehicle], baseline_role, patient)
-    if veh_note:
-        arms["note"] = veh_note
-        return _with_intervals(arms, alpha), no_fit
-    # An arm is compared with vehicle wells of its own plate.
-    veh_plates = set(data.loc[vehicle, "plate"])
+    data = _keyed_rows(intervals, baseline_role)
+    arms = _empty_estimates(data)
+    cov = _estimate_arms(arms, data, baseline_role=baseline_role, se_correction=se_correction,
+                         adjust_edge=adjust_edge)
+    return _with_intervals(arms, alpha), cov
+
+
+def _keyed_rows(intervals: pd.DataFrame, baseline_role: str) -> pd.DataFrame:
+    """``intervals`` with ``well_id`` (plate:well), ``_vehicle`` and ``_arm`` ((compound, concentration), None for vehicle)."""
+    data = intervals.assign(
+        well_id=intervals["plate"].astype(str) + ":" + intervals["well"].astype(str),
+        _vehicle=is_vehicle(intervals["role"], baseline_role),
+    )
     arm_of_row = pd.Series(list(zip(data["compound"], data["concentration_um"])), index=data.index)
-    data["_arm"] = arm_of_row.where(~vehicle, None)
-    usable_arms = _eligible_arms(arms, data, veh_plates, baseline_role)
-    data = data[data["plate"].isin(veh_plates) & (vehicle | data["_arm"].isin(usable_arms))]
-    if not usable_arms:
-        return _with_intervals(arms, alpha), no_fit
-    design = _design(data, usable_arms, adjust_edge)
-    for key in usable_arms:
-        if key not in design.arms:
-            _add_note(arms, key, "no informative interval (nobody or everybody died in each)")
-    if design.empty:
-        return _with_intervals(arms, alpha), no_fit
-    try:
-        fit = _fit(design, se_correction)
-    except Exception as exc:  # noqa: BLE001 - a degenerate table must not crash the screen
-        for key in design.arms:
-            _add_note(arms, key, f"model did not fit ({type(exc).__name__})")
-        return _with_intervals(arms, alpha), no_fit
-    _fill_estimates(arms, design.arms, fit)
-    return _with_intervals(arms, alpha), {"arms": design.arms, "cov": fit.cov}
+    data["_arm"] = arm_of_row.where(~data["_vehicle"], None)
+    return data
 
 
-def _empty_estimates(arms: pd.DataFrame, patient, n_vehicle_wells: int) -> pd.DataFrame:
-    """The arm table with the patient, the vehicle well count and empty estimate columns."""
-    arms = arms.copy()
-    arms.insert(0, "patient", patient)
-    arms["n_vehicle_wells"] = n_vehicle_wells
+def _empty_estimates(data: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm (not vehicle, not empty) with its wells, neurons at risk and deaths, the
+    patient, the vehicle well count and empty estimate columns."""
+    vehicle = data["_vehicle"]
+    rows = data[~vehicle & (data["role"] != "empty")]
+    if rows.empty:
+        arms = pd.DataFrame(columns=ARM + ["role", "n_wells", "at_risk", "deaths"])
+    else:
+        arms = (
+            rows.groupby(ARM, observed=True, dropna=False)
+            .agg(role=("role", "first"), n_wells=("well_id", "nunique"),
+                 at_risk=("at_risk", "sum"), deaths=("deaths", "sum"))
+            .reset_index()
+        )
+    arms.insert(0, "patient", data["patient"].iloc[0] if len(data) else None)
+    arms["n_vehicle_wells"] = data.loc[vehicle, "well_id"].nunique()
     for col in ("log_hr", "se", "df", "p_value"):
         arms[col] = np.nan
     arms["note"] = ""
     return arms
+
+
+def _estimate_arms(arms: pd.DataFrame, data: pd.DataFrame, *, baseline_role: str, se_correction: str,
+                   adjust_edge: bool) -> dict:
+    """Fit the arms that can be estimated, writing estimates and notes into ``arms``; their covariance."""
+    if arms.empty:
+        return _no_fit()
+    why_not = _vehicle_note(data[data["_vehicle"]], baseline_role, arms["patient"].iloc[0])
+    if why_not:
+        arms["note"] = why_not
+        return _no_fit()
+    # An arm is compared with vehicle wells of its own plate.
+    veh_plates = set(data.loc[data["_vehicle"], "plate"])
+    usable_arms = _eligible_arms(arms, data, veh_plates, baseline_role)
+    if not usable_arms:
+        return _no_fit()
+    data = data[data["plate"].isin(veh_plates) & (data["_vehicle"] | data["_arm"].isin(usable_arms))]
+    design = _design(data, usable_arms, adjust_edge)
+    _add_note(arms, [key for key in usable_arms if key not in design.arms], NOTES["no_informative_interval"])
+    if design.empty:
+        return _no_fit()
+    try:
+        fit = _fit(design, se_correction)
+    except Exception as exc:  # noqa: BLE001 - a degenerate table must not crash the screen
+        _add_note(arms, design.arms, NOTES["no_fit"].format(error=type(exc).__name__))
+        return _no_fit()
+    _fill_estimates(arms, design.arms, fit)
+    return {"arms": design.arms, "cov": fit.cov}
 
 
 def _with_intervals(arms: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -164,17 +184,30 @@ def _with_intervals(arms: pd.DataFrame, alpha: float) -> pd.DataFrame:
 def _vehicle_note(veh_rows: pd.DataFrame, baseline_role: str, patient) -> str | None:
     """Why the patient's vehicle wells give no reference, or None."""
     if veh_rows.empty:
-        return f"no {baseline_role} wells for patient {patient}: no reference"
+        return NOTES["no_vehicle_wells"].format(role=baseline_role, patient=patient)
     if veh_rows["at_risk"].sum() == 0:
-        return f"no {baseline_role} neurons at risk for patient {patient}"
+        return NOTES["no_vehicle_at_risk"].format(role=baseline_role, patient=patient)
     if veh_rows["deaths"].sum() == 0:
-        return f"no deaths in {baseline_role} wells of patient {patient}: hazard ratios not estimable"
+        return NOTES["no_vehicle_deaths"].format(role=baseline_role, patient=patient)
     return None
 
 
-def _add_note(arms: pd.DataFrame, key: tuple, text: str) -> None:
-    rows = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
-    arms.loc[rows, "note"] += "; " + text
+def _arm_note(rows: pd.DataFrame) -> str | None:
+    """Why an arm's rows cannot carry an estimate, or None."""
+    if rows.empty or rows["at_risk"].sum() == 0:
+        return NOTES["no_at_risk"]
+    if rows["deaths"].sum() == 0:
+        return NOTES["no_deaths"]
+    if (rows["deaths"] == rows["at_risk"]).all():
+        return NOTES["all_dead"]
+    return None
+
+
+def _add_note(arms: pd.DataFrame, keys: list[tuple], text: str) -> None:
+    """Append ``text`` to the notes of the arms ``keys`` ((compound, concentration))."""
+    for compound, concentration in keys:
+        rows = arms.index[(arms["compound"] == compound) & (arms["concentration_um"] == concentration)]
+        arms.loc[rows, "note"] += "; " + text
 
 
 def _eligible_arms(arms: pd.DataFrame, data: pd.DataFrame, veh_plates: set, baseline_role: str) -> list[tuple]:
@@ -185,13 +218,13 @@ def _eligible_arms(arms: pd.DataFrame, data: pd.DataFrame, veh_plates: set, base
         mine = data[data["_arm"] == key]
         on_veh_plate = mine["plate"].isin(veh_plates)
         if not on_veh_plate.any():
-            arms.at[i, "note"] = f"no {baseline_role} wells on this arm's plate(s)"
+            arms.at[i, "note"] = NOTES["no_vehicle_on_plate"].format(role=baseline_role)
             continue
         if not on_veh_plate.all():
-            arms.at[i, "note"] += "; wells on plates without vehicle wells left out"
-        note = _exclusion_note(mine[on_veh_plate])
-        if note:
-            arms.at[i, "note"] += "; " + note
+            arms.at[i, "note"] += "; " + NOTES["plates_left_out"]
+        why_not = _arm_note(mine[on_veh_plate])
+        if why_not:
+            arms.at[i, "note"] += "; " + why_not
             continue
         usable.append(key)
     return usable
@@ -304,14 +337,14 @@ def _fill_estimates(arms: pd.DataFrame, fitted_arms: list[tuple], fit: _Fit) -> 
         i = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
         b = fit.beta[j]
         if not np.isfinite(b) or abs(b) > MAX_ABS_LOG_HR or not fit.converged:
-            _add_note(arms, key, "fit separated or did not converge: hazard ratio not estimable")
+            _add_note(arms, [key], NOTES["separated"])
             continue
         arms.loc[i, "log_hr"] = b
         if int(arms.loc[i, "n_wells"].iloc[0]) < 2:
-            _add_note(arms, key, "one well only: no between-well error, CI and p not given")
+            _add_note(arms, [key], NOTES["one_well"])
             continue
         if not (se[j] > 0 and np.isfinite(fit.df[j]) and fit.df[j] > 0):
-            _add_note(arms, key, "standard error not estimable")
+            _add_note(arms, [key], NOTES["no_se"])
             continue
         arms.loc[i, "se"] = se[j]
         arms.loc[i, "df"] = fit.df[j]
