@@ -169,7 +169,7 @@ class QCWidget(QWidget):
         self.viewer.dims.events.current_step.connect(self._on_step)
 
     # -- opening -------------------------------------------------------------------
-    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def changeEvent(self, event) -> None:
         """Closed by napari (its dock's close button takes the widget out of the dock): free the cache.
 
         The layers it made stay in the viewer (and read again on demand), so the widget itself
