@@ -348,7 +348,7 @@ def layer_geometry(pixel_size_um: float | None) -> tuple[tuple, tuple[str, ...]]
     """(scale, units) of the (site, timepoint, y, x) layers.
 
     y and x are scaled to µm when the run recorded the pixel size (the scale bar reads µm);
-    without one they stay in px and say so, rather than a guessed µm per pixel.
+    without one they stay in px (the scale bar reads px), never a guessed µm per pixel.
     """
     if pixel_size_um is None:
         return (1, 1, 1, 1), ("pixel",) * 4

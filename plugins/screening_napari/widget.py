@@ -49,7 +49,6 @@ RANKING_HEADERS = {
 NO_PIXEL_SIZE = "the run recorded no pixel size: layers in px, not µm (rerun with pixel_size_um in the config)"
 
 
-
 def _row(*widgets) -> QHBoxLayout:
     layout = QHBoxLayout()
     for w in widgets:
@@ -168,7 +167,6 @@ class QCWidget(QWidget):
 
         self.viewer.dims.events.current_step.connect(self._on_step)
 
-    # -- opening -------------------------------------------------------------------
     def changeEvent(self, event) -> None:
         """Closed by napari (its dock's close button takes the widget out of the dock): free the cache.
 
@@ -180,6 +178,7 @@ class QCWidget(QWidget):
             self.cache.clear()
         super().changeEvent(event)
 
+    # -- opening -------------------------------------------------------------------
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder")
         if folder:
