@@ -483,3 +483,52 @@ def test_tuning_labels_show_units():
     assert readable_label("min_soma_area_um2") == "min soma area (µm²)"
     assert readable_label("soma_diameter_um") == "soma diameter (µm)"
     assert readable_label("neurite_ridge_snr") == "neurite ridge snr"
+
+
+@pytest.mark.napari
+def test_two_widgets_keep_their_own_caches_and_closing_one_frees_it(make_napari_viewer, run_dir, qtbot):
+    from screening_napari.widget import QCWidget
+
+    widgets = []
+    for _ in range(2):
+        viewer = make_napari_viewer(show=True)
+        widget = QCWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Run QC")
+        assert widget.open_run(run_dir) is not None
+        widgets.append((viewer, widget))
+    (viewer1, first), (viewer2, second) = widgets
+    assert first.cache is not second.cache
+    first.show_well("A01")
+    _show_field(qtbot, viewer1, first, 0, 0)
+    assert len(first.cache) >= 2 and len(second.cache) == 0  # reporter image, its segmentation; none in the other
+    second.show_well("A02")
+    _show_field(qtbot, viewer2, second, 0, 0)
+    held = len(second.cache)
+    assert held >= 2
+    viewer1.window.remove_dock_widget(first)  # what napari's close button on the dock does
+    assert len(first.cache) == 0 and first.cache.errors == {}
+    assert len(second.cache) == held  # the other viewer's widget keeps what it holds
+
+
+@pytest.mark.napari
+def test_run_without_pixel_size_is_shown_in_px_and_says_so(make_napari_viewer, run_dir, qtbot):
+    from screening_napari.widget import QCWidget
+
+    fields = pd.read_parquet(run_dir / "fields.parquet")
+    viewer = make_napari_viewer(show=True)
+    widget = QCWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Run QC")
+    widget.open_run(run_dir)
+    widget.show_well("A01")
+    assert str(viewer.layers["reporter"].units[-1]) == "micrometer"
+    assert viewer.layers["reporter"].scale[-1] == pytest.approx(0.65)
+    fields["pixel_size_um"] = np.nan  # a run that recorded none
+    fields.to_parquet(run_dir / "fields.parquet")
+    widget.open_run(run_dir)
+    widget.show_well("A01")
+    _show_field(qtbot, viewer, widget, 0, 0)
+    for name in ("reporter", "soma labels"):  # the same layers, now in px: the scale bar reads px, not a guessed µm
+        assert [str(u) for u in viewer.layers[name].units[-2:]] == ["pixel", "pixel"]
+        assert tuple(viewer.layers[name].scale[-2:]) == (1, 1)
+    assert "no pixel size" in widget.status.text()
+    assert "pixel size must be a positive number" in widget.status.text()  # the overlays say why they are empty

@@ -70,12 +70,16 @@ class _LRU:
         with self._lock:
             self._data.clear()
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
 
 class FieldCache:
     """One widget's images, segmentations and the problems met reading them.
 
     Owned by the :class:`~screening_napari.widget.QCWidget` that shows them (two viewers never
-    share or leak state; a closed widget's cache goes with it) and handed to the stack builders.
+    share or leak state; closing the widget clears it) and handed to the stack builders.
 
     Parameters
     ----------
@@ -95,6 +99,10 @@ class FieldCache:
         self._images.clear()
         self._segmentations.clear()
         self.errors.clear()
+
+    def __len__(self) -> int:
+        """Images and segmentations held."""
+        return len(self._images) + len(self._segmentations)
 
     def image(self, source: Source) -> np.ndarray:
         """One role's image of a field, cached by its :data:`Source`.
@@ -314,7 +322,7 @@ def overlay_stacks(
         def block(rec):
             key = (rec["plate"], rec["well"], rec["site"], rec["timepoint"], "segmentation")
             paths = field_sources(rec, plane_rule(config, rec["plate"]))
-            px = float(rec["pixel_size_um"])
+            px = float(rec.get("pixel_size_um", np.nan))  # none recorded: measure_field names the problem
             cal = calibrations.get(str(rec["plate"]))
 
             def get():
@@ -336,6 +344,17 @@ def overlay_stacks(
     return {name: _stack(fields, make(name), shape, dtypes[name]) for name in OVERLAYS}
 
 
+def layer_geometry(pixel_size_um: float | None) -> tuple[tuple, tuple[str, ...]]:
+    """(scale, units) of the (site, timepoint, y, x) layers.
+
+    y and x are scaled to µm when the run recorded the pixel size (the scale bar reads µm);
+    without one they stay in px (the scale bar reads px), never a guessed µm per pixel.
+    """
+    if pixel_size_um is None:
+        return (1, 1, 1, 1), ("pixel",) * 4
+    return (1, 1, pixel_size_um, pixel_size_um), ("pixel", "pixel", "um", "um")
+
+
 def contrast_limits(image: np.ndarray, percentiles=(0.5, 99.8)) -> tuple[float, float]:
     """Display range from low and high percentiles of one image (never an empty range)."""
     lo, hi = (float(v) for v in np.percentile(image, percentiles))
@@ -351,6 +370,7 @@ __all__ = [
     "field_grid",
     "field_shape",
     "field_sources",
+    "layer_geometry",
     "overlay_stacks",
     "plane_rule",
     "segmentation_key",

@@ -19,7 +19,6 @@ from screening_napari import images as img
 
 TRACK_LAYERS = {"tracks": "tracks", "deaths": "deaths", "neurons": "tracked neurons"}
 _PICK_RADIUS_UM = 10.0  # a click within this of a neuron's centre selects it
-_UNITS = ("pixel", "um", "um")  # (timepoint, y, x), as the image layers' last three axes
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -127,6 +126,7 @@ class TrackView:
         self._ids = np.empty(0)
         self._site_tracks = pd.DataFrame()
         self._site_neurons = pd.DataFrame()
+        self._px: float | None = None  # µm per pixel of the shown site; None: the run recorded none
 
     def load(self, run_dir) -> None:
         """Read the run folder's tracks (none shown when the run has none)."""
@@ -142,12 +142,12 @@ class TrackView:
         """The stack as shown: registered when tracks exist and :attr:`register` is on."""
         return registered_stack(stack, fields) if self.available and self.register else stack
 
-    def show(self, plate: str, well: str, site: int, timepoints: list[int], px: float) -> None:
-        """Draw the site's layers (only when the site or the frame changed)."""
-        key = (plate, well, site, tuple(timepoints), self.register)
+    def show(self, plate: str, well: str, site: int, timepoints: list[int], px: float | None) -> None:
+        """Draw the site's layers (only when the site or the frame changed); ``px``: µm per pixel, or None (px)."""
+        key = (plate, well, site, tuple(timepoints), self.register, px)
         if not self.available or key == self._shown:
             return
-        self._shown = key
+        self._shown, self._px = key, px
         where = (self.tracks["plate"] == plate) & (self.tracks["well"] == well) & (self.tracks["site"] == site)
         self._site_tracks = self.tracks[where]
         wn = (self.neurons["plate"] == plate) & (self.neurons["well"] == well) & (self.neurons["site"] == site)
@@ -156,13 +156,14 @@ class TrackView:
         self._ids = data["neuron_ids"]
         # Drawn on the next turn of the event loop: adding layers from inside the dims event
         # that called us makes napari's layer list paint rows it has not sized yet.
-        QTimer.singleShot(0, lambda: self._draw(data, (1, px, px)))
+        scale, units = img.layer_geometry(px)  # (timepoint, y, x): the image layers' last three axes
+        QTimer.singleShot(0, lambda: self._draw(data, scale[1:], units[1:]))
 
-    def _draw(self, data: dict, scale) -> None:
+    def _draw(self, data: dict, scale, units) -> None:
         for kind in ("tracks", "deaths", "neurons"):
-            self._layer(kind, data[kind], scale)
+            self._layer(kind, data[kind], scale, units)
 
-    def _layer(self, kind: str, data: np.ndarray, scale) -> None:
+    def _layer(self, kind: str, data: np.ndarray, scale, units) -> None:
         """Update a layer in place (removing a layer napari is still drawing crashes its layer list)."""
         name = TRACK_LAYERS[kind]
         data = data if kind == "tracks" else data.reshape(-1, 3)
@@ -170,23 +171,26 @@ class TrackView:
             layer = self.viewer.layers[name]
             if len(data) or kind != "tracks":  # an empty Tracks layer is not allowed: hide the old one
                 layer.data = data
-                layer.scale = scale
+                layer.scale, layer.units = scale, units
             layer.visible = bool(len(data)) or kind != "tracks"
             return
         if kind == "tracks":
             if len(data):
-                self.viewer.add_tracks(data, name=name, scale=scale, units=_UNITS, tail_length=10,
+                self.viewer.add_tracks(data, name=name, scale=scale, units=units, tail_length=10,
                                        blending="translucent")
         elif kind == "deaths":
-            self.viewer.add_points(data, name=name, scale=scale, units=_UNITS, symbol="x", size=12,
+            self.viewer.add_points(data, name=name, scale=scale, units=units, symbol="x", size=12,
                                    face_color="red", border_color="red")
         else:
-            layer = self.viewer.add_points(data, name=name, scale=scale, units=_UNITS, size=8, opacity=0.4,
+            layer = self.viewer.add_points(data, name=name, scale=scale, units=units, size=8, opacity=0.4,
                                            face_color="transparent", border_color="yellow")
             layer.mouse_drag_callbacks.append(self._on_click)
 
-    def neuron_at(self, t_index: int, y_px: float, x_px: float, px: float) -> int | None:
-        """Track id of the neuron shown nearest (y, x) at that timepoint, within the pick radius."""
+    def neuron_at(self, t_index: int, y_px: float, x_px: float, px: float | None) -> int | None:
+        """Track id of the neuron shown nearest (y, x) at that timepoint, within the pick radius.
+
+        ``px`` is µm per pixel; None (a run without a pixel size) picks the nearest neuron at any distance.
+        """
         layer = self.viewer.layers[TRACK_LAYERS["neurons"]] if TRACK_LAYERS["neurons"] in self.viewer.layers else None
         if layer is None or not len(layer.data):
             return None
@@ -196,7 +200,7 @@ class TrackView:
             return None
         d = np.hypot(pts[here, 1] - y_px, pts[here, 2] - x_px)
         best = here[np.argmin(d)]
-        return int(self._ids[best]) if d.min() * px <= _PICK_RADIUS_UM else None
+        return int(self._ids[best]) if px is None or d.min() * px <= _PICK_RADIUS_UM else None
 
     def select(self, track_id: int) -> str:
         """Show one neuron's history in the label; returns the text."""
@@ -206,6 +210,6 @@ class TrackView:
 
     def _on_click(self, layer, event) -> None:
         t, y, x = layer.world_to_data(event.position)[-3:]
-        found = self.neuron_at(int(round(t)), y, x, float(layer.scale[-1]))
+        found = self.neuron_at(int(round(t)), y, x, self._px)
         if found is not None:
             self.select(found)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QEvent, Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,7 +45,8 @@ RANKING_HEADERS = {
     "hr_ci_low": "95% CI low", "hr_ci_high": "95% CI high", "p_value": "p", "q_value": "q",
     "n_patients": "Patients", "responder_fraction": "Responders", "call": "Call",
 }
-UNITS = ("pixel", "pixel", "um", "um")  # y, x scaled to µm so the scale bar reads µm
+#: Status note for a run that recorded no pixel size (its layers are drawn in px).
+NO_PIXEL_SIZE = "the run recorded no pixel size: layers in px, not µm (rerun with pixel_size_um in the config)"
 
 
 def _row(*widgets) -> QHBoxLayout:
@@ -74,13 +75,13 @@ class QCWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.cache = img.FieldCache()  # this widget's images and segmentations, gone with it
+        self.cache = img.FieldCache()  # this widget's images and segmentations, cleared when it closes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening-segment")
         self._pending: dict[tuple, object] = {}
         self._pending_lock = threading.Lock()
         self._segmented.connect(self._refresh_overlays)
-        executor = self._executor  # not self: the slot must outlive the Python wrapper
-        self.destroyed.connect(lambda *_: executor.shutdown(wait=False, cancel_futures=True))
+        executor, cache = self._executor, self.cache  # not self: the slot must outlive the Python wrapper
+        self.destroyed.connect(lambda *_: (executor.shutdown(wait=False, cancel_futures=True), cache.clear()))
         self.run: QCRun | None = None
         self.config = None  # RunConfig used for overlays (the run's, or the tuned one)
         self.plate: str | None = None
@@ -165,6 +166,17 @@ class QCWidget(QWidget):
         layout.addWidget(self.status)
 
         self.viewer.dims.events.current_step.connect(self._on_step)
+
+    def changeEvent(self, event) -> None:
+        """Closed by napari (its dock's close button takes the widget out of the dock): free the cache.
+
+        The layers it made stay in the viewer (and read again on demand), so the widget itself
+        lives on; only what it held in memory goes.
+        """
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self._cancel_pending()
+            self.cache.clear()
+        super().changeEvent(event)
 
     # -- opening -------------------------------------------------------------------
     def _browse(self) -> None:
@@ -277,8 +289,7 @@ class QCWidget(QWidget):
         self._fields = fields
         self._sites, self._timepoints, _ = img.field_grid(fields)
         self._days = dict(zip(fields["timepoint"].astype(int), fields["day"].astype(float), strict=False))
-        px = self._pixel_size()
-        scale = (1, 1, px, px)
+        scale, units = img.layer_geometry(self._pixel_size())
         roles = [r for r in ("reporter", "nuclei") if f"path_{r}" in fields and fields[f"path_{r}"].notna().any()]
         if "path_neurites" in fields and (fields["path_neurites"] != fields["path_reporter"]).any():
             roles.append("neurites")  # a separate neurite marker (TUJ1, MAP2)
@@ -289,9 +300,9 @@ class QCWidget(QWidget):
             stack = img.channel_stack(fields, role, shape, dtype, rule, cache=self.cache)
             stack = self.track_view.registered(stack, fields)
             limits = self._limits(fields, role, rule)
-            self._set_layer("image", role, stack, scale, colormap=img.CHANNEL_COLORMAPS[role],
+            self._set_layer("image", role, stack, scale, units, colormap=img.CHANNEL_COLORMAPS[role],
                             blending="additive", contrast_limits=limits)
-        self._set_overlays(fields, shape, scale)
+        self._set_overlays(fields, shape)
         self.viewer.dims.axis_labels = AXIS_LABELS
         self.viewer.scale_bar.visible = True
         if first_well:
@@ -315,8 +326,9 @@ class QCWidget(QWidget):
         except Exception:  # noqa: BLE001 - unreadable first field: napari's dtype range is fine
             return (0.0, 1.0)
 
-    def _set_overlays(self, fields, shape, scale) -> None:
+    def _set_overlays(self, fields, shape) -> None:
         self._cancel_pending()
+        scale, units = img.layer_geometry(self._pixel_size())
         # The run's plate calibrations while its own config is shown; a tuned config calibrates each field.
         calibrations = self.run.calibrations if self.config is self.run.config else None
         stacks = img.overlay_stacks(fields, self.config, shape, cache=self.cache, request=self._request_segmentation,
@@ -328,28 +340,31 @@ class QCWidget(QWidget):
                 continue
             # cache=False: napari's dask cache would keep the zeros shown while a field is segmented
             if key == "neurite_skeleton":
-                self._set_layer("image", name, stacks[key], scale, colormap="magenta", blending="additive",
+                self._set_layer("image", name, stacks[key], scale, units, colormap="magenta", blending="additive",
                                 contrast_limits=(0, 1), cache=False)
             else:
-                self._set_layer("labels", name, stacks[key], scale, opacity=0.45 if key == "soma_labels" else 0.8,
+                self._set_layer("labels", name, stacks[key], scale, units,
+                                opacity=0.45 if key == "soma_labels" else 0.8,
                                 cache=False)
                 if key == "nuclei_labels":
                     self.viewer.layers[name].contour = 1
 
-    def _set_layer(self, kind: str, name: str, data, scale, **kwargs) -> None:
+    def _set_layer(self, kind: str, name: str, data, scale, units, **kwargs) -> None:
         """Replace a layer's data in place (keeps the user's display choices) or add the layer."""
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             layer.data = data
             if tuple(layer.scale) != tuple(scale):  # every setter re-slices: skip the no-ops
                 layer.scale = scale
+            if tuple(map(str, layer.units)) != tuple(map(str, units)):
+                layer.units = units
             if "contrast_limits" in kwargs:
                 layer.contrast_limits = kwargs["contrast_limits"]
             return
         add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
         if kind == "image":
             kwargs.setdefault("multiscale", False)
-        add(data, name=name, scale=scale, units=UNITS, **kwargs)
+        add(data, name=name, scale=scale, units=units, **kwargs)
 
     # -- background segmentation ---------------------------------------------------
     def _request_segmentation(self, paths, config, pixel_size_um, calibration=None) -> None:
@@ -398,14 +413,9 @@ class QCWidget(QWidget):
         t = min(max(int(step[1]), 0), len(self._timepoints) - 1)
         return self._sites[s], self._timepoints[t]
 
-    def _pixel_size(self) -> float:
-        """The plate's pixel size (µm) for the layers' scale; a run without one is shown in px, and says so."""
-        px = self.run.pixel_size_um(self.plate) if self.run is not None else None
-        if px is None:
-            self.status.setText(f"{self.plate}: the run recorded no pixel size; layers are in px, not µm "
-                                "(rerun with pixel_size_um in the config)")
-            return 1.0
-        return px
+    def _pixel_size(self) -> float | None:
+        """The plate's pixel size (µm) as the run recorded it; None when it recorded none (layers in px)."""
+        return self.run.pixel_size_um(self.plate) if self.run is not None else None
 
     def _on_step(self, *_) -> None:
         field = self.current_field()
@@ -426,6 +436,8 @@ class QCWidget(QWidget):
             problem = self.cache.errors.get(("segmentation", *sorted(paths.items())))
             if problem:
                 problems.append(f"segmentation: {problem}")
+        if px is None:
+            problems.append(NO_PIXEL_SIZE)
         if not self.overlays_ready():
             problems.append("segmenting…")
         text = f"{self.plate} {self.well} site {site} timepoint {tp}" + (f" (day {day:g})" if day is not None else "")
@@ -519,8 +531,7 @@ class QCWidget(QWidget):
         if self.well is not None:
             fields = self.run.well_fields(self.plate, self.well)
             shape, _ = img.field_shape(fields)
-            px = self._pixel_size()
-            self._set_overlays(fields, shape, (1, 1, px, px))
+            self._set_overlays(fields, shape)
 
     def save_config(self, segmentation: SegmentationConfig, path: Path) -> Path | None:
         """Save the run's config with ``segmentation`` as a YAML copy at ``path``."""
