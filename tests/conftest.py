@@ -110,6 +110,18 @@ def demo_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """Preset ``small`` (seed 0) simulated and run with ``screening run``, once per session (~2 min)."""
+    root = tmp_path_factory.mktemp("small")
+    for args in (["simulate", str(root / "screen"), "--preset", "small", "--seed", "0"],
+                 ["run", str(root / "screen" / "config.yaml"), "--out", str(root / "run")]):
+        done = subprocess.run([sys.executable, "-m", "screening", *args], capture_output=True, text=True,
+                              timeout=900, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return root / "run"
+
+
 def demo_patient_wells() -> tuple[dict, dict, Path, pd.DataFrame]:
     """The demo config, its plate entry, its image folder and one vehicle and one treated
     well of its first patient (the plate-map rows), for small copies of the demo."""

@@ -94,3 +94,16 @@ def test_label_finds_the_same_pieces_as_ndimage(connectivity):
     pairs = {(a, b) for a, b in zip(ours[mask], ref[mask], strict=True)}
     assert len(pairs) == n
     assert (ours > 0).sum() == mask.sum() and ours.dtype == np.int32
+
+
+def test_distance_transform_is_exact_and_the_same_on_every_call():
+    # A watershed of the distance map breaks ties on its last bit: it must not vary (issue #20's
+    # small-screen snapshot caught one nucleus split in one run and not the next).
+    yy, xx = np.mgrid[:29, :21]
+    for a, b, tilt in ((12, 7, 0.4), (9, 8, 1.1), (13, 5, -0.7)):
+        u = (yy - 14) * np.cos(tilt) + (xx - 10) * np.sin(tilt)
+        v = -(yy - 14) * np.sin(tilt) + (xx - 10) * np.cos(tilt)
+        blob = (u / a) ** 2 + (v / b) ** 2 <= 1  # a nucleus-sized ellipse
+        exact = ndi.distance_transform_edt(blob).astype(np.float32)
+        for _ in range(6):
+            assert np.array_equal(filters.distance_transform_edt(blob), exact)

@@ -107,7 +107,13 @@ def distance_transform_edt(mask: np.ndarray) -> np.ndarray:
     data = np.ascontiguousarray(mask, dtype=np.uint8)
     if data.size and data.all():  # no background pixel: OpenCV has no answer, ndimage's convention
         return ndi.distance_transform_edt(data).astype(np.float32)
-    return cv2.distanceTransform(data, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    distance = cv2.distanceTransform(data, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # OpenCV's result can differ in the last bit from call to call on the same mask (seen with
+    # OpenCV 5.1: its vectorised square root depends on where the buffer lies in memory), and
+    # a watershed of the distance map breaks ties on that bit: one nucleus split or not, run to
+    # run. An exact Euclidean distance is the square root of a whole number of px², so
+    # rounding the square recovers it exactly, and the result is the same on every call.
+    return np.sqrt(np.rint(np.square(distance, dtype=np.float64))).astype(np.float32)
 
 
 def nearest_marker(markers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

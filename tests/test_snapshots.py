@@ -1,8 +1,10 @@
-"""The demo run's tables against the snapshot of them (tests/data/demo_snapshot/).
+"""The tables of the demo run and of a simulated ``small`` screen against their snapshots.
 
-A refactor must not move a number (issue #20). The snapshot was written by
-``tests/data/make_demo_snapshot.py`` from an earlier commit's run, not by this run; a change meant
-to move numbers regenerates it (the script's docstring says how) and says why in its commit.
+A refactor must not move a number (issue #20). The snapshots (tests/data/<screen>_snapshot/) were
+written by ``tests/data/make_snapshot.py`` from an earlier commit's runs, not by this run (the demo's
+before the #20 refactors began, the small screen's after the first of them, with the demo's
+unchanged); a change meant to move numbers regenerates them (the script's docstring says how) and
+says why in its commit.
 """
 
 import sys
@@ -13,13 +15,15 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
-from make_demo_snapshot import HERE, TABLES, read_table  # noqa: E402
+from make_snapshot import SCREENS, TABLES, read_table, snapshot_dir  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(TABLES))
-def test_demo_tables_match_the_snapshot(demo_run, name):
-    got = read_table(demo_run, name)
-    want = pd.read_csv(HERE / f"{name}.csv")
+@pytest.mark.parametrize("screen", SCREENS)
+def test_tables_match_the_snapshot(request, screen, name):
+    run = request.getfixturevalue(f"{screen}_run")
+    got = read_table(run, name)
+    want = pd.read_csv(snapshot_dir(screen) / f"{name}.csv")
     assert list(got.columns) == list(want.columns)
     assert len(got) == len(want), f"{name}: {len(got)} rows, snapshot {len(want)}"
     for column in want.columns:
