@@ -65,6 +65,14 @@ def usable_fields(fields: pd.DataFrame) -> pd.Series:
     return ok
 
 
+def positive_control_compounds(table: pd.DataFrame, configured: str | None = None) -> set[str]:
+    """Compounds that are a positive control: any with that role in ``table``, and ``configured``
+    (``scoring.positive_control``, which makes a compound one wherever it is not vehicle)."""
+    names = set(table.loc[table["role"].eq("positive_control"), "compound"].dropna().astype(str)) \
+        if "role" in table else set()
+    return names | ({configured} if configured else set())
+
+
 def well_position(well: str) -> tuple[int, int]:
     """Zero-based (row, column) of an ``A01``/``A1``/``AA01`` well name; (-1, -1) if it is none."""
     m = _WELL_POSITION.fullmatch(str(well))

@@ -23,3 +23,14 @@ def test_vehicle_includes_its_synonym_only_for_the_vehicle_baseline():
     roles = pd.Series(["vehicle", "negative_control", "treatment", "DMSO_only"])
     assert is_vehicle(roles).tolist() == [True, True, False, False]
     assert is_vehicle(roles, "DMSO_only").tolist() == [False, False, False, True]
+
+
+def test_positive_controls_by_role_or_by_config():
+    import pandas as pd
+
+    from screening.plate import positive_control_compounds
+
+    table = pd.DataFrame({"compound": ["kenpaullone", "riluzole", None], "role": ["positive_control", "treatment", "vehicle"]})
+    assert positive_control_compounds(table) == {"kenpaullone"}
+    assert positive_control_compounds(table, "riluzole") == {"kenpaullone", "riluzole"}
+    assert positive_control_compounds(table.drop(columns="role"), "x") == {"x"}

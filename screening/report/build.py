@@ -23,7 +23,7 @@ import pandas as pd
 
 from screening.config import ScoringConfig
 from screening.io.atomic import write_text_atomic
-from screening.plate import plate_shape
+from screening.plate import plate_shape, positive_control_compounds
 from screening.report import figures as fg
 from screening.report import summaries as sm
 from screening.report.calibration import calibration_section
@@ -281,14 +281,6 @@ def _compound_order(tables: RunTables) -> list[str]:
     return order
 
 
-def _positive_names(scoring: ScoringConfig, source: pd.DataFrame) -> set[str]:
-    names = set(source.loc[source["role"].eq("positive_control"), "compound"].dropna().astype(str)) \
-        if "role" in source else set()
-    if scoring.positive_control:
-        names.add(scoring.positive_control)
-    return names
-
-
 def _fields_for_curves(tables: RunTables) -> pd.DataFrame | None:
     if tables.fields is not None:
         return sm.with_plate_map(tables.fields, tables.wells)
@@ -311,7 +303,7 @@ def survival_section(tables: RunTables, config: ReportConfig, sink: fg.FigureSin
                            confidence=scoring.confidence)
     if curves.empty:
         return render("survival.html", missing=None, warning="No well has usable fields at the first day and later.")
-    positive = _positive_names(scoring, data)
+    positive = positive_control_compounds(data, scoring.positive_control)
     compounds = [c for c in _compound_order(tables) if c not in positive]
     curves["compound"] = curves["compound"].astype(str)
     cut = ""
@@ -383,10 +375,6 @@ def _ranking(tables: RunTables, scoring: ScoringConfig) -> dict:
         caption="Controls and compounds without a pooled estimate.") if len(unranked) else None}
 
 
-def _positive_compounds(ranking: pd.DataFrame) -> set:
-    return set(ranking.loc[ranking["role"].eq("positive_control"), "compound"]) if "role" in ranking else set()
-
-
 def _forest(tables: RunTables, sink: fg.FigureSink | None) -> dict:
     if tables.scores is None or tables.ranking is None:
         return {"missing": _missing(tables, "scores.csv", "ranking.csv")}
@@ -394,8 +382,8 @@ def _forest(tables: RunTables, sink: fg.FigureSink | None) -> dict:
     order = list(dict.fromkeys(sm.ranked(ranking)["compound"]))
     others = [c for c in dict.fromkeys(ranking["compound"]) if c not in order]
     compounds = others[:1] + order + others[1:]  # the positive control first, as the reference
-    positive = _positive_compounds(ranking)
-    compounds = [c for c in compounds if c in positive] + [c for c in compounds if c not in positive]
+    positive = positive_control_compounds(ranking)
+    compounds = [c for c in compounds if str(c) in positive] + [c for c in compounds if str(c) not in positive]
     cut = ""
     if len(compounds) > MAX_FOREST:
         cut = f"Forest plots of the {MAX_FOREST} first of {len(compounds)} compounds (controls, then rank)."
