@@ -203,3 +203,13 @@ def test_a_failed_first_field_is_not_the_registration_frame(tmp_path):
     assert out["shift_ok"].tolist() == [False, True, True]
     assert np.isnan(out.loc[0, "shift_y_px"])
     assert np.allclose(out.loc[2, ["shift_y_px", "shift_x_px"]].to_numpy(float), [-6, 4], atol=0.5)
+
+
+def test_the_edge_test_uses_the_next_image_frame():
+    # Seen at y = 20 px, then gone. The stage moved: a position p in timepoint 2's image is at
+    # p + shift in the first frame, so the neuron would be at 20 - shift_y there.
+    detections = [(1, 20.0, 50.0)]
+    left = follow(detections, site(2, shifts=[(0.0, 0.0), (18.0, 0.0)]))  # at y = 2: at the border
+    assert left.neurons.loc[0, ["died", "censor_reason"]].tolist() == [False, "left_field"]
+    died = follow(detections, site(2, shifts=[(0.0, 0.0), (-18.0, 0.0)]))  # at y = 38: inside, gone
+    assert died.neurons.loc[0, "died"]
