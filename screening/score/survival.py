@@ -203,11 +203,15 @@ def _arm_note(rows: pd.DataFrame) -> str | None:
     return None
 
 
+def _arm_rows(arms: pd.DataFrame, key: tuple) -> pd.Index:
+    """Index of the row of arm ``key`` (compound, concentration) in ``arms``."""
+    return arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
+
+
 def _add_note(arms: pd.DataFrame, keys: list[tuple], text: str) -> None:
     """Append ``text`` to the notes of the arms ``keys`` ((compound, concentration))."""
-    for compound, concentration in keys:
-        rows = arms.index[(arms["compound"] == compound) & (arms["concentration_um"] == concentration)]
-        arms.loc[rows, "note"] += "; " + text
+    for key in keys:
+        arms.loc[_arm_rows(arms, key), "note"] += "; " + text
 
 
 def _eligible_arms(arms: pd.DataFrame, data: pd.DataFrame, veh_plates: set, baseline_role: str) -> list[tuple]:
@@ -334,7 +338,7 @@ def _fill_estimates(arms: pd.DataFrame, fitted_arms: list[tuple], fit: _Fit) -> 
     """Write each fitted arm's log HR, SE, df and p into ``arms``, or a note saying why not."""
     se = np.sqrt(np.clip(np.diag(fit.cov), 0, None))
     for j, key in enumerate(fitted_arms):
-        i = arms.index[(arms["compound"] == key[0]) & (arms["concentration_um"] == key[1])]
+        i = _arm_rows(arms, key)
         b = fit.beta[j]
         if not np.isfinite(b) or abs(b) > MAX_ABS_LOG_HR or not fit.converged:
             _add_note(arms, [key], NOTES["separated"])
