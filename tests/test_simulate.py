@@ -444,3 +444,27 @@ def test_varied_primary_neurites_peak_at_their_set_brightness_whatever_the_width
         peaks.append(ndi.gaussian_filter(image, imaging.psf_sigma_px)[:, 60:140].max(axis=0).mean())
     assert np.mean(peaks) == pytest.approx(imaging.neurite_fraction, rel=0.08)
     assert sum(s for _, s in branch) == pytest.approx(2 / 3 * sum(s for _, s in primary))
+
+
+def test_the_drawn_neurites_are_the_truths_neurite_length():
+    """The skeleton of the neurite layer alone reads the truth's ``neurite_length_all_um``: the
+    benchmarks score the mask against what the image really shows (benchmarks/neurite_recall.py)."""
+    from skimage.morphology import skeletonize
+
+    from screening.simulate.render import render_neurite_layer
+
+    screen = build_screen("small", seed=0)
+    px = screen.preset.imaging.pixel_size_um
+    drawn = truth = 0.0
+    for field in (0, 5, 11):
+        layer = render_neurite_layer(screen, field, 4, blur=False)
+        s = skeletonize(layer > 0)
+        straight = np.count_nonzero(s[1:] & s[:-1]) + np.count_nonzero(s[:, 1:] & s[:, :-1])
+        diagonal = np.count_nonzero(s[1:, 1:] & s[:-1, :-1]) + np.count_nonzero(s[1:, :-1] & s[:-1, 1:])
+        drawn += (straight + np.sqrt(2) * diagonal) * px
+        truth += render_field(screen, field, 4).truth["neurite_length_all_um"]
+        blurred = render_neurite_layer(screen, field, 4)
+        assert blurred.sum() == pytest.approx(layer.sum(), rel=0.02)  # blurring keeps the signal
+    assert truth > 1000
+    # Crossings and neurites over somata share one skeleton; the splatted bands add a few % of spurs.
+    assert drawn / truth == pytest.approx(1.0, abs=0.1)

@@ -205,6 +205,35 @@ def _splat(image, rows, cols, weights) -> None:
     image += flat.reshape(h, w).astype(image.dtype)
 
 
+def render_neurite_layer(screen: SimulatedScreen, field: int, timepoint: int, *, blur: bool = True) -> np.ndarray:
+    """The neurites of one field-timepoint alone, noise-free: what the reporter image adds for them.
+
+    Parameters
+    ----------
+    screen : SimulatedScreen
+        From :func:`~screening.simulate.build_screen`.
+    field : int
+        Row of ``screen.fields``.
+    timepoint : int
+        1-based timepoint index.
+    blur : bool
+        Blur like the field's image (default); without, each neurite is its band of splatted
+        lines (1-5 px wide), whose skeleton is the truth's centre line.
+
+    Returns
+    -------
+    layer : (M, N) float32 array
+        ADU above the background (before illumination and camera): where the truth's
+        ``neurite_length_all_um`` lies in the image, for benchmarks.
+    """
+    t = int(timepoint) - 1
+    cells = screen.cells.iloc[np.flatnonzero(screen.cells["field"].to_numpy() == field)]
+    layer = np.zeros(screen.preset.imaging.field_shape, np.float32)
+    _add_neurites(layer, screen, field, t, cells, reporter_visible(cells, float(screen.days[t])),
+                  tuple(screen.shift_um[field, t]))
+    return ndi.gaussian_filter(layer, float(screen.blur_px[field, t])) if blur else layer
+
+
 def _add_neurites(image, screen: SimulatedScreen, field: int, t: int, cells, on, shift) -> None:
     """Draw the grown, visible part of every neurite of the field's neurons (reporter on)."""
     imaging = screen.preset.imaging
