@@ -13,7 +13,9 @@ field measurement skeletonises, with the defaults and the look's pixel size). Pe
 - **recall / precision**: truth skeleton pixels within ``max(2 px, 1.5 µm)`` of the product's
   skeleton, and the reverse;
 - **recall by contrast**: the truth skeleton split by the layer's value there in units of the
-  look's pixel noise.
+  look's pixel noise;
+- **bright recall by distance from a soma**: the truth skeleton brighter than ``BRIGHT`` x the
+  noise, split by its distance from the nearest drawn soma (0: over a soma).
 
 Run: ``python benchmarks/neurite_recall.py middle "neurites 3x noise" "seed 3"`` (~20 s per look).
 A diagnostic of the mask, below the field level; the field figures through ``screening run``
@@ -40,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from look_grid import GRID, GRID_SEED, varied_preset  # noqa: E402
 
 CONTRAST_BINS = (0.0, 2.0, 3.0, 5.0, 10.0, np.inf)  # x the pixel noise
+BRIGHT = 5.0  # x the pixel noise: neurite any detector should find
+SOMA_BINS_UM = (0.0, 1e-6, 3.0, 10.0, np.inf)  # distance from the nearest drawn soma
 
 
 def skeleton_length_px(skeleton: np.ndarray) -> float:
@@ -80,6 +84,7 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
     tol = max(2.0, 1.5 / px)
     sums = dict(truth_um=0.0, skel=0.0, skel_off=0.0, tp=0, nt=0, op=0, no=0)
     found_by_bin, all_by_bin = np.zeros(len(CONTRAST_BINS) - 1), np.zeros(len(CONTRAST_BINS) - 1)
+    found_near, all_near = np.zeros(len(SOMA_BINS_UM) - 1), np.zeros(len(SOMA_BINS_UM) - 1)
     for field in np.linspace(0, len(screen.fields) - 1, fields).astype(int):
         rendered = render_field(screen, int(field), timepoint)
         layer = render_neurite_layer(screen, int(field), timepoint)
@@ -89,7 +94,12 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         near_truth = ndi.distance_transform_edt(~truth) <= tol
         sums["truth_um"] += rendered.truth["neurite_length_all_um"]
         sums["skel"] += skeleton_length_px(truth) * px
-        sums["skel_off"] += skeleton_length_px(truth & ~soma_mask(screen, int(field), timepoint)) * px
+        somata = soma_mask(screen, int(field), timepoint)
+        sums["skel_off"] += skeleton_length_px(truth & ~somata) * px
+        bright = truth & (layer > BRIGHT * noise)
+        where = np.digitize(ndi.distance_transform_edt(~somata)[bright] * px, SOMA_BINS_UM) - 1
+        all_near += np.bincount(where, minlength=all_near.size)[: all_near.size]
+        found_near += np.bincount(where[near_ours[bright]], minlength=all_near.size)[: all_near.size]
         sums["tp"] += np.count_nonzero(truth & near_ours)
         sums["nt"] += np.count_nonzero(truth)
         sums["op"] += np.count_nonzero(ours & near_truth)
@@ -98,15 +108,23 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         found = near_ours[truth]
         all_by_bin += np.bincount(which, minlength=all_by_bin.size)[: all_by_bin.size]
         found_by_bin += np.bincount(which[found], minlength=all_by_bin.size)[: all_by_bin.size]
-    share = all_by_bin / max(all_by_bin.sum(), 1)
-    by_bin = [f"{f / a:.2f} ({s:.0%})" if a else "-" for f, a, s in zip(found_by_bin, all_by_bin, share, strict=True)]
+    by_bin = _shares(found_by_bin, all_by_bin)
+    near = _shares(found_near, all_near)
     return {
         "look": name,
         "ceiling (all / off somata)": f"{sums['skel'] / sums['truth_um']:.2f} / {sums['skel_off'] / sums['truth_um']:.2f}",
         "recall": f"{sums['tp'] / max(sums['nt'], 1):.3f}",
         "precision": f"{sums['op'] / max(sums['no'], 1):.3f}",
         **{f"recall at {lo:g}-{hi:g}x noise (share)": b for lo, hi, b in zip(CONTRAST_BINS, CONTRAST_BINS[1:], by_bin, strict=False)},
+        **{name: b for name, b in zip(("bright: over a soma", "bright: < 3 µm from one", "bright: 3-10 µm",
+                                       "bright: > 10 µm"), near, strict=True)},
     }
+
+
+def _shares(found: np.ndarray, total: np.ndarray) -> list[str]:
+    """'recall (share of the total)' per bin."""
+    share = total / max(total.sum(), 1)
+    return [f"{f / a:.2f} ({s:.0%})" if a else "-" for f, a, s in zip(found, total, share, strict=True)]
 
 
 def main(argv=None) -> int:
