@@ -7,9 +7,10 @@ that layer; the product's is the skeleton of
 :func:`screening.segment.neurites.segment_neurites` on the rendered reporter image (the mask the
 field measurement skeletonises, with the defaults and the look's pixel size). Per look:
 
-- **ceiling**: length of the truth skeleton (of the noise-free, unblurred neurite layer) over the truth's ``neurite_length_all_um`` (all of
-  it; and off the drawn somata, which the mask leaves out by design): what any skeleton of the
-  image could read, since overlapping neurites and neurite over somata have one skeleton;
+- **ceiling**: length of the truth skeleton (of the noise-free, unblurred neurite layer; measured
+  as the product measures its own, :func:`screening.measure.neurites.neurite_skeleton_length`)
+  over the truth's ``neurite_length_all_um`` (all of it; and off the drawn somata, which the
+  mask leaves out by design): what any skeleton of the image could read, since overlapping neurites and neurite over somata have one skeleton;
 - **recall / precision**: truth skeleton pixels within ``max(2 px, 1.5 µm)`` of the product's
   skeleton, and the reverse;
 - **recall by contrast**: the truth skeleton split by the layer's value there in units of the
@@ -33,6 +34,7 @@ from scipy import ndimage as ndi
 from skimage.draw import ellipse
 from skimage.morphology import skeletonize
 
+from screening.measure.neurites import neurite_skeleton_length
 from screening.segment.neurites import segment_neurites
 from screening.simulate import build_screen, render_field
 from screening.simulate.model import reporter_visible
@@ -44,14 +46,6 @@ from look_grid import GRID, GRID_SEED, varied_preset  # noqa: E402
 CONTRAST_BINS = (0.0, 2.0, 3.0, 5.0, 10.0, np.inf)  # x the pixel noise
 BRIGHT = 5.0  # x the pixel noise: neurite any detector should find
 SOMA_BINS_UM = (0.0, 1e-6, 3.0, 10.0, np.inf)  # distance from the nearest drawn soma
-
-
-def skeleton_length_px(skeleton: np.ndarray) -> float:
-    """Length of an 8-connected skeleton (px): 1 per orthogonal and sqrt(2) per diagonal neighbour pair."""
-    s = skeleton.astype(bool)
-    straight = np.count_nonzero(s[1:] & s[:-1]) + np.count_nonzero(s[:, 1:] & s[:, :-1])
-    diagonal = np.count_nonzero(s[1:, 1:] & s[:-1, :-1]) + np.count_nonzero(s[1:, :-1] & s[:-1, 1:])
-    return straight + np.sqrt(2) * diagonal
 
 
 def soma_mask(screen, field: int, timepoint: int) -> np.ndarray:
@@ -93,9 +87,9 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         near_ours = ndi.distance_transform_edt(~ours) <= tol
         near_truth = ndi.distance_transform_edt(~truth) <= tol
         sums["truth_um"] += rendered.truth["neurite_length_all_um"]
-        sums["skel"] += skeleton_length_px(truth) * px
+        sums["skel"] += neurite_skeleton_length(truth, pixel_size_um=px)
         somata = soma_mask(screen, int(field), timepoint)
-        sums["skel_off"] += skeleton_length_px(truth & ~somata) * px
+        sums["skel_off"] += neurite_skeleton_length(truth & ~somata, pixel_size_um=px)
         bright = truth & (layer > BRIGHT * noise)
         where = np.digitize(ndi.distance_transform_edt(~somata)[bright] * px, SOMA_BINS_UM) - 1
         all_near += np.bincount(where, minlength=all_near.size)[: all_near.size]

@@ -449,8 +449,7 @@ def test_varied_primary_neurites_peak_at_their_set_brightness_whatever_the_width
 def test_the_drawn_neurites_are_the_truths_neurite_length():
     """The skeleton of the neurite layer alone reads the truth's ``neurite_length_all_um``: the
     benchmarks score the mask against what the image really shows (benchmarks/neurite_recall.py)."""
-    from skimage.morphology import skeletonize
-
+    from screening.measure.neurites import neurite_skeleton_length
     from screening.simulate.render import render_neurite_layer
 
     screen = build_screen("small", seed=0)
@@ -458,10 +457,7 @@ def test_the_drawn_neurites_are_the_truths_neurite_length():
     drawn = truth = 0.0
     for field in (0, 5, 11):
         layer = render_neurite_layer(screen, field, 4, blur=False)
-        s = skeletonize(layer > 0)
-        straight = np.count_nonzero(s[1:] & s[:-1]) + np.count_nonzero(s[:, 1:] & s[:, :-1])
-        diagonal = np.count_nonzero(s[1:, 1:] & s[:-1, :-1]) + np.count_nonzero(s[1:, :-1] & s[:-1, 1:])
-        drawn += (straight + np.sqrt(2) * diagonal) * px
+        drawn += neurite_skeleton_length(layer > 0, pixel_size_um=px)
         truth += render_field(screen, field, 4).truth["neurite_length_all_um"]
         blurred = render_neurite_layer(screen, field, 4)
         assert blurred.sum() == pytest.approx(layer.sum(), rel=0.02)  # blurring keeps the signal
