@@ -41,6 +41,7 @@ def _tracks():
         "y_px": [10.0, 11.0, 12.0, 50.0, 50.0], "x_px": [20.0, 20.0, 20.0, 60.0, 60.0],
         "y_reg_px": [10.0, 10.0, 10.0, 50.0, 49.0], "x_reg_px": [20.0, 21.0, 22.0, 60.0, 61.0],
         "area_px": [100.0, 101.0, 99.0, 80.0, np.nan], "reporter_level": [5.0, 5.0, 4.0, 3.0, np.nan],
+        "dim": [False, False, True, False, False],
     })
 
 
@@ -61,6 +62,9 @@ def test_history_says_fate_and_each_timepoint():
     assert text.splitlines() == [
         "neuron 1: died between timepoints 1 and 2", "t1 day 0: alive, 80 px, reporter 3", "t2 day 3: dead",
     ]
+    neurons = pd.DataFrame({"track_id": [0], "died": [False], "last_timepoint": [3], "censor_reason": ["end"]})
+    assert history(_tracks(), neurons, 0).splitlines()[-1] == (
+        "t3 day 7: alive, 99 px, reporter 4 (dim: reporter under the cut-off)")
 
 
 @pytest.mark.napari

@@ -4,6 +4,10 @@ border somata counted by where their centre lies."""
 import numpy as np
 from scipy import ndimage as ndi
 
+from dataclasses import replace
+
+from screening.config.segmentation import SEGMENTATION_DEFAULTS
+from screening.segment.calibration import Calibration
 from screening.segment.somata import (
     centre_inside,
     flatness,
@@ -21,7 +25,7 @@ def _disc(shape, centre, radius):
     return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
 
 
-def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0):
+def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0, dim=(), dim_level=0.0):
     """Reporter and nuclear images (uint16) of discs: neurons (bright soma + nucleus),
     reporter-negative cells (dim soma + nucleus), fragments of dead cells (small very bright
     reporter blobs + a small bright condensed nucleus)."""
@@ -33,6 +37,9 @@ def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0)
         nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
     for centre in negatives:
         reporter = np.maximum(reporter, 60.0 * _disc(shape, centre, 9))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+    for centre in dim:
+        reporter = np.maximum(reporter, dim_level * _disc(shape, centre, 11))
         nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
     for r, c in fragments:
         for dr, dc in ((-3, 0), (3, 2), (0, -4)):
@@ -59,6 +66,21 @@ def test_reporter_negative_nuclei_not_counted():
     assert result.nuclei_labels.max() == 10  # every nucleus was found, 8 of them negative
     assert somata[60, 60] > 0 and somata[140, 140] > 0 and somata[60, 60] != somata[140, 140]
     assert somata[100, 100] == 0  # a negative cell's soma is not a motor neuron's
+
+
+def test_dim_nuclei_are_kept_for_tracking_but_not_counted():
+    # A plate cut-off of 240 ADU over negatives at 60: the dim band is 120-240 (halfway in log).
+    calibration = replace(Calibration.prior(SEGMENTATION_DEFAULTS), reporter_cutoff=240.0, reporter_negative_level=60.0)
+    dim_cells, faint_cells = [(60, 140), (140, 60)], [(100, 170)]
+    reporter, nuclei = make_field(neurons=[(60, 60), (140, 140)], negatives=NEGATIVES[:3], dim=dim_cells, dim_level=180.0)
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=calibration)
+    assert result.n == 2 and result.threshold == 240.0
+    assert all(result.dim_labels[c] > 0 for c in dim_cells) and result.dim_labels.max() == 2
+    assert all(result.soma_labels[c] == 0 for c in dim_cells)
+    # Just over the negatives (100 ADU, under the band): neither counted nor dim.
+    reporter, nuclei = make_field(neurons=[(60, 60)], negatives=NEGATIVES[:3], dim=faint_cells, dim_level=100.0)
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=calibration)
+    assert result.n == 1 and result.dim_labels.max() == 0
 
 
 def test_fragment_of_dead_neuron_not_counted():

@@ -89,6 +89,19 @@ def test_gap_of_one_timepoint_is_closed_and_two_are_not():
     assert [f.tolist() for f in ids] == [[0], [], [], [1]]
 
 
+def test_dim_points_continue_tracks_but_never_start_one():
+    p, q = np.array([[50.0, 50.0]]), np.array([[20.0, 20.0]])
+    # A neuron seen, dim at frames 1 and 2, seen again; a dim point alone at q starts nothing.
+    frames = [p, np.vstack([p + 1, q]), p + 2, p]
+    dim = [np.array([False]), np.array([True, True]), np.array([True]), np.array([False])]
+    ids = link_frames(frames, max_distance=5.0, max_gap=1, dim=dim)
+    assert [f.tolist() for f in ids] == [[0], [0, -1], [0], [0]]
+    # A counted soma is preferred to a nearer dim nucleus: the dim one is left on no track.
+    frames = [p, np.vstack([p + 1, p + 3])]
+    ids = link_frames(frames, max_distance=5.0, dim=[np.array([False]), np.array([True, False])])
+    assert [f.tolist() for f in ids] == [[0], [-1, 0]]
+
+
 def site(n_timepoints=5, usable=None, shifts=None, shape=(100, 100)):
     usable = [True] * n_timepoints if usable is None else usable
     shifts = [(0.0, 0.0)] * n_timepoints if shifts is None else shifts
@@ -151,6 +164,20 @@ def test_zombie_is_not_a_death_and_is_counted():
     assert out.reversals == 1
     assert out.tracks["status"].tolist() == ["alive", "alive", "missed", "alive", "alive"]
     assert out.intervals["deaths"].sum() == 0 and out.intervals["at_risk"].tolist() == [1, 1, 1, 1]
+
+
+def test_a_neuron_that_dims_is_alive_not_dead():
+    # Seen at 1-3, then only as a dim nucleus at 4 and 5 (its reporter under the cut-off).
+    table = objects([(t, 50.0, 50.0) for t in (1, 2, 3, 4, 5)]).assign(dim=[False, False, False, True, True])
+    kw = {"max_distance_px": 8.0, "max_gap": 1, "edge_margin_px": 5.0}
+    out = follow_site(table, site(), **kw)
+    assert out.neurons[["died", "censor_reason", "last_timepoint"]].values.tolist() == [[False, "end", 5]]
+    assert out.tracks["dim"].tolist() == [False, False, False, True, True]
+    # Without following dim nuclei, the same neuron dies after timepoint 3.
+    out = follow_site(table, site(), follow_dim=False, **kw)
+    assert out.neurons[["died", "last_timepoint"]].values.tolist() == [[True, 3]]
+    # A dim nucleus alone never becomes a neuron.
+    assert follow_site(table.assign(dim=True), site(), **kw).neurons.empty
 
 
 def test_unusable_timepoint_is_bridged_and_long_outage_censors():

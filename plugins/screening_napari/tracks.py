@@ -92,7 +92,7 @@ def site_tracks(tracks: pd.DataFrame, timepoints: list[int], *, registered: bool
 
 
 def history(tracks: pd.DataFrame, neurons: pd.DataFrame, track_id: int) -> str:
-    """One neuron's record: its fate and each timepoint's status, area and reporter level."""
+    """One neuron's record: its fate and each timepoint's status, area and reporter level (and whether dim)."""
     mine = tracks[tracks["track_id"] == track_id].sort_values("timepoint")
     fate = neurons[neurons["track_id"] == track_id]
     head = f"neuron {track_id}"
@@ -103,6 +103,7 @@ def history(tracks: pd.DataFrame, neurons: pd.DataFrame, track_id: int) -> str:
     lines = [
         f"t{int(r.timepoint)} day {r.day:g}: {r.status}"
         + (f", {r.area_px:.0f} px, reporter {r.reporter_level:.3g}" if r.status == "alive" else "")
+        + (" (dim: reporter under the cut-off)" if bool(getattr(r, "dim", False)) else "")
         for r in mine.itertuples()
     ]
     return "\n".join([head, *lines])

@@ -47,6 +47,12 @@ class TrackingConfig(BaseModel):
         description="timepoints a neuron may go unseen and still be the same neuron: a missed detection "
         "at a usable timepoint (a 'zombie' reversal, counted) or an unusable timepoint bridged",
     )
+    follow_dim_nuclei: bool = Field(
+        True,
+        description="continue a followed neuron on a dim nucleus (reporter under the plate's cut-off "
+        "but in the upper half, in log, of the way up from the negative cells): a living neuron "
+        "missed twice is otherwise called dead in every arm alike, which shrinks hazard ratios",
+    )
     edge_margin_um: float = Field(
         10.0, ge=0,
         description="a neuron last seen within this distance (µm) of the border of the next usable "

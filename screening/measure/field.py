@@ -18,7 +18,7 @@ from screening.segment.calibration import Calibration, calibrate
 from screening.segment.neurites import segment_neurites
 from screening.segment.nuclei import segment_nuclei
 from screening.segment.somata import count_motor_neurons, saturated_mask
-from screening.track.objects import soma_objects
+from screening.track.objects import tracking_objects
 
 ROLES = ("reporter", "nuclei", "neurites")
 #: Start of ``qc_reason`` when the measurement raised: the field failed, it was not judged.
@@ -54,8 +54,8 @@ class FieldMeasurement:
         With ``return_images``: ``soma_labels``, ``nuclei_labels`` (when there
         is a nuclear channel) and ``neurite_skeleton`` (bool).
     objects : DataFrame or None
-        One row per counted soma (:func:`screening.track.objects.soma_objects`:
-        centroid, area, reporter and nuclear level) for tracking; None when the
+        One row per counted soma, then per dim nucleus (:func:`screening.track.objects.tracking_objects`:
+        centroid, area, reporter and nuclear level, ``dim``) for tracking; None when the
         field was not segmented.
     """
 
@@ -239,7 +239,7 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
             saturated, count, pixel_size_um, min_soma_area_px=seg.min_soma_area_um2 / pixel_size_um**2
         )
         level = count.reporter_smooth if count.reporter_smooth is not None else reporter
-        objects = soma_objects(count.soma_labels, level, nuclei)
+        objects = tracking_objects(count.soma_labels, count.dim_labels, level, nuclei)
         row.update(
             n_neurons=int(count.n),
             neurite_length_um=length,

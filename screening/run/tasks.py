@@ -146,7 +146,7 @@ def measure_field_tracked(
     row : dict
         The field row, with the image size ``height_px, width_px``.
     objects : DataFrame or None
-        One row per soma (:func:`screening.track.objects.soma_objects`).
+        One row per counted soma, then per dim nucleus (:func:`screening.track.objects.tracking_objects`).
     thumbnail : ndarray or None
         The nuclear image (else the reporter) downsampled to about
         ``tracking.registration_pixel_um`` (:func:`screening.track.objects.thumbnail`),

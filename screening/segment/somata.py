@@ -89,6 +89,10 @@ _LOG_FLOOR_DIVISOR = 10
 # Saturation is a plateau of at least this many pixels at the image maximum (one is just the
 # brightest pixel).
 _MIN_SATURATED_PX = 4
+# A candidate below the cut-off is "dim" (kept for tracking, not counted) above this point
+# between the negative level (0) and the cut-off (1), in log: a followed neuron whose reporter
+# dips under the cut-off for a timepoint is still nearer the cut-off than the negatives are.
+_DIM_LOG_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,11 @@ class MotorNeuronCount:
     candidate_levels : (K,) float array
         Reporter level × flatness of every candidate examined, the value compared with the
         threshold (for a plate's pooled cut-off).
+    dim_labels : (M, N) int32 array or None
+        Nuclei (with a nuclear channel) that are not counted but whose level lies in the upper
+        half (in log) between the negative level and the threshold, neither pyknotic nor
+        debris: a known neuron whose reporter dips under the cut-off for a while, for tracking
+        to follow (:func:`screening.track.link.link_frames`); never counted, never a new neuron.
     """
 
     n: int
@@ -130,6 +139,7 @@ class MotorNeuronCount:
     reporter_background: np.ndarray | None = field(default=None, repr=False)
     reporter_smooth: np.ndarray | None = field(default=None, repr=False)
     candidate_levels: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    dim_labels: np.ndarray | None = field(default=None, repr=False)
 
     def __iter__(self):
         return iter((self.n, self.soma_labels))
@@ -496,10 +506,27 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     keep = _keep_centred(labels, np.concatenate([[False], positive]))
     counted = np.flatnonzero(keep[1:]) + 1
     somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=_SOMA_REACH_DIAMETERS * soma_diameter_px)
+    dim = candidate & ~positive & (score > dim_level(threshold, neg))
+    dim_keep = _keep_centred(labels, np.concatenate([[False], dim]))
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
         int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
+        dim_labels=_relabel(labels, np.flatnonzero(dim_keep[1:]) + 1),
     )
+
+
+def dim_level(threshold: float, negative: float) -> float:
+    """Level above which an uncounted candidate is dim rather than negative (see ``_DIM_LOG_FRACTION``)."""
+    if negative <= 0 or threshold <= negative:
+        return threshold
+    return float(negative * (threshold / negative) ** _DIM_LOG_FRACTION)
+
+
+def _relabel(labels: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """``labels`` keeping only the labels in ``chosen``, numbered 1..len(chosen)."""
+    lookup = np.zeros(int(labels.max()) + 1, np.int32)
+    lookup[chosen] = np.arange(1, chosen.size + 1)
+    return lookup[labels]
 
 
 def _merged_pairs(labels: np.ndarray, area: np.ndarray, typical_area: float) -> np.ndarray:
@@ -544,9 +571,7 @@ def _somata_from_nuclei(bodies, labels, counted, level, *, reach_px: float) -> n
     claimed), down to :data:`_SOMA_EDGE_FRACTION` of the nucleus's own level."""
     if counted.size == 0:
         return np.zeros(labels.shape, np.int32)
-    lookup = np.zeros(int(labels.max()) + 1, np.int32)
-    lookup[counted] = np.arange(1, counted.size + 1)
-    markers = lookup[labels]
+    markers = _relabel(labels, counted)
     # Other nuclei compete for pixels, then are dropped.
     markers[(labels > 0) & (markers == 0)] = counted.size + 1
     # Nearest nucleus within reach (chessboard metric: fast, and the soma's

@@ -21,6 +21,11 @@ Rules (docs/tracking.md):
 - A neuron missed at a usable timepoint and found again in place within ``max_gap``
   timepoints was never dead: gap closing keeps one track and the miss is counted as a
   reversal ("zombie").
+- A followed neuron whose reporter dips just under the cut-off (a *dim* nucleus: stored, not
+  counted) is still alive: its track continues on the dim nucleus (``dim`` in ``tracks``).
+  A dim nucleus never starts a track. Without this, a living neuron missed twice in a row
+  (or once at the last timepoint) "dies" at the same rate in every arm, and hazard ratios
+  shrink toward 1 (benchmarks/README.md, "Tracking").
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ NEURON_COLUMNS = [
 ]
 TRACK_COLUMNS = [
     "track_id", "timepoint", "day", "status", "y_px", "x_px", "y_reg_px", "x_reg_px",
-    "area_px", "reporter_level", "nuclei_level",
+    "area_px", "reporter_level", "nuclei_level", "dim",
 ]
 INTERVAL_COLUMNS = [
     "timepoint_start", "timepoint_end", "interval", "interval_end", "day_start", "day_end",
@@ -65,6 +70,7 @@ def follow_site(
     max_distance_px: float,
     max_gap: int = 1,
     edge_margin_px: float = 0.0,
+    follow_dim: bool = True,
 ) -> SiteTracks:
     """Link one site's somata over time and call each neuron's outcome.
 
@@ -72,7 +78,8 @@ def follow_site(
     ----------
     objects : DataFrame
         Somata of the site: ``timepoint, y_px, x_px`` (px, that image's frame) and
-        optionally ``area_px, reporter_level, nuclei_level``.
+        optionally ``area_px, reporter_level, nuclei_level`` and ``dim`` (True: a dim
+        nucleus, which may continue a track but not start one).
     series : DataFrame
         One row per timepoint of the site (:data:`SERIES_COLUMNS`): ``tindex`` is the
         timepoint's index among the plate's ordered timepoints, ``usable`` whether its
@@ -86,6 +93,8 @@ def follow_site(
     edge_margin_px : float
         Last seen this close to (or beyond) the next usable image's border: censored
         ``left_field`` rather than dead, px.
+    follow_dim : bool
+        Continue tracks on dim nuclei (False: dim rows are ignored).
 
     Returns
     -------
@@ -93,7 +102,8 @@ def follow_site(
         ``neurons`` (:data:`NEURON_COLUMNS`), ``tracks`` (:data:`TRACK_COLUMNS`, one row per
         neuron and timepoint from its first to its death or last sighting; ``status`` is
         ``alive``, ``missed`` (usable but not found, bridged), ``unusable`` (bridged) or
-        ``dead`` (the timepoint where it was found gone)), ``intervals``
+        ``dead`` (the timepoint where it was found gone); ``dim`` True where it was seen as a
+        dim nucleus), ``intervals``
         (:data:`INTERVAL_COLUMNS`, per pair of consecutive usable timepoints at most
         ``max_gap`` apart: neurons at risk at the start, deaths in it, tracks entering at
         its end) and ``reversals`` (misses bridged: deaths that would have been called).
@@ -101,6 +111,11 @@ def follow_site(
     series = series.sort_values("tindex").reset_index(drop=True)
     usable = series[series["usable"].astype(bool)].reset_index(drop=True)
     objects = objects[objects["timepoint"].isin(usable["timepoint"])]
+    # Stores written before dim nuclei existed have no ``dim``: all their rows are counted somata.
+    dim = objects["dim"].fillna(False).astype(bool) if "dim" in objects else pd.Series(False, index=objects.index)
+    objects = objects.assign(dim=dim)
+    if not follow_dim:
+        objects = objects[~objects["dim"]]
     by_tp = {tp: g for tp, g in objects.groupby("timepoint", sort=False)}
     frames, registered = [], []
     for row in usable.itertuples():
@@ -109,7 +124,13 @@ def follow_site(
         registered.append(
             np.column_stack([g["y_px"].to_numpy(float) + row.shift_y_px, g["x_px"].to_numpy(float) + row.shift_x_px])
         )
-    ids = link_frames(registered, usable["tindex"].to_numpy(), max_distance=max_distance_px, max_gap=max_gap)
+    ids = link_frames(registered, usable["tindex"].to_numpy(), max_distance=max_distance_px, max_gap=max_gap,
+                      dim=[g["dim"].to_numpy(bool) for g in frames])
+    # Dim nuclei that continue no track are nobody.
+    on = [i >= 0 for i in ids]
+    frames = [g[k] for g, k in zip(frames, on)]
+    registered = [r[k] for r, k in zip(registered, on)]
+    ids = [i[k] for i, k in zip(ids, on)]
 
     seen = _seen_table(frames, registered, ids)
     neurons = _outcomes(seen, series, usable, max_gap, edge_margin_px)
@@ -132,6 +153,7 @@ def _seen_table(frames, registered, ids) -> dict[str, np.ndarray]:
     for col in ("area_px", "reporter_level", "nuclei_level"):
         parts = [g[col].to_numpy(float) if col in g else np.full(len(g), np.nan) for g in frames]
         cols[col] = np.concatenate(parts) if parts else np.empty(0)
+    cols["dim"] = np.concatenate([g["dim"].to_numpy(bool) for g in frames]) if frames else np.empty(0, bool)
     order = np.lexsort((cols["u"], cols["track_id"]))
     return {k: v[order] for k, v in cols.items()}
 
@@ -236,6 +258,7 @@ def _track_rows(seen, neurons: pd.DataFrame, series: pd.DataFrame, usable: pd.Da
     }
     for col in ("area_px", "reporter_level", "nuclei_level"):
         out[col] = np.where(seen_here, seen[col][found], np.nan)
+    out["dim"] = seen_here & seen["dim"][found]
     return pd.DataFrame(out)[TRACK_COLUMNS]
 
 

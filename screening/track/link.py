@@ -8,6 +8,10 @@ assignment maximises the summed ``max_distance - d`` (a link is always preferred
 link, and shorter links to longer ones), solved by :func:`scipy.optimize.linear_sum_assignment`
 on the pairs a KD-tree finds within the gate.
 
+Detections may be marked *dim* (a nucleus whose reporter is just under the cut-off): a track
+not continued by a counted soma may continue on a dim one, but a dim detection never starts a
+track (hysteresis, as in Canny's edges: strong to start, weak to go on).
+
 laptrack (BSD-3) was measured on the ``hard`` preset's density (185 somata × 6 timepoints):
 0.44 s per site, 17 % of the site's measurement time; this is ~2 ms.
 """
@@ -53,12 +57,29 @@ def match(a: np.ndarray, b: np.ndarray, max_distance: float) -> tuple[np.ndarray
     return _assign(*_candidates(a, b, max_distance), max_distance)
 
 
+def _continue(prev: np.ndarray, prev_ids: np.ndarray, frame: np.ndarray, dim: np.ndarray, max_distance: float):
+    """Track ids of ``frame``'s points continuing the tracks at ``prev`` (-1: none).
+
+    Counted points are matched first; tracks left over may then continue on dim points.
+    """
+    frame_ids = np.full(len(frame), -1)
+    strong, weak = np.flatnonzero(~dim), np.flatnonzero(dim)
+    ia, ib = match(prev, frame[strong], max_distance)
+    frame_ids[strong[ib]] = prev_ids[ia]
+    if weak.size:
+        rest = np.setdiff1d(np.arange(len(prev)), ia)
+        ja, jb = match(prev[rest], frame[weak], max_distance)
+        frame_ids[weak[jb]] = prev_ids[rest[ja]]
+    return frame_ids
+
+
 def link_frames(
     points: list[np.ndarray],
     times: list[int] | np.ndarray | None = None,
     *,
     max_distance: float,
     max_gap: int = 1,
+    dim: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Track ids for points seen at successive frames.
 
@@ -74,22 +95,26 @@ def link_frames(
     max_gap : int
         A track may go unseen at up to this many timepoints between two detections
         (gap closing joins a track end to a start ``2 .. max_gap + 1`` timepoints later).
+    dim : list of bool arrays, optional
+        Per frame, which points may only continue a track (default: none).
 
     Returns
     -------
     list of int arrays
-        Track id of every point of every frame; ids are 0, 1, ... in order of first appearance.
+        Track id of every point of every frame; ids are 0, 1, ... in order of first
+        appearance; -1 for a dim point that continues no track.
     """
     times = np.arange(len(points)) if times is None else np.asarray(times)
     points = [np.asarray(p, float).reshape(-1, 2) for p in points]
+    dim = [np.zeros(len(p), bool) for p in points] if dim is None else [np.asarray(d, bool) for d in dim]
     ids: list[np.ndarray] = []
     next_id = 0
     for k, frame in enumerate(points):
         frame_ids = np.full(len(frame), -1)
         if k > 0 and times[k] - times[k - 1] - 1 <= max_gap:
-            ia, ib = match(points[k - 1], frame, max_distance)
-            frame_ids[ib] = ids[k - 1][ia]
-        new = frame_ids < 0
+            on = ids[k - 1] >= 0
+            frame_ids = _continue(points[k - 1][on], ids[k - 1][on], frame, dim[k], max_distance)
+        new = (frame_ids < 0) & ~dim[k]
         frame_ids[new] = np.arange(next_id, next_id + new.sum())
         next_id += int(new.sum())
         ids.append(frame_ids)
@@ -104,6 +129,7 @@ def _close_gaps(points, times, ids, max_distance, max_gap):
     all_ids = np.concatenate(ids)
     all_pts = np.concatenate(points)
     order = np.argsort(frame_of, kind="stable")
+    order = order[all_ids[order] >= 0]  # dim points on no track
     first = {}
     last = {}
     for i in order:
@@ -135,5 +161,5 @@ def _renumber(ids: list[np.ndarray]) -> list[np.ndarray]:
     flat = np.concatenate(ids) if ids else np.empty(0, int)
     _, first_index = np.unique(flat, return_index=True)
     order = flat[np.sort(first_index)]
-    mapping = {t: i for i, t in enumerate(order)}
+    mapping = {t: i for i, t in enumerate(order[order >= 0])} | {-1: -1}
     return [np.array([mapping[t] for t in f], int) for f in ids]

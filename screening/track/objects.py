@@ -8,7 +8,7 @@ import pandas as pd
 
 from screening.plate import MAD_TO_SD
 
-OBJECT_COLUMNS = ["label", "y_px", "x_px", "area_px", "reporter_level", "nuclei_level"]
+OBJECT_COLUMNS = ["label", "y_px", "x_px", "area_px", "reporter_level", "nuclei_level", "dim"]
 
 
 def soma_objects(
@@ -31,12 +31,12 @@ def soma_objects(
     DataFrame
         :data:`OBJECT_COLUMNS`, one row per label present: ``y_px, x_px`` (centroid, px,
         row/column of the image), ``area_px`` (px), ``reporter_level`` and
-        ``nuclei_level`` (mean over the soma, image units).
+        ``nuclei_level`` (mean over the soma, image units); ``dim`` False.
     """
     flat = np.asarray(soma_labels).ravel()
     where = np.flatnonzero(flat)  # somata cover a small part of the field: work on those pixels only
     if where.size == 0:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in OBJECT_COLUMNS}).astype({"label": int})
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in OBJECT_COLUMNS}).astype({"label": int, "dim": bool})
     labels = flat[where]
     n = int(labels.max()) + 1
     area = np.bincount(labels, minlength=n).astype(float)
@@ -54,8 +54,25 @@ def soma_objects(
             "area_px": area[present],
             "reporter_level": mean(np.asarray(reporter, float).ravel()[where]),
             "nuclei_level": mean(np.asarray(nuclei, float).ravel()[where]) if nuclei is not None else np.nan,
+            "dim": False,
         }
     )
+
+
+def tracking_objects(
+    soma_labels: np.ndarray, dim_labels: np.ndarray | None, reporter: np.ndarray, nuclei: np.ndarray | None = None
+) -> pd.DataFrame:
+    """What tracking stores of a field: the counted somata, then the dim nuclei (``dim`` True).
+
+    ``dim_labels`` (:attr:`screening.segment.somata.MotorNeuronCount.dim_labels`, or None)
+    are uncounted nuclei whose reporter lies just under the cut-off: tracking may continue a
+    known neuron on one, never start one. ``label`` numbers each kind in its own label image.
+    """
+    somata = soma_objects(soma_labels, reporter, nuclei)
+    if dim_labels is None or not dim_labels.any():
+        return somata
+    dim = soma_objects(dim_labels, reporter, nuclei).assign(dim=True)
+    return pd.concat([somata, dim], ignore_index=True) if len(somata) else dim
 
 
 def thumbnail_factor(pixel_size_um: float, registration_pixel_um: float) -> int:

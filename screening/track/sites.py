@@ -139,7 +139,7 @@ def track_fields(fields: pd.DataFrame, objects: pd.DataFrame, config: TrackingCo
         found = follow_site(
             by_site.get(key, objects.iloc[:0]), series,
             max_distance_px=config.max_link_distance_um / px, max_gap=config.max_gap,
-            edge_margin_px=config.edge_margin_um / px,
+            edge_margin_px=config.edge_margin_um / px, follow_dim=config.follow_dim_nuclei,
         )
         keys = dict(zip(SITE_KEYS, key))
         neurons.append(found.neurons.assign(**keys))
