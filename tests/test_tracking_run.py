@@ -31,6 +31,9 @@ def test_demo_run_tracks_every_soma_and_scores_from_tracks(demo_run):
     assert (pd.read_csv(demo_run / "scores.csv")["survival"] == "tracked").all()
     report = (demo_run / "report.html").read_text(encoding="utf-8")
     assert "Kaplan-Meier" in report and "tracked neurons" in report
+    # The report says how many neurons were followed through a dim timepoint (none is counted there).
+    dim_tracks = tracks[tracks["dim"]].drop_duplicates(["plate", "well", "site", "track_id"])
+    assert len(dim_tracks) > 0 and f"{len(dim_tracks)} followed through a dim timepoint" in report
 
 
 def test_rescoring_honours_flags_and_the_counts_choice(demo_run, tmp_path):

@@ -14,6 +14,7 @@ from screening.report import summaries as sm
 from screening.report.load import RunTables
 from screening.report.markup import Table, conc, integer, render, svg, text
 from screening.score.km import km_by_arm
+from screening.track.sites import n_followed_dim
 
 SECTION = ("tracking", "Tracked neurons")
 _CENSOR_TEXT = {"end": "followed to the end", "left_field": "left the field", "field_unusable": "field unusable",
@@ -97,5 +98,6 @@ def tracking_section(tables: RunTables, baseline_role: str, sink: fg.FigureSink 
         "tracking.html", **values, n_neurons=integer(len(neurons)), n_deaths=integer(int(neurons["died"].sum())),
         censored=[(integer(n), _CENSOR_TEXT.get(r, text(r))) for r, n in reasons.items()],
         reversals=integer(int((tracks["status"] == "missed").sum()) if tracks is not None else 0),
+        n_dim=integer(n_followed_dim(tracks)),
         at_risk=_at_risk_table(km),
     )

@@ -185,6 +185,13 @@ def track_run(fields: pd.DataFrame, run_dir, config: TrackingConfig) -> TrackRes
     return track_fields(fields, read_objects(run_dir), config)
 
 
+def n_followed_dim(tracks: pd.DataFrame | None) -> int:
+    """Neurons followed through at least one timepoint as a dim nucleus (0 for runs without ``dim``)."""
+    if tracks is None or "dim" not in tracks or tracks.empty:
+        return 0
+    return int(tracks.groupby(SITE_KEYS + ["track_id"])["dim"].any().sum())
+
+
 def write_tracks(result: TrackResult | None, run_dir, *, log=None) -> list[Path]:
     """Write ``neurons.parquet`` and ``tracks.parquet`` atomically (without tracking: remove stale ones)."""
     run_dir = Path(run_dir)
@@ -199,7 +206,8 @@ def write_tracks(result: TrackResult | None, run_dir, *, log=None) -> list[Path]
         n, died = len(result.neurons), int(result.neurons["died"].sum()) if len(result.neurons) else 0
         log.print(
             f"tracking: {n} neurons followed, {died} deaths seen, {result.reversals} reversal(s) "
-            "(neurons missed at one timepoint and found again in place: not counted as deaths)"
+            "(neurons missed at one timepoint and found again in place: not counted as deaths), "
+            f"{n_followed_dim(result.tracks)} followed through a dim timepoint (reporter just under the cut-off)"
         )
     return paths
 
