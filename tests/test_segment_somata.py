@@ -1,10 +1,10 @@
 """Motor-neuron counting: reporter-positive somata only, fragments and negatives not counted,
 border somata counted by where their centre lies."""
 
+from dataclasses import replace
+
 import numpy as np
 from scipy import ndimage as ndi
-
-from dataclasses import replace
 
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment.calibration import Calibration

@@ -503,15 +503,15 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     # half under a neighbour's soma (bright on one side) falls below it.
     score = level * flatness(median, high)  # flatness <= 1
     positive = candidate & (score > threshold)
-    keep = _keep_centred(labels, np.concatenate([[False], positive]))
-    counted = np.flatnonzero(keep[1:]) + 1
-    somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=_SOMA_REACH_DIAMETERS * soma_diameter_px)
     dim = candidate & ~positive & (score > dim_level(threshold, neg))
-    dim_keep = _keep_centred(labels, np.concatenate([[False], dim]))
+    # One border pass for both kinds: whether an object's centre is inside does not depend on its kind.
+    centred = _keep_centred(labels, np.concatenate([[False], positive | dim]))[1:]
+    counted = np.flatnonzero(centred & positive) + 1
+    somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=_SOMA_REACH_DIAMETERS * soma_diameter_px)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
         int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
-        dim_labels=_relabel(labels, np.flatnonzero(dim_keep[1:]) + 1),
+        dim_labels=_relabel(labels, np.flatnonzero(centred & dim) + 1),
     )
 
 
