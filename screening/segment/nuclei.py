@@ -49,14 +49,25 @@ def noise_sigma(image: np.ndarray) -> float:
     """Robust standard deviation of pixel noise, from neighbour differences.
 
     Differences of horizontal neighbours cancel anything smooth (background,
-    the inside of a cell); their median absolute deviation ignores edges.
+    the inside of a cell); the spread of their middle half ignores edges.
+
+    Notes
+    -----
+    Camera images hold integers, and their differences too: in a dark 8-bit field most
+    differences are exactly 0, so the median absolute deviation of the integers reads 0 or
+    whole grey levels (0, 1.05, 2.1 ...), and a noise of 0 makes every flicker of the
+    background a nucleus. Each integer is therefore read as spread over its grey level (the
+    quantiles of grouped data, interpolated in the histogram): half the inter-quartile range
+    equals the median absolute deviation of a symmetric distribution, and stays continuous.
     """
     image = np.asarray(image)
     if image.ndim != 2 or image.shape[1] < 2:
         return 0.0
     rows = image[::_NOISE_ROW_STEP]
-    if np.issubdtype(rows.dtype, np.integer) and rows.dtype.itemsize <= 2:  # histogram of ≤ 2^17 bins
-        mad = np.float32(_integer_mad(np.diff(rows.astype(np.int64), axis=1)))
+    if rows.dtype.kind == "f" and np.array_equal(rows, np.round(rows)) and np.abs(rows).max(initial=0) < 2**17:
+        rows = rows.astype(np.int64)
+    if np.issubdtype(rows.dtype, np.integer) and np.abs(rows).max(initial=0) < 2**17:  # histogram of ≤ 2^18 bins
+        mad = _grouped_half_iqr(np.diff(rows.astype(np.int64), axis=1))
     else:
         rows = rows.astype(np.float32)
         d = rows[:, 1:] - rows[:, :-1]
@@ -64,25 +75,22 @@ def noise_sigma(image: np.ndarray) -> float:
     return float(MAD_TO_SD * mad / np.sqrt(2))
 
 
-def _integer_median_x2(values: np.ndarray) -> int:
-    """Twice ``np.median(values)`` of an integer array, exactly, from a histogram (no sort)."""
-    lo = int(values.min())
-    cum = np.cumsum(np.bincount((values - lo).ravel()))
-    n = int(cum[-1])
-    upper = int(np.searchsorted(cum, n // 2, side="right"))  # the element of rank n // 2
-    lower = upper if n % 2 else int(np.searchsorted(cum, n // 2 - 1, side="right"))
-    return 2 * lo + lower + upper
+def _grouped_half_iqr(values: np.ndarray) -> float:
+    """Half the inter-quartile range of integers, each read as uniform over [k - 0.5, k + 0.5].
 
-
-def _integer_mad(values: np.ndarray) -> float:
-    """``np.median(np.abs(values - np.median(values)))`` of integers, exactly.
-
-    Camera images are integers, so their neighbour differences are too: a histogram gives
-    the medians ~5x faster than ``np.median``'s partition (a noise estimate is taken about
-    eight times per field). The doubled values keep a half-integer median exact.
+    A histogram gives the quartiles ~5x faster than ``np.percentile``'s partition (a noise
+    estimate is taken about eight times per field).
     """
-    median_x2 = _integer_median_x2(values)
-    return _integer_median_x2(np.abs(2 * values - median_x2)) / 4
+    lo = int(values.min())
+    counts = np.bincount((values - lo).ravel())
+    cum = np.cumsum(counts)
+    quartiles = []
+    for q in (0.25, 0.75):
+        target = q * cum[-1]
+        k = int(np.searchsorted(cum, target))  # the first grey level whose cumulative count reaches it
+        before = cum[k - 1] if k else 0
+        quartiles.append(lo + k - 0.5 + (target - before) / counts[k])
+    return 0.5 * (quartiles[1] - quartiles[0])
 
 
 def smoothed_noise(sigma_noise: float, sigma_px: float) -> float:
