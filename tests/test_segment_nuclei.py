@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from screening.segment.nuclei import noise_sigma, segment_nuclei
+from screening.segment.nuclei import faint_outliers, noise_sigma, segment_nuclei
 
 PX = 0.65  # µm per pixel; the default 10 µm nucleus is ~15 px across
 DATA = Path(__file__).parents[2] / "shared" / "data"
@@ -146,3 +146,33 @@ def test_non_convex_clump_of_nucleus_size_kept_smaller_smear_dropped():
     assert kept.max() == 1 and kept[5, 5] == 1 and kept[22, 22] == 0
     # Convex objects of either size stay as before.
     assert _filter(labels, [0.95, 0.95], corrected, d_px, sigma_noise=1.0).max() == 2
+
+
+def test_faint_background_patches_are_not_nuclei():
+    # A JPEG-like field: the pixel noise is smoothed away (neighbour differences read a fraction
+    # of a grey level), and broad patches of background 1-2 levels high remain beside nuclei ~25
+    # levels high (nuclei_u2os saved as JPEG counted 0.100 median error that way).
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(5)
+    nuclei = [(40, 40), (40, 200), (120, 120), (200, 40), (200, 200), (120, 280), (40, 300), (220, 300)]
+    image = _field([(c, 11, 25.0) for c in nuclei], shape=(260, 340), background=5.0, noise=0.0)
+    patches = np.zeros(image.shape)
+    for r, c in [(100, 60), (150, 210), (230, 130)]:
+        patches[r - 14 : r + 14, c - 16 : c + 16] = 1.8
+    image += ndi.gaussian_filter(patches, 4) + ndi.gaussian_filter(rng.normal(0, 1.0, image.shape), 1.5)
+    labels = segment_nuclei(np.round(image).astype(np.uint8), pixel_size_um=0.5, nucleus_diameter_um=11.0)
+    assert labels.max() == len(nuclei)
+    assert all(labels[c] > 0 for c in nuclei)
+
+
+def test_faint_outliers_sees_through_patches_and_bright_debris_and_keeps_a_dim_nucleus():
+    rng = np.random.default_rng(0)
+    nuclei = 25.0 * np.exp(rng.normal(0, 0.2, 12))
+    mean = np.concatenate([nuclei, [1.2] * 8, [7.0], [60000.0]])
+    faint = faint_outliers(mean, np.ones(mean.size, bool))
+    assert faint[12:20].all()  # the patches, 8 beside 12 nuclei
+    assert not faint[:12].any() and not faint[20]  # a nucleus at 0.28x the others stays
+    assert not faint[21]  # saturated debris is no reason to drop the nuclei (a field read 1 of 82)
+    # Two objects are no population: a dim nucleus beside a 50-fold brighter one stays.
+    assert not faint_outliers(np.array([3000.0, 60.0]), np.ones(2, bool)).any()

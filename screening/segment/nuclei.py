@@ -39,6 +39,13 @@ _PEAK_PERCENTILE = 95  # a region's peak: robust to a single hot pixel, unlike i
 _SPLIT_MIN_AREAS = 2  # only objects that could hold two nuclei of the minimum area are split ...
 _SPLIT_SEED_DIAMETERS = 0.3  # ... from distance maxima at least this × d apart ...
 _SPLIT_SOLIDITY_GAIN = 0.03  # ... when the parts' mean solidity beats the whole's by this
+# An object is a patch of background, not a nucleus, when its mean lies this many robust sds
+# (in log) and at least this factor under the field's upper quartile; judged only when the
+# field has this many objects.
+_FAINT_SDS = 5.0
+_FAINT_MIN_RATIO = 10.0
+_FAINT_MIN_OBJECTS = 3
+_UPPER_QUANTILE_GAP_SDS = 0.6072  # 90th minus 75th percentile of a normal, in sds
 _NOISE_ROW_STEP = 3  # noise is read on every this-many-th row: plenty for a robust statistic
 # Smoothed white noise keeps 1 / (2 sqrt(pi) σ) of its sd for σ over about this (px); a narrower
 # Gaussian leaves it almost as it was.
@@ -380,9 +387,46 @@ def _filter(labels, solidities, corrected, d_px: float, sigma_noise: float) -> n
     mean = total / np.maximum(area, 1)
     shaped = (np.asarray(solidities) >= _MIN_SOLIDITY) | (area >= _CLUMP_AREA * nominal)
     keep = (area >= _MIN_AREA * nominal) & shaped & (mean >= _MIN_MEAN_SNR * sigma_noise)
+    keep &= ~faint_outliers(mean, keep)
     lookup = np.zeros(n + 1, np.int32)
     lookup[1:][keep] = np.arange(1, keep.sum() + 1)
     return lookup[labels]
+
+
+def faint_outliers(mean: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Bool per object: far fainter than the field's own nuclei (patches of background).
+
+    Parameters
+    ----------
+    mean : float array
+        Each object's mean signal above background (ADU).
+    kept : bool array
+        Objects that passed the other tests; only they define the field's nuclei.
+
+    Returns
+    -------
+    bool array
+        Objects whose log mean lies more than ``_FAINT_SDS`` robust sds, and at least a factor
+        ``_FAINT_MIN_RATIO``, under the field's upper quartile of log means.
+
+    Notes
+    -----
+    Where the pixel noise under-reads what the background does (JPEG removes the pixel noise
+    but keeps slow patches of a grey level or two), such patches pass a test scaled by the
+    noise. The population is read from its upper half (upper quartile, and the sd from the
+    upper quartile to the 90th percentile), so faint patches up to half of the objects do not
+    move it and a few very bright objects (saturated debris) cannot either. Fewer than
+    ``_FAINT_MIN_OBJECTS`` objects are no population: nothing is dropped.
+    """
+    out = np.zeros(mean.shape, bool)
+    ok = kept & (mean > 0)
+    if ok.sum() < _FAINT_MIN_OBJECTS:
+        return out
+    logs = np.log(mean[ok])
+    upper, top = np.percentile(logs, [75, 90])
+    spread = (top - upper) / _UPPER_QUANTILE_GAP_SDS
+    out[ok] = logs < upper - max(_FAINT_SDS * spread, np.log(_FAINT_MIN_RATIO))
+    return out
 
 
 def border_labels(labels: np.ndarray, n: int) -> np.ndarray:
