@@ -174,5 +174,25 @@ def test_faint_outliers_sees_through_patches_and_bright_debris_and_keeps_a_dim_n
     assert faint[12:20].all()  # the patches, 8 beside 12 nuclei
     assert not faint[:12].any() and not faint[20]  # a nucleus at 0.28x the others stays
     assert not faint[21]  # saturated debris is no reason to drop the nuclei (a field read 1 of 82)
+    # JPEG blocks in a field of small nuclei: five patches to every nucleus.
+    crowded = np.concatenate([nuclei, np.full(60, 1.5)])
+    assert faint_outliers(crowded, np.ones(crowded.size, bool))[12:].all()
     # Two objects are no population: a dim nucleus beside a 50-fold brighter one stays.
     assert not faint_outliers(np.array([3000.0, 60.0]), np.ones(2, bool)).any()
+
+
+def test_smooth_noise_that_neighbour_differences_miss_makes_no_nuclei():
+    # A noisy camera's image saved as JPEG: the noise survives only as blobs a few pixels wide,
+    # which neighbour differences barely see (their noise reads ~1/4 of what the background
+    # does); the blobs outnumber the nuclei, so only the background's own spread can tell.
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(11)
+    nuclei = [(50, 50), (50, 200), (200, 50), (200, 200)]
+    image = _field([(c, 10, 60.0) for c in nuclei], shape=(256, 256), background=20.0, noise=0.0)
+    image += ndi.gaussian_filter(rng.normal(0, 12.0, image.shape), 2.5)
+    counts = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    assert noise_sigma(counts) < 0.5 * float(np.std(counts[100:150, 100:150]))  # the under-read
+    labels = segment_nuclei(counts, pixel_size_um=0.5, nucleus_diameter_um=10.0)
+    assert labels.max() == len(nuclei)
+    assert all(labels[c] > 0 for c in nuclei)

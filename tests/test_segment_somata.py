@@ -214,3 +214,20 @@ def test_merged_nuclei_counted_by_halves():
     assert result.n == 3
     assert result.nuclei_labels is labels or np.array_equal(result.nuclei_labels, labels)  # nuclei as given
     assert result.soma_labels[50, 100] > 0 and result.soma_labels[50, 118] == 0
+
+
+def test_a_neuron_whose_soma_clips_the_reporter_counts_but_glowing_debris_does_not():
+    # An 8-bit export (or a long exposure) clips the brightest somata at the ceiling: their
+    # nuclei are ordinary, so they are neurons. A particle of dust glows in the nuclear channel
+    # too (the simulated ones ~30x a nucleus): debris, whatever reporter it has.
+    neurons = [(60, 60), (140, 140), (60, 140)]
+    reporter, nuclei = make_field(neurons=neurons, negatives=NEGATIVES)
+    ceiling = np.percentile(reporter, 99.0)  # the brightest 1 % of pixels clip
+    clipped = np.minimum(reporter, ceiling).astype(np.uint16)
+    result = count_motor_neurons(clipped, nuclei, pixel_size_um=PX)
+    assert saturated_mask(clipped).sum() > 50  # the somata do clip
+    assert result.n == len(neurons)
+
+    dust = _disc(reporter.shape, (140, 60), 6)
+    reporter[dust], nuclei[dust] = 65535, 25000
+    assert count_motor_neurons(reporter, nuclei, pixel_size_um=PX).n == len(neurons)

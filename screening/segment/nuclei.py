@@ -39,13 +39,15 @@ _PEAK_PERCENTILE = 95  # a region's peak: robust to a single hot pixel, unlike i
 _SPLIT_MIN_AREAS = 2  # only objects that could hold two nuclei of the minimum area are split ...
 _SPLIT_SEED_DIAMETERS = 0.3  # ... from distance maxima at least this × d apart ...
 _SPLIT_SOLIDITY_GAIN = 0.03  # ... when the parts' mean solidity beats the whole's by this
-# An object is a patch of background, not a nucleus, when its mean lies this many robust sds
-# (in log) and at least this factor under the field's upper quartile; judged only when the
-# field has this many objects.
+# An object is a patch of background, not a nucleus, when its mean lies at least this factor and
+# this many robust sds (in log) under the field's _FAINT_TOP_PERCENTILE th percentile; judged
+# only when the field has this many objects.
 _FAINT_SDS = 5.0
 _FAINT_MIN_RATIO = 10.0
 _FAINT_MIN_OBJECTS = 3
-_UPPER_QUANTILE_GAP_SDS = 0.6072  # 90th minus 75th percentile of a normal, in sds
+_FAINT_TOP_PERCENTILE = 90
+_BACKGROUND_MARGIN_SIGMAS = 2  # the background's spread is read this many smoothing σ from any candidate
+_MIN_BACKGROUND_SAMPLE = 200  # fewer background samples than this: white noise is all there is to go on
 _NOISE_ROW_STEP = 3  # noise is read on every this-many-th row: plenty for a robust statistic
 # Smoothed white noise keeps 1 / (2 sqrt(pi) σ) of its sd for σ over about this (px); a narrower
 # Gaussian leaves it almost as it was.
@@ -161,10 +163,26 @@ def segment_nuclei(
     candidates = filters.binary_opening(smooth > low)
     if not candidates.any():
         return np.zeros(image.shape, np.int32)
+    # Compressed (JPEG) images lose the pixel noise neighbour differences read but keep its
+    # slow part: the smoothed background away from every candidate says what noise an object's
+    # mean must stand above (as white noise of this sd would smooth to it).
+    spread = _background_spread(smooth, candidates, s_small)
+    sigma_noise = max(sigma_noise, spread * 2.0 * np.sqrt(np.pi) * max(s_small, _MIN_NOISE_SIGMA_PX))
 
     labels = _detect(smooth, candidates, d_px, low)
     labels, solidities = _split_concave(labels, d_px)
     return _filter(labels, solidities, corrected, d_px, sigma_noise)
+
+
+def _background_spread(smooth: np.ndarray, candidates: np.ndarray, s_small: float) -> float:
+    """Robust sd of the smoothed image away from the candidates (0 when too little is left)."""
+    margin = filters.odd_window(2 * _BACKGROUND_MARGIN_SIGMAS * s_small + 1)
+    step = _NOISE_ROW_STEP
+    away = ~filters.maximum_filter(candidates[::step, ::step].astype(np.uint8), max(margin // step, 1)).astype(bool)
+    sample = smooth[::step, ::step][away]
+    if sample.size < _MIN_BACKGROUND_SAMPLE:
+        return 0.0
+    return float(MAD_TO_SD * np.median(np.abs(sample - np.median(sample))))
 
 
 def _detect(smooth: np.ndarray, candidates: np.ndarray, d_px: float, low: float) -> np.ndarray:
@@ -406,26 +424,27 @@ def faint_outliers(mean: np.ndarray, kept: np.ndarray) -> np.ndarray:
     Returns
     -------
     bool array
-        Objects whose log mean lies more than ``_FAINT_SDS`` robust sds, and at least a factor
-        ``_FAINT_MIN_RATIO``, under the field's upper quartile of log means.
+        Objects whose log mean lies at least a factor ``_FAINT_MIN_RATIO``, and more than
+        ``_FAINT_SDS`` robust sds of the bright population, under the field's 90th percentile.
 
     Notes
     -----
     Where the pixel noise under-reads what the background does (JPEG removes the pixel noise
-    but keeps slow patches of a grey level or two), such patches pass a test scaled by the
-    noise. The population is read from its upper half (upper quartile, and the sd from the
-    upper quartile to the 90th percentile), so faint patches up to half of the objects do not
-    move it and a few very bright objects (saturated debris) cannot either. Fewer than
-    ``_FAINT_MIN_OBJECTS`` objects are no population: nothing is dropped.
+    but keeps slow patches and its 8 x 8 blocks), such patches pass a test scaled by the noise,
+    and in a field of small nuclei they can outnumber the nuclei several times. The nuclei are
+    read from the top: the 90th percentile of the log means (a few saturated particles cannot
+    carry it), and their spread from the objects within ``_FAINT_MIN_RATIO`` of it (a broad
+    population drops nothing). Fewer than ``_FAINT_MIN_OBJECTS`` objects are no population.
     """
     out = np.zeros(mean.shape, bool)
     ok = kept & (mean > 0)
     if ok.sum() < _FAINT_MIN_OBJECTS:
         return out
     logs = np.log(mean[ok])
-    upper, top = np.percentile(logs, [75, 90])
-    spread = (top - upper) / _UPPER_QUANTILE_GAP_SDS
-    out[ok] = logs < upper - max(_FAINT_SDS * spread, np.log(_FAINT_MIN_RATIO))
+    top = np.percentile(logs, _FAINT_TOP_PERCENTILE)
+    bright = logs[logs >= top - np.log(_FAINT_MIN_RATIO)]
+    spread = MAD_TO_SD * np.median(np.abs(bright - np.median(bright)))
+    out[ok] = logs < top - max(_FAINT_SDS * spread, np.log(_FAINT_MIN_RATIO))
     return out
 
 

@@ -42,6 +42,12 @@ _PYKNOTIC_AREA = 0.5
 _PYKNOTIC_AREA_SDS = 3.0
 _PYKNOTIC_BRIGHTNESS = 1.2
 _PYKNOTIC_BRIGHT_SDS = 1.0
+# Saturated pixels are a particle of debris (and every nucleus they touch is debris) only where
+# they touch a nucleus far brighter than the field's median nucleus: over max(_DEBRIS_BRIGHTNESS,
+# exp(_DEBRIS_BRIGHT_SDS × brightness spread)) × it (the simulated particles are ~30x; live
+# nuclei stay within ~2x). A soma clipped by an 8-bit export holds only ordinary nuclei.
+_DEBRIS_BRIGHTNESS = 2.0
+_DEBRIS_BRIGHT_SDS = 4.0
 # Spread (sd of log) of live nuclei's area and brightness when no plate calibration measured
 # them: the middle of the spreads measured on the simulated looks and the real sets.
 _DEFAULT_LOG_SPREAD = 0.25
@@ -415,7 +421,9 @@ def count_motor_neurons(
       two neurons twice;
     - it is not pyknotic (condensed and bright at once, both outliers of the
       plate's live population; see ``_PYKNOTIC_AREA``) and not saturated
-      debris.
+      debris: condensed under clipped reporter, or beside a clipped particle that
+      glows in the nuclear channel too (see ``_DEBRIS_BRIGHTNESS``); a soma that
+      merely clips the reporter (an 8-bit export) still counts.
 
     Without nuclei, somata are maxima of the opened reporter, positive by
     the same rule on their core level, and at least ``min_soma_area_um2``.
@@ -481,12 +489,23 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     # over the whole field (~15 ms at 1024²).
     touched = np.zeros(n_nuc + 1, bool)
     touched[nuclei_labels[saturated]] = True
-    debris = touched[1:][parent - 1]
+    touched = touched[1:]
 
-    pyknotic = np.zeros(n_lab, bool)
+    pyknotic = np.zeros(n_nuc, bool)
     if nuclei is not None:
-        pyknotic = _pyknotic(nuclei, nuclei_labels, nuc_area, debris[:n_nuc], typical_area, calibration)
-        pyknotic = pyknotic[parent - 1]  # judged on the whole nuclei (a half of a merged pair is not small)
+        brightness = _mean_per_label(nuclei, nuclei_labels, n_nuc)
+        spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
+        typical = np.median(brightness[nuc_area > 0]) if (nuc_area > 0).any() else 0.0
+        # Debris (dust, precipitate) glows in the nuclear channel too; a neuron whose soma clips
+        # the reporter (an 8-bit export, a long exposure) keeps an ordinary nucleus.
+        glowing = brightness > typical * max(_DEBRIS_BRIGHTNESS, np.exp(_DEBRIS_BRIGHT_SDS * spread))
+        condensed = _condensed(nuc_area, typical_area, calibration)
+        # Clipped fragments around a condensed nucleus are a dead neuron's; the other nuclei
+        # under clipped pixels are debris only beside a particle that glows in both channels.
+        touched = (touched & condensed) | _touching_particles(saturated, nuclei_labels, touched & glowing)
+        pyknotic = condensed & _bright(brightness, nuc_area, touched, calibration)
+    debris = touched[parent - 1]
+    pyknotic = pyknotic[parent - 1]  # judged on the whole nuclei (a half of a merged pair is not small)
     candidate = present & ~pyknotic & ~debris
 
     floor = _MIN_POSITIVE_SNR * sigma
@@ -546,23 +565,50 @@ def _merged_pairs(labels: np.ndarray, area: np.ndarray, typical_area: float) -> 
     return merged
 
 
-def _pyknotic(nuclei, labels, area, debris, typical_area: float, calibration) -> np.ndarray:
-    """Bool per nucleus label 1..n: condensed and bright at once (see ``_PYKNOTIC_AREA``)."""
-    n = area.size
-    # Sums over the nuclei's pixels only (a fraction of the field): the same sums as over
-    # the whole field, several times faster.
+def _touching_particles(saturated: np.ndarray, labels: np.ndarray, glowing: np.ndarray) -> np.ndarray:
+    """Bool per nucleus label 1..n: touches a saturated patch that holds a glowing nucleus.
+
+    A particle clips the reporter over its own (glowing) nucleus and the reporter of any
+    nucleus beside it, which then reads positive; a soma clipped by an 8-bit export holds only
+    ordinary nuclei.
+    """
+    out = np.zeros(glowing.size, bool)
+    if not glowing.any():
+        return out
+    patches, n = filters.label(saturated, connectivity=8)
+    on = patches > 0
+    particle = np.zeros(n + 1, bool)
+    particle[patches[on & glowing[np.maximum(labels, 1) - 1] & (labels > 0)]] = True
+    particle[0] = False
+    hit = on & particle[patches] & (labels > 0)
+    out[labels[hit] - 1] = True
+    return out
+
+
+def _mean_per_label(image: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Mean of ``image`` over each label 1..n (0 where a label has no pixels)."""
+    # Sums over the labelled pixels only (a fraction of the field): the same sums as over the
+    # whole field, several times faster.
     flat = labels.ravel()
     on = np.flatnonzero(flat)
-    pixel_values = np.asarray(nuclei).ravel()[on].astype(np.float64)
-    total = np.bincount(flat[on], weights=pixel_values, minlength=n + 1)
-    brightness = total[1:] / np.maximum(area, 1)
+    values = np.asarray(image).ravel()[on].astype(np.float64)
+    total = np.bincount(flat[on], weights=values, minlength=n + 1)[1:]
+    area = np.bincount(flat[on], minlength=n + 1)[1:]
+    return total / np.maximum(area, 1)
+
+
+def _condensed(area, typical_area: float, calibration) -> np.ndarray:
+    """Bool per nucleus: an outlier of the live population's area (the small half of pyknotic)."""
+    area_spread = calibration.nucleus_area_spread if calibration is not None else _DEFAULT_LOG_SPREAD
+    return area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
+
+
+def _bright(brightness, area, debris, calibration) -> np.ndarray:
+    """Bool per nucleus: brighter than most live nuclei of the field (the bright half of pyknotic)."""
     whole = (area > 0) & ~debris
     typical = np.median(brightness[whole]) if whole.any() else 0.0
-    area_spread = calibration.nucleus_area_spread if calibration is not None else _DEFAULT_LOG_SPREAD
     bright_spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
-    small = area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
-    bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
-    return small & bright
+    return brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
 
 
 def _somata_from_nuclei(bodies, labels, counted, level, *, reach_px: float) -> np.ndarray:
