@@ -493,17 +493,8 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
 
     pyknotic = np.zeros(n_nuc, bool)
     if nuclei is not None:
-        brightness = _mean_per_label(nuclei, nuclei_labels, n_nuc)
-        spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
-        typical = np.median(brightness[nuc_area > 0]) if (nuc_area > 0).any() else 0.0
-        # Debris (dust, precipitate) glows in the nuclear channel too; a neuron whose soma clips
-        # the reporter (an 8-bit export, a long exposure) keeps an ordinary nucleus.
-        glowing = brightness > typical * max(_DEBRIS_BRIGHTNESS, np.exp(_DEBRIS_BRIGHT_SDS * spread))
-        condensed = _condensed(nuc_area, typical_area, calibration)
-        # Clipped fragments around a condensed nucleus are a dead neuron's; the other nuclei
-        # under clipped pixels are debris only beside a particle that glows in both channels.
-        touched = (touched & condensed) | _touching_particles(saturated, nuclei_labels, touched & glowing)
-        pyknotic = condensed & _bright(brightness, nuc_area, touched, calibration)
+        touched, pyknotic = _debris_and_pyknotic(nuclei, nuclei_labels, nuc_area, touched, saturated,
+                                                 typical_area, calibration)
     debris = touched[parent - 1]
     pyknotic = pyknotic[parent - 1]  # judged on the whole nuclei (a half of a merged pair is not small)
     candidate = present & ~pyknotic & ~debris
@@ -565,6 +556,23 @@ def _merged_pairs(labels: np.ndarray, area: np.ndarray, typical_area: float) -> 
     return merged
 
 
+def _debris_and_pyknotic(nuclei, labels, area, touched, saturated, typical_area: float, calibration):
+    """(debris, pyknotic), bool per nucleus label 1..n, of nuclei ``touched`` by ``saturated`` pixels.
+
+    Clipped fragments around a condensed nucleus are a dead neuron's; any other nucleus under
+    clipped pixels is debris only beside a particle that glows in the nuclear channel too (dust,
+    precipitate): a neuron whose soma clips the reporter (an 8-bit export, a long exposure)
+    keeps an ordinary nucleus.
+    """
+    brightness = _mean_per_label(nuclei, labels, area.size)
+    spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
+    typical = np.median(brightness[area > 0]) if (area > 0).any() else 0.0
+    glowing = brightness > typical * max(_DEBRIS_BRIGHTNESS, np.exp(_DEBRIS_BRIGHT_SDS * spread))
+    condensed = _condensed(area, typical_area, calibration)
+    debris = (touched & condensed) | _touching_particles(saturated, labels, touched & glowing)
+    return debris, condensed & _bright(brightness, area, debris, calibration)
+
+
 def _touching_particles(saturated: np.ndarray, labels: np.ndarray, glowing: np.ndarray) -> np.ndarray:
     """Bool per nucleus label 1..n: touches a saturated patch that holds a glowing nucleus.
 
@@ -576,11 +584,10 @@ def _touching_particles(saturated: np.ndarray, labels: np.ndarray, glowing: np.n
     if not glowing.any():
         return out
     patches, n = filters.label(saturated, connectivity=8)
-    on = patches > 0
     particle = np.zeros(n + 1, bool)
-    particle[patches[on & glowing[np.maximum(labels, 1) - 1] & (labels > 0)]] = True
+    particle[patches[np.concatenate([[False], glowing])[labels]]] = True
     particle[0] = False
-    hit = on & particle[patches] & (labels > 0)
+    hit = particle[patches] & (labels > 0)
     out[labels[hit] - 1] = True
     return out
 
