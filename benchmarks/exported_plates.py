@@ -17,7 +17,6 @@ Run: ``python benchmarks/exported_plates.py [LOOK ...]`` (default: middle, noisy
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import sys
 from pathlib import Path
@@ -25,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tifffile
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compressed_nuclei import as_jpeg  # noqa: E402
 from look_grid import GRID, folder, run_screening, scores  # noqa: E402
 
 EXPORTS = ("16-bit", "8-bit", "8-bit JPEG q75")
@@ -46,11 +45,7 @@ def display_range(paths: list[Path]) -> tuple[float, float]:
 
 def export(image: np.ndarray, low: float, high: float, jpeg: bool) -> np.ndarray:
     out = np.clip(np.round((image.astype(np.float64) - low) * 255.0 / (high - low)), 0, 255).astype(np.uint8)
-    if jpeg:
-        buffer = io.BytesIO()
-        Image.fromarray(out).save(buffer, format="JPEG", quality=75)
-        out = np.asarray(Image.open(buffer))
-    return out
+    return as_jpeg(out, 75) if jpeg else out
 
 
 def exported_plate(plate: Path, target: Path, jpeg: bool) -> Path:

@@ -73,9 +73,10 @@ def noise_sigma(image: np.ndarray) -> float:
     if image.ndim != 2 or image.shape[1] < 2:
         return 0.0
     rows = image[::_NOISE_ROW_STEP]
-    if rows.dtype.kind == "f" and np.array_equal(rows, np.round(rows)) and np.abs(rows).max(initial=0) < 2**17:
+    histogram = np.abs(rows).max(initial=0) < 2**17  # differences fit a histogram of ≤ 2^18 bins
+    if histogram and rows.dtype.kind == "f" and np.array_equal(rows, np.round(rows)):
         rows = rows.astype(np.int64)
-    if np.issubdtype(rows.dtype, np.integer) and np.abs(rows).max(initial=0) < 2**17:  # histogram of ≤ 2^18 bins
+    if histogram and np.issubdtype(rows.dtype, np.integer):
         mad = _grouped_half_iqr(np.diff(rows.astype(np.int64), axis=1))
     else:
         rows = rows.astype(np.float32)
@@ -167,7 +168,7 @@ def segment_nuclei(
     # slow part: the smoothed background away from every candidate says what noise an object's
     # mean must stand above (as white noise of this sd would smooth to it).
     spread = _background_spread(smooth, candidates, s_small)
-    sigma_noise = max(sigma_noise, spread * 2.0 * np.sqrt(np.pi) * max(s_small, _MIN_NOISE_SIGMA_PX))
+    sigma_noise = max(sigma_noise, spread / smoothed_noise(1.0, s_small))
 
     labels = _detect(smooth, candidates, d_px, low)
     labels, solidities = _split_concave(labels, d_px)
