@@ -440,3 +440,75 @@ def test_lower_side_level_reads_the_darker_side_across_a_line():
     # inside the body, both sides are body
     level_in = lower_side_level(_draw(img.copy(), 5, 15, 55, 15), np.array([30]), np.array([15]), 5.0)
     assert level_in[0] > 140.0
+
+
+# --- faint neurites: lines at 2-3x the pixel noise ---------------------------------------
+
+
+def _draw_path(image, rows, cols, amplitude):
+    """A 1-px path through ``(rows, cols)`` blurred as :func:`_draw`'s lines (peak ~``amplitude``)."""
+    canvas = np.zeros(image.shape)
+    canvas[np.round(rows).astype(int), np.round(cols).astype(int)] = 1.0
+    image += amplitude * 2.5 * ndi.gaussian_filter(canvas, 1.0)
+    return image
+
+
+_T = np.linspace(0.0, 1.0, 2000)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_meandering_neurite_at_twice_the_noise_is_found(seed):
+    # One bright neurite (10x the noise sd of 3), a faint meandering one continuing it and
+    # another on its own, both 2x the noise at their peak: single pixels never stand out, the
+    # line does. The ridge mask alone found 0.75 of them.
+    img = _field((240, 240), seed=seed)
+    _draw_path(img, 60 + 0 * _T, 10 + 100 * _T, 30.0)
+    _draw_path(img, 60 + 12 * np.sin(9 * _T), 110 + 120 * _T, 6.0)
+    _draw_path(img, 170 + 12 * np.sin(11 * _T + 1), 10 + 220 * _T, 6.0)
+    m = neurite_mask(img, pixel_size_um=PX)
+    assert m[35:90, 115:225].any(axis=0).mean() >= 0.95  # the continuation, column by column
+    assert m[150:195, 15:225].any(axis=0).mean() >= 0.95  # the line on its own
+    assert not m[100:140].any()  # and nothing in the empty band between them
+
+
+def test_a_line_six_times_fainter_than_the_fields_neurites_is_not_added(monkeypatch):
+    # Neurites at 10x the noise and a thin line at 1.7x: in a field of bright neurites, lines that
+    # faint are out of focus or another structure (the DeepNeurite hand tracings leave them out),
+    # so the faint-line detector adds none of it (the ridge mask alone finds a seventh); without
+    # its reference to the field's own neurites it adds most of it.
+    from screening.segment import faint_neurites
+
+    def found():
+        share = []
+        for seed in range(4):
+            img = _field((240, 240), seed=seed)
+            for row in (30, 90, 150):
+                _draw_path(img, row + 0 * _T, 10 + 220 * _T, 30.0)
+            _draw_path(img, 200 + 10 * np.sin(9 * _T), 10 + 220 * _T, 5.0)
+            share.append(neurite_mask(img, pixel_size_um=PX)[180:225, 15:225].any(axis=0).mean())
+        return float(np.mean(share))
+
+    assert found() < 0.3
+    monkeypatch.setattr(faint_neurites, "_TYPICAL_FRACTION", 0.0)
+    assert found() > 0.8
+
+
+def test_line_kernel_averages_along_its_direction():
+    from screening.segment.faint_neurites import line_kernel
+
+    k = line_kernel(10.0, np.pi / 4)  # 45° towards increasing rows: the main diagonal
+    rows, cols = np.indices(k.shape)
+    assert np.isclose(k.sum(), 1.0)
+    assert np.isclose(k[np.abs(rows - cols) <= 1].sum(), 1.0)  # on the diagonal, bilinear spread
+    assert k.shape == (11, 11)
+
+
+def test_oriented_line_response_points_along_the_line():
+    from screening.segment.faint_neurites import oriented_line_response
+
+    img = np.zeros((64, 64), np.float32)
+    rr, cc = line(8, 8, 56, 56)  # rows increase with columns: 45°, direction index 2 of 8
+    img[rr, cc] = 1.0
+    best, worst, which = oriented_line_response(ndi.gaussian_filter(img, 1.5), 15.0)
+    assert which[32, 32] == 2
+    assert best[32, 32] > 0 and worst[32, 32] < 0.5 * best[32, 32]

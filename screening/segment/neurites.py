@@ -22,19 +22,23 @@ strong, high-contrast stretches that are only somewhat wider add up to a long li
 (``_LONG_SEED_UM``): a neurite blurred by a focus drift looks as wide as the tail of a
 spindle-shaped cell, but such tails are short. A piece without any strong seed is kept when
 its thin pixels add up to a long line (``_FAINT_SEED_UM``): a neurite at 2-5x the pixel noise
-never seeds, but noise never forms lines that long.
+never seeds, but noise never forms lines that long. Finally, fainter neurites still are
+added by a line detector that averages along the line
+(:func:`screening.segment.faint_neurites.faint_neurites`): continuations of the kept neurites
+and long thin lines, at least a fraction as strong as the field's own kept neurites.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import skeletonize
 
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.plate import MAD_TO_SD
 from screening.segment import filters
+from screening.segment.faint_neurites import faint_neurites
 from screening.segment.neurite_cleanup import clean_neurite_mask
+from screening.segment.ridge_pieces import piece_medians, scale_ratio, seed_lengths
 
 # Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
 _LOW_RIDGE_FRACTION = 0.5
@@ -202,43 +206,6 @@ def _opening(image: np.ndarray, size_px: float) -> np.ndarray:
     k = filters.odd_window(size_px / 2)
     small = filters.maximum_filter(filters.minimum_filter(block_min, k), k)
     return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:rows, :cols]
-
-
-def _seed_lengths(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
-    """Skeleton length (px) of the seed pixels ``(rows, cols)`` in each piece of ``labels``.
-
-    Parameters
-    ----------
-    labels : (M, N) int array
-        Candidate pieces, 1..n.
-    rows, cols : int arrays
-        Seed pixels, each inside a piece.
-    n : int
-        Number of pieces.
-
-    Returns
-    -------
-    lengths : (n + 1,) float array
-        Skeleton pixels of the seeds per piece label (0 for label 0 and pieces without seeds).
-
-    Notes
-    -----
-    Each piece's seeds are skeletonised in their own bounding box: the candidates are a few
-    short stretches, and one skeletonisation of the whole field would cost ~13 ms per 1024².
-    Pixels are counted, so a diagonal line reads up to ~30 % short: a safe side for a test
-    that keeps pieces.
-    """
-    lengths = np.zeros(n + 1)
-    piece = labels[rows, cols]
-    order = np.argsort(piece, kind="stable")
-    piece, rows, cols = piece[order], rows[order], cols[order]
-    starts = np.flatnonzero(np.r_[True, piece[1:] != piece[:-1]])
-    for lo, hi in zip(starts, np.r_[starts[1:], piece.size], strict=True):
-        r, c = rows[lo:hi], cols[lo:hi]
-        crop = np.zeros((r.max() - r.min() + 3, c.max() - c.min() + 3), dtype=bool)
-        crop[r - r.min() + 1, c - c.min() + 1] = True
-        lengths[piece[lo]] = np.count_nonzero(skeletonize(crop))
-    return lengths
 
 
 def _clean_image(image: np.ndarray) -> np.ndarray:
@@ -466,9 +433,7 @@ def neurite_mask_and_bodies(
     coarse_low, _ = hessian_eigenvalues(coarse)
     # Full-resolution pixel (r, c) sits at (r / 2, c / 2) on the coarse grid; interpolate,
     # since the nearest coarse pixel can be off the ridge line by a pixel.
-    at_coarse = ndi.map_coordinates(coarse_low, [rows / 2.0, cols / 2.0], order=1, mode="nearest")
-    # Normalised strengths: (2 sigma)^2 * (d2/4 per coarse px^2) / (sigma^2 * d2) = ratio.
-    ratio = np.maximum(-at_coarse, 0) / np.maximum(-low[rows, cols], 1e-12)
+    ratio = scale_ratio(coarse_low, low, rows, cols)
     thin = ratio < _MAX_SEED_SCALE_RATIO
     keep = np.zeros(n + 1, dtype=bool)
     keep[labels[rows[thin], cols[thin]]] = True
@@ -476,11 +441,17 @@ def neurite_mask_and_bodies(
     wide = (ratio < _MAX_LONG_SEED_RATIO) & ~keep[labels[rows, cols]]
     if wide.any():
         long_px = _LONG_SEED_UM / pixel_size_um
-        keep |= _seed_lengths(labels, rows[wide], cols[wide], n) >= long_px
+        keep |= seed_lengths(labels, rows[wide], cols[wide], n) >= long_px
     keep |= _faint_lines(labels, n, keep, weak & (contrast > _SEED_BODY_RATIO * body), coarse_low, low,
                          _FAINT_SEED_UM / pixel_size_um)
     keep[0] = False
-    return keep[labels], bodies
+    kept = keep[labels]
+    faint = faint_neurites(
+        smooth, kept, allowed=(contrast > contrast_bias + contrast_noise) & (contrast > _BODY_RATIO * body) & ~bodies,
+        noise_grid=dark, pixel_noise=pixel_noise, sigma_px=sigma, coarse_low=coarse_low, low=low,
+        pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
+    )
+    return kept | faint, bodies
 
 
 def _faint_lines(labels, n, keep, faint, coarse_low, low, long_px: float) -> np.ndarray:
@@ -502,17 +473,9 @@ def _faint_lines(labels, n, keep, faint, coarse_low, low, long_px: float) -> np.
     rows, cols = np.nonzero(faint & candidate[labels])
     if rows.size == 0:
         return out
-    at_coarse = ndi.map_coordinates(coarse_low, [rows / 2.0, cols / 2.0], order=1, mode="nearest")
-    ratio = np.maximum(-at_coarse, 0) / np.maximum(-low[rows, cols], 1e-12)
     piece = labels[rows, cols]
-    median = np.full(n + 1, np.inf)
-    order = np.lexsort((ratio, piece))
-    starts = np.searchsorted(piece[order], np.arange(n + 2))
-    counts = np.diff(starts)
-    has = counts > 0
-    median[has] = ratio[order][starts[:-1][has] + counts[has] // 2]
-    thin = median[piece] < _MAX_LONG_SEED_RATIO
+    thin = piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n)[piece] < _MAX_LONG_SEED_RATIO
     if not thin.any():
         return out
-    out |= _seed_lengths(labels, rows[thin], cols[thin], n) >= long_px
+    out |= seed_lengths(labels, rows[thin], cols[thin], n) >= long_px
     return out

@@ -1,0 +1,262 @@
+"""Faint neurites: lines at 2-5x the pixel noise that no ridge seed of the neurite mask reaches.
+
+A neurite too faint for any one pixel to stand out is still a line. The curvature across it,
+averaged along it over ``_LINE_LENGTH_UM``, stands well above the same average on the empty
+background, where noise averages out. Eight directions are tried; a pixel is on a faint line
+when the best direction's average is above ``_LINE_SNR`` times its spread on the darker half
+of the field. It must also be the maximum across the line (a centre line, one pixel wide)
+and darker on both sides by a margin, which the rim of a cell body is not. A blob responds
+in every direction, a line only along itself.
+
+Centre-line pieces are kept in two cases:
+
+- **continuations**: a piece at least ``_CONTINUATION_UM`` long that touches a neurite the
+  ridge mask kept: the faint distal part of a neurite, or a stretch between two kept pieces;
+- **faint neurites on their own**: a thin piece (``_THIN_SCALE_RATIO``, the width test of
+  the ridge mask) at least ``_FAINT_SEED_UM`` long. Out-of-focus neurites and the tails of
+  flat cells are wider; noise does not form lines that long.
+
+A faint line must also reach ``_TYPICAL_FRACTION`` of the response of the neurites the ridge
+mask kept in the same field. Where a field's neurites are themselves faint, the noise floor
+decides; where they are bright, a line a fraction as strong is an out-of-focus neurite or the
+rim of a flat cell, which the hand tracings of real images leave out. A field without kept
+neurites gets no faint lines.
+
+Everything runs on the smoothed image at half resolution when the ridge scale allows it (a
+quarter of the pixels; the curvature is already smooth over ``2 sigma`` px), and the centre
+line is brought back to full resolution two pixels wide.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from screening.plate import MAD_TO_SD
+from screening.segment import filters
+from screening.segment.ridge_pieces import piece_medians, scale_ratio, seed_lengths
+
+# Curvature averaged along this length (µm): ~sqrt(length / width) times the single-pixel SNR of
+# a straight line, while a neurite's meander (~0.25 rad per 8 µm) keeps it inside the window.
+_LINE_LENGTH_UM = 10.0
+_LINE_ANGLES = 8
+# The best direction's average must exceed its spread on the darker half this many times.
+_LINE_SNR = 4.0
+# A faint line reaches at least this fraction of the response of the field's own kept neurites
+# (their median). Where the neurites are faint (2-6x the pixel noise) the noise floor above is
+# higher and this rule does nothing; where they are bright, as in the DeepNeurite images (~9x),
+# the out-of-focus neurites and the rims of flat cells that the hand tracings leave out stay
+# out: with the noise floor alone they added 0.05 to its median error (0.060 -> 0.111), at 0.3
+# nothing, while the simulated faint looks kept their gain (benchmarks/README.md).
+_TYPICAL_FRACTION = 0.3
+# Fewer kept neurite pixels than this (on the detector's grid): no reference, no faint lines.
+_MIN_REFERENCE_PX = 50
+# A line responds along itself; a blob (a soma) about as much in every direction.
+_ISOTROPY_FRACTION = 0.5
+# Beside a strong neurite, lines a few px off it at a slightly different angle still respond:
+# a faint pixel must reach this fraction of the strongest response within _NEAR_WIDTHS widths.
+_NEAR_WIDTHS = 3.0
+_LOCAL_PEAK_FRACTION = 0.5
+# Both sides of the line, _SIDE_WIDTHS widths away, darker by this many pixel-noise sds.
+_SIDE_WIDTHS = 1.5
+_EDGE_MARGIN_SNR = 0.5
+# Continuations of kept neurites at least this long (µm): side spurs and beads along a
+# neurite are shorter.
+_CONTINUATION_UM = 10.0
+# A piece on its own: at least this long (µm) and thin (median coarse-over-fine ridge strength
+# under this; ~0.5 for a thin line, >= 1 for structures as wide as the coarse scale). At the
+# ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite images (not in the hand
+# tracings) passed: 0.135 -> 0.058 median error on the NEU2 images at 1.0.
+_FAINT_SEED_UM = 20.0
+_THIN_SCALE_RATIO = 1.0
+# The half-resolution grid needs this much smoothing (px) not to alias the curvature.
+_HALF_RES_MIN_SIGMA_PX = 1.5
+
+
+def line_kernel(length_px: float, angle: float) -> np.ndarray:
+    """Kernel that averages along a straight line.
+
+    Parameters
+    ----------
+    length_px : float
+        Line length, px.
+    angle : float
+        Direction of the line, rad from the column axis towards increasing rows.
+
+    Returns
+    -------
+    kernel : (K, K) float32 array
+        Bilinear samples of the line every half pixel, summing to 1.
+    """
+    half = int(np.ceil(length_px / 2))
+    kernel = np.zeros((2 * half + 1, 2 * half + 1), dtype=np.float32)
+    t = np.linspace(-length_px / 2, length_px / 2, max(2, int(np.ceil(2 * length_px)) + 1))
+    r, c = half + t * np.sin(angle), half + t * np.cos(angle)
+    r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
+    fr, fc = r - r0, c - c0
+    for dr, dc, w in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+        np.add.at(kernel, (np.clip(r0 + dr, 0, 2 * half), np.clip(c0 + dc, 0, 2 * half)), w)
+    return kernel / kernel.sum()
+
+
+def oriented_line_response(
+    smooth: np.ndarray, length_px: float, n_angles: int = _LINE_ANGLES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Curvature across a line averaged along it, in ``n_angles`` directions.
+
+    Parameters
+    ----------
+    smooth : (M, N) float array
+        Image smoothed at the ridge scale.
+    length_px : float
+        Averaging length along the line, px.
+    n_angles : int
+        Directions ``pi * k / n_angles``, k = 0..n_angles - 1 (rad from the column axis).
+
+    Returns
+    -------
+    best, worst : (M, N) float32 arrays
+        Largest and smallest average over the directions (positive on a bright line).
+    which : (M, N) int8 array
+        Index ``k`` of the best direction.
+    """
+    g = np.asarray(smooth, dtype=np.float32)
+    hrr = np.zeros_like(g)
+    hcc = np.zeros_like(g)
+    hrc = np.zeros_like(g)
+    hrr[1:-1] = g[2:] - 2 * g[1:-1] + g[:-2]
+    hcc[:, 1:-1] = g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2]
+    hrc[1:-1, 1:-1] = 0.25 * (g[2:, 2:] - g[2:, :-2] - g[:-2, 2:] + g[:-2, :-2])
+    # Curvature across direction angle: -(mean + half_diff cos 2a - hrc sin 2a), with the normal
+    # (cos a, -sin a) in (row, column).
+    mean, half_diff = -0.5 * (hrr + hcc), -0.5 * (hrr - hcc)
+    best = np.full(g.shape, -np.inf, dtype=np.float32)
+    worst = np.full(g.shape, np.inf, dtype=np.float32)
+    which = np.zeros(g.shape, dtype=np.int8)
+    for k in range(n_angles):
+        angle = np.pi * k / n_angles
+        curvature = cv2.addWeighted(half_diff, float(np.cos(2 * angle)), hrc, float(np.sin(2 * angle)), 0.0)
+        curvature += mean
+        along = cv2.filter2D(curvature, -1, line_kernel(length_px, angle), borderType=cv2.BORDER_REPLICATE)
+        which[along > best] = k
+        np.maximum(best, along, out=best)
+        np.minimum(worst, along, out=worst)
+    return best, worst, which
+
+
+def across_maximum(response: np.ndarray, which: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   n_angles: int = _LINE_ANGLES) -> np.ndarray:
+    """Whether ``response`` at each pixel is at least its two neighbours across its best direction.
+
+    Non-maximum suppression at the given pixels: the centre line of each line, one or two
+    pixels wide.
+    """
+    angle = np.pi * which[rows, cols] / n_angles
+    dr, dc = np.rint(np.cos(angle)).astype(int), np.rint(-np.sin(angle)).astype(int)
+    h, w = response.shape
+    here = response[rows, cols]
+    plus = response[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)]
+    minus = response[np.clip(rows - dr, 0, h - 1), np.clip(cols - dc, 0, w - 1)]
+    return (here >= plus) & (here >= minus)
+
+
+def _darker_on_both_sides(smooth, rows, cols, angles, side_px: float, margin: float) -> np.ndarray:
+    """Whether ``smooth`` at each pixel exceeds both points ``side_px`` across it by ``margin``."""
+    step_r, step_c = side_px * np.cos(angles), -side_px * np.sin(angles)
+    plus = ndi.map_coordinates(smooth, [rows + step_r, cols + step_c], order=1, mode="nearest")
+    minus = ndi.map_coordinates(smooth, [rows - step_r, cols - step_c], order=1, mode="nearest")
+    return smooth[rows, cols] - np.maximum(plus, minus) > margin
+
+
+def _reference_floor(best: np.ndarray, kept: np.ndarray, centre: float) -> float:
+    """The line response a faint line must reach beside the field's own neurites.
+
+    ``_TYPICAL_FRACTION`` of the way from the background's response (``centre``) to the
+    median response over the neurites the ridge mask kept; infinite without
+    ``_MIN_REFERENCE_PX`` of them (nothing to continue, nothing to compare with).
+    """
+    if np.count_nonzero(kept) < _MIN_REFERENCE_PX:
+        return np.inf
+    return centre + _TYPICAL_FRACTION * (float(np.median(best[kept])) - centre)
+
+
+def faint_neurites(
+    smooth: np.ndarray,
+    kept: np.ndarray,
+    *,
+    allowed: np.ndarray,
+    noise_grid: np.ndarray,
+    pixel_noise: float,
+    sigma_px: float,
+    coarse_low: np.ndarray,
+    low: np.ndarray,
+    pixel_size_um: float,
+    neurite_width_um: float,
+) -> np.ndarray:
+    """Faint neurite pixels to add to the ridge mask ``kept`` (see the module docstring).
+
+    Parameters
+    ----------
+    smooth : (M, N) float32 array
+        Neurite channel smoothed at the ridge scale ``sigma_px``.
+    kept : (M, N) bool array
+        The ridge mask's neurites.
+    allowed : (M, N) bool array
+        Pixels that may be neurite (standing above the cell body under them, not in one).
+    noise_grid : bool array
+        The darker half of the field on the ``[::4, ::4]`` grid, where noise is read.
+    pixel_noise : float
+        Pixel noise sd (ADU).
+    sigma_px : float
+        Ridge scale, px.
+    coarse_low, low : float arrays
+        The ridge mask's Hessian eigenvalues one octave coarser (half resolution) and at the
+        ridge scale: the width test (:func:`screening.segment.ridge_pieces.scale_ratio`).
+    pixel_size_um, neurite_width_um : float
+        Pixel size and typical neurite width, µm.
+
+    Returns
+    -------
+    faint : (M, N) bool array
+        Pixels of faint neurites, ``kept`` excluded; centre lines about 4 px wide.
+    """
+    step = 2 if sigma_px >= _HALF_RES_MIN_SIGMA_PX else 1
+    g = np.ascontiguousarray(smooth[::step, ::step])
+    width_px = neurite_width_um / pixel_size_um / step
+    best, worst, which = oriented_line_response(g, _LINE_LENGTH_UM / pixel_size_um / step)
+    sample = best[:: 4 // step, :: 4 // step][: noise_grid.shape[0], : noise_grid.shape[1]][noise_grid]
+    centre = float(np.median(sample))
+    spread = float(MAD_TO_SD * np.median(np.abs(sample - centre)))
+    floor = max(centre + _LINE_SNR * spread, _reference_floor(best, kept[::step, ::step], centre))
+    line = (best > floor) & (worst < _ISOTROPY_FRACTION * best) & allowed[::step, ::step]
+    line &= best >= _LOCAL_PEAK_FRACTION * filters.maximum_filter(best, filters.odd_window(_NEAR_WIDTHS * width_px))
+    rows, cols = np.nonzero(line)
+    angles = np.pi * which[rows, cols] / _LINE_ANGLES
+    line[rows, cols] = across_maximum(best, which, rows, cols) & _darker_on_both_sides(
+        g, rows, cols, angles, _SIDE_WIDTHS * width_px, _EDGE_MARGIN_SNR * pixel_noise
+    )
+    if step > 1:
+        line = np.repeat(np.repeat(line, step, axis=0), step, axis=1)[: smooth.shape[0], : smooth.shape[1]]
+    line &= ~kept
+    # The centre line of a faint neurite breaks here and there; one pixel either side closes
+    # those gaps and leaves a line thin enough to skeletonise cleanly.
+    grown = filters.maximum_filter(line.view(np.uint8), 3).astype(bool) & ~kept
+    labels, n = filters.label(grown, connectivity=8)
+    if n == 0:
+        return grown
+    rows, cols = np.nonzero(line & grown)
+    # Skeletonise only pieces with enough centre-line pixels to be long enough (most are specks).
+    min_px = min(_CONTINUATION_UM, _FAINT_SEED_UM) / pixel_size_um
+    enough = np.bincount(labels[rows, cols], minlength=n + 1) >= min_px
+    pick = enough[labels[rows, cols]]
+    rows, cols = rows[pick], cols[pick]
+    lengths = seed_lengths(labels, rows, cols, n) if rows.size else np.zeros(n + 1)
+    touching = np.zeros(n + 1, dtype=bool)
+    touching[labels[filters.maximum_filter(kept.view(np.uint8), 3).astype(bool)]] = True
+    thin = piece_medians(scale_ratio(coarse_low, low, rows, cols), labels[rows, cols], n) < _THIN_SCALE_RATIO
+    keep = (touching & (lengths >= _CONTINUATION_UM / pixel_size_um)) | (
+        thin & (lengths >= _FAINT_SEED_UM / pixel_size_um)
+    )
+    keep[0] = False
+    return keep[labels]
