@@ -146,9 +146,8 @@ class PlateView(QWidget):
     def _cmap(name: str):
         import matplotlib
 
-        cmap = matplotlib.colormaps[name].copy()
-        cmap.set_bad(NO_VALUE)  # wells without a value (empty, no usable field) in grey
-        return cmap
+        # Wells without a value (empty, no usable field) in grey.
+        return matplotlib.colormaps[name].with_extremes(bad=NO_VALUE)
 
     def highlight(self, well: str | None) -> None:
         """Outline one well (the one shown in the viewer).

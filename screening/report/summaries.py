@@ -57,7 +57,7 @@ def well_survival_curves(
         return pd.DataFrame(columns=["plate", "well", "day", "survival", *MAP_COLUMNS])
     first_day = data.groupby("plate")["day"].transform("min")
     start = data[data["day"] == first_day].set_index(["plate", "well", "site"])[["_usable", "n_neurons"]]
-    joined = data.join(start, on=["plate", "well", "site"], rsuffix="_start")
+    joined = data.join(start.add_suffix("_start"), on=["plate", "well", "site"])
     both = joined[joined["_usable"] & joined["_usable_start"].fillna(False).astype(bool)]
     sums = both.groupby(["plate", "well", "day"])[["n_neurons", "n_neurons_start"]].sum()
     with np.errstate(divide="ignore", invalid="ignore"):

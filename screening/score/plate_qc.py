@@ -143,7 +143,7 @@ def well_survival(fields: pd.DataFrame, *, window_days: tuple[float, float] | No
     keys = ["plate", "well", "site"]
     start = data[data["day"] == data["first"]].set_index(keys)
     end = data[data["day"] == data["last"]].set_index(keys)
-    both = start[["_usable", "n_neurons"]].join(end[["_usable", "n_neurons"]], rsuffix="_end", how="inner")
+    both = start[["_usable", "n_neurons"]].join(end[["_usable", "n_neurons"]].add_suffix("_end"), how="inner")
     both = both[both["_usable"] & both["_usable_end"] & (start["day"].reindex(both.index) < end["day"].reindex(both.index))]
     sums = both.groupby(level=["plate", "well"])[["n_neurons", "n_neurons_end"]].sum()
     info = data.groupby(["plate", "well"], observed=True)[["patient", "compound", "concentration_um", "role"]].first()

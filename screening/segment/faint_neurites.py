@@ -13,7 +13,7 @@ Centre-line pieces are kept in two cases:
 - **continuations**: a piece at least ``_CONTINUATION_UM`` long that touches a neurite the
   ridge mask kept: the faint distal part of a neurite, or a stretch between two kept pieces;
 - **faint neurites on their own**: a thin piece (``_THIN_SCALE_RATIO``, the width test of
-  the ridge mask) at least ``_FAINT_SEED_UM`` long. Out-of-focus neurites and the tails of
+  the ridge mask) at least ``_FAINT_SEED_UM`` (14 µm) long. Out-of-focus neurites and the tails of
   flat cells are wider; noise does not form lines that long.
 
 A faint line must also reach ``_TYPICAL_FRACTION`` of the response of the neurites the ridge
@@ -55,8 +55,10 @@ _MIN_REFERENCE_PX = 50
 # A line responds along itself; a blob (a soma) about as much in every direction.
 _ISOTROPY_FRACTION = 0.5
 # Beside a strong neurite, lines a few px off it at a slightly different angle still respond:
-# a faint pixel must reach this fraction of the strongest response within _NEAR_WIDTHS widths.
-_NEAR_WIDTHS = 3.0
+# a faint pixel must reach this fraction of the strongest response within _NEAR_WIDTHS widths
+# (the window's full width: a neuron's own faint neurite running alongside a bright one a few
+# widths away was suppressed at 3).
+_NEAR_WIDTHS = 2.0
 _LOCAL_PEAK_FRACTION = 0.5
 # Both sides of the line, _SIDE_WIDTHS widths away, darker by this many pixel-noise sds.
 _SIDE_WIDTHS = 1.5
@@ -67,8 +69,10 @@ _CONTINUATION_UM = 10.0
 # A piece on its own: at least this long (µm) and thin (median coarse-over-fine ridge strength
 # under this; ~0.5 for a thin line, >= 1 for structures as wide as the coarse scale). At the
 # ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite images (not in the hand
-# tracings) passed: 0.135 -> 0.058 median error on the NEU2 images at 1.0.
-_FAINT_SEED_UM = 20.0
+# tracings) passed: 0.135 -> 0.058 median error on the NEU2 images at 1.0. Noise lines end near
+# the averaging length (_LINE_LENGTH_UM); at 14 µm fields of noise with 3x-noise neurites gained
+# no length, at 10 µm the pieces are where noise lines end (benchmarks/README.md).
+_FAINT_SEED_UM = 14.0
 _THIN_SCALE_RATIO = 1.0
 # The half-resolution grid needs this much smoothing (px) not to alias the curvature.
 _HALF_RES_MIN_SIGMA_PX = 1.5

@@ -146,7 +146,7 @@ def read_harmony_index(path: Path) -> tuple[pd.DataFrame, list[float], list[str]
     images = pd.DataFrame(rows, columns=COLUMNS[:5] + ["url", "stamp", "channel_name"])
     # Harmony 6 names channels once, in Maps/Map/Entry, instead of on every image.
     unnamed = images["channel_name"] == ""
-    images.loc[unnamed, "channel_name"] = images.loc[unnamed, "channel"].map(entry_names).fillna("")
+    images.loc[unnamed, "channel_name"] = images.loc[unnamed, "channel"].map(lambda c: entry_names.get(c, ""))
     return images, sizes, problems
 
 
