@@ -126,12 +126,7 @@ def oriented_line_response(
         Index ``k`` of the best direction.
     """
     g = np.asarray(smooth, dtype=np.float32)
-    hrr = np.zeros_like(g)
-    hcc = np.zeros_like(g)
-    hrc = np.zeros_like(g)
-    hrr[1:-1] = g[2:] - 2 * g[1:-1] + g[:-2]
-    hcc[:, 1:-1] = g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2]
-    hrc[1:-1, 1:-1] = 0.25 * (g[2:, 2:] - g[2:, :-2] - g[:-2, 2:] + g[:-2, :-2])
+    hrr, hcc, hrc = filters.central_hessian(g)
     # Curvature across direction angle: -(mean + half_diff cos 2a - hrc sin 2a), with the normal
     # (cos a, -sin a) in (row, column).
     mean, half_diff = -0.5 * (hrr + hcc), -0.5 * (hrr - hcc)

@@ -117,12 +117,7 @@ def hessian_eigenvalues(smoothed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sigma is above ~1 px.
     """
     g = np.asarray(smoothed, dtype=np.float32)
-    hrr = np.zeros_like(g)
-    hcc = np.zeros_like(g)
-    hrc = np.zeros_like(g)
-    hrr[1:-1] = g[2:] - 2 * g[1:-1] + g[:-2]
-    hcc[:, 1:-1] = g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2]
-    hrc[1:-1, 1:-1] = 0.25 * (g[2:, 2:] - g[2:, :-2] - g[:-2, 2:] + g[:-2, :-2])
+    hrr, hcc, hrc = filters.central_hessian(g)
     return _eigenvalues(hrr, hcc, hrc)
 
 
