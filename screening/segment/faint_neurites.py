@@ -244,7 +244,7 @@ def faint_neurites(
     labels, n = filters.label(grown, connectivity=8)
     if n == 0:
         return grown
-    rows, cols = np.nonzero(line & grown)
+    rows, cols = np.nonzero(line)  # line lies inside grown: both exclude kept
     # Skeletonise only pieces with enough centre-line pixels to be long enough (most are specks).
     min_px = min(_CONTINUATION_UM, _FAINT_SEED_UM) / pixel_size_um
     enough = np.bincount(labels[rows, cols], minlength=n + 1) >= min_px
