@@ -346,6 +346,31 @@ def test_neurites_ending_at_either_side_of_a_soma_are_not_bridged_through_it():
     assert not res.skeleton[70:91, 97:104].any()
 
 
+
+def test_an_end_aiming_at_a_soma_across_its_rim_is_joined_to_it():
+    from screening.measure.bridging import join_ends_to_somata
+
+    # A soma label (disk of radius 10 px) inside its rim (cell body, radius 18 px); a neurite
+    # ends inside the rim 17 px right of the centre, aiming at it: joined across the rim to
+    # the soma's edge (column 69), 8 px (5.2 µm) added along its aim. One ending beside the
+    # soma but aiming past it (at 90°), and one aiming at it from 4 px outside the rim (across
+    # background), are left alone.
+    soma = np.zeros((120, 200), np.int32)
+    rr, cc = disk((60, 60), 10, shape=soma.shape)
+    soma[rr, cc] = 1
+    bodies = np.zeros(soma.shape, bool)
+    rr, cc = disk((60, 60), 18, shape=soma.shape)
+    bodies[rr, cc] = True
+    aiming = _skeleton((60, 77, 60, 150), shape=soma.shape)
+    out = join_ends_to_somata(aiming, soma, bodies, pixel_size_um=PX)
+    added = np.argwhere(out & ~aiming)
+    assert len(added) == 8 and set(added[:, 1]) == set(range(69, 77)) and np.abs(added[:, 0] - 60).max() <= 1
+    passing = _skeleton((110, 78, 60, 78), shape=soma.shape)  # ends level with the soma, aiming up
+    assert (join_ends_to_somata(passing, soma, bodies, pixel_size_um=PX) == passing).all()
+    across_background = _skeleton((60, 82, 60, 150), shape=soma.shape)
+    assert (join_ends_to_somata(across_background, soma, bodies, pixel_size_um=PX) == across_background).all()
+
+
 # --- dense meshes, bright and dark holes, wide parts ------------------------------------
 
 
@@ -525,3 +550,20 @@ def test_a_short_faint_neurite_on_its_own_is_found(seed):
     m = neurite_mask(img, pixel_size_um=PX)
     assert m[136:145, 60:90].any(axis=0).mean() >= 0.75
     assert not m[60:120].any()
+
+
+def test_fragments_of_a_broken_faint_line_are_one_chain_across_short_gaps():
+    # A faint neurite's centre line breaks where its response dips under the floor: fragments
+    # 3 px apart are one chain (a 5 px reach), a fragment 9 px further on is another.
+    from screening.segment.faint_neurites import _chains
+    from screening.segment.filters import label
+
+    line = np.zeros((20, 80), bool)
+    for c0, c1 in ((2, 14), (17, 29), (32, 44), (53, 65)):
+        line[10, c0:c1] = True
+    labels, n = label(line, connectivity=8)
+    rows, cols = np.nonzero(line)
+    chain = _chains(line, labels[rows, cols], rows, cols, n, gap_px=5.0)
+    ids = chain[labels[10, [5, 20, 35, 60]]]
+    assert n == 4 and ids[0] == ids[1] == ids[2] != ids[3]
+    assert chain[0] == 0

@@ -45,6 +45,8 @@ _MERGE_ANGLE_DEG = 45.0
 # Rays fanned over the aim cone (every 15°): a line parallel to the end's direction, anywhere
 # in the cone within the reach, crosses at least one of them.
 _MERGE_RAYS = 5
+# Ends that aim at a soma (join_ends_to_somata): rays every 15° over the end-to-end cone.
+_SOMA_RAYS = 7
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 _WINDOW_3X3 = np.array(((0, 0),) + _NEIGHBOURS)  # a pixel and its 8 neighbours, centre first
 
@@ -134,7 +136,9 @@ def _ray_hits(
     nearest ray with a hit wins. About a hundred lookups per end point, instead of a search
     of every skeleton pixel within the reach.
     """
-    angles = np.radians(np.linspace(-cone_deg, cone_deg, n_rays))
+    # Central ray first: of rays that meet a piece equally near, the one nearest the aim wins.
+    angles = np.linspace(-cone_deg, cone_deg, n_rays)
+    angles = np.radians(angles[np.argsort(np.abs(angles), kind="stable")])
     cos, sin = np.cos(angles), np.sin(angles)
     ray_r = direction[:, None, 0] * cos - direction[:, None, 1] * sin
     ray_c = direction[:, None, 0] * sin + direction[:, None, 1] * cos
@@ -242,10 +246,7 @@ def bridge_gaps(
     pieces at the border, one bridge per pair of pieces).
     """
     skeleton = np.asarray(skeleton, dtype=bool)
-    sk8 = skeleton.view(np.uint8)
-    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
-    neighbours = cv2.filter2D(sk8, -1, ring, borderType=cv2.BORDER_CONSTANT)
-    rows, cols = np.nonzero(skeleton & (neighbours == 1))
+    rows, cols = _end_points(skeleton)
     if rows.size == 0:
         return skeleton
     ends = np.c_[rows, cols].astype(float)
@@ -292,6 +293,15 @@ def bridge_gaps(
         np.array(joined_pairs, np.int64).reshape(-1, 2), pixel_size_um,
     )
     return out
+
+
+def _end_points(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the skeleton pixels with exactly one 8-neighbour."""
+    sk8 = skeleton.view(np.uint8)
+    rows, cols = filters.nonzero(skeleton)
+    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
+    one = cv2.filter2D(sk8, -1, ring, borderType=cv2.BORDER_CONSTANT)[rows, cols] == 1
+    return rows[one], cols[one]
 
 
 def _join(out: np.ndarray, r0: int, c0: int, r1: int, c1: int, barrier: np.ndarray | None) -> bool:
@@ -379,3 +389,61 @@ def _straight_lines(
     line_rows = np.rint(r0[:, None] + (r1 - r0)[:, None] * frac).astype(np.intp)
     line_cols = np.rint(c0[:, None] + (c1 - c0)[:, None] * frac).astype(np.intp)
     return line_rows, line_cols, drawn
+
+
+
+def join_ends_to_somata(
+    skeleton: np.ndarray, soma_labels: np.ndarray, bodies: np.ndarray, *, pixel_size_um: float
+) -> np.ndarray:
+    """``skeleton`` with end points that aim at a soma joined to it across cell-body pixels.
+
+    A neurite leaves its soma where the soma's blurred edge is still brighter than the
+    background, so the neurite mask (which leaves cell bodies out) stops a few µm short of
+    it. An end point within ``_BRIDGE_UM`` of a soma label whose direction (over its last
+    ``_END_DIRECTION_UM``) aims at it within ``_BRIDGE_CONE_DEG`` is joined to the soma by a
+    straight line when every pixel of that line lies in ``bodies``, a soma or the skeleton:
+    the gap is the soma's rim, not background that a neurite merely points across.
+
+    Parameters
+    ----------
+    skeleton : (M, N) bool array
+        One-pixel-wide skeleton.
+    soma_labels : (M, N) int array
+        Soma labels (0 = background).
+    bodies : (M, N) bool array
+        Cell bodies (:func:`screening.segment.neurites.segment_neurites`).
+    pixel_size_um : float
+        Pixel size, µm.
+
+    Returns
+    -------
+    (M, N) bool array
+        The skeleton plus the joins.
+    """
+    skeleton = np.asarray(skeleton, dtype=bool)
+    somata = soma_labels > 0
+    reach_px = int(np.floor(_BRIDGE_UM / pixel_size_um + 1e-9))
+    rows, cols = _end_points(skeleton)
+    if rows.size == 0 or not somata.any():
+        return skeleton
+    touching = cv2.dilate(somata.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    near = cv2.dilate(somata.view(np.uint8), np.ones((2 * reach_px + 1,) * 2, np.uint8)).view(bool)
+    pick = near[rows, cols] & ~touching[rows, cols]
+    rows, cols = rows[pick], cols[pick]
+    direction = _end_directions(skeleton, rows, cols, max(round(_END_DIRECTION_UM / pixel_size_um), 2))
+    aimed = np.isfinite(direction[:, 0])
+    rows, cols, direction = rows[aimed], cols[aimed], direction[aimed]
+    if rows.size == 0:
+        return skeleton
+    usable = np.ones(int(soma_labels.max()) + 1, dtype=bool)
+    usable[0] = False
+    stops = touching.copy()
+    stops[[0, -1], :] = stops[:, [0, -1]] = True  # rays clipped to the image stop at its edge
+    soma, _, at_r, at_c = _ray_hits(soma_labels, stops, usable, rows, cols, direction, reach_px,
+                                    _BRIDGE_CONE_DEG, _SOMA_RAYS)
+    out = skeleton.copy()
+    for k in np.flatnonzero(soma):
+        rr, cc = line(rows[k], cols[k], at_r[k], at_c[k])
+        if (bodies[rr, cc] | somata[rr, cc] | skeleton[rr, cc]).all():
+            out[rr, cc] = True
+    return out

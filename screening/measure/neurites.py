@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
-from screening.measure.bridging import bridge_gaps, near_border
+from screening.measure.bridging import bridge_gaps, join_ends_to_somata, near_border
 from screening.measure.skeleton_graph import skeleton_graph
 from screening.segment import filters
 
@@ -264,6 +264,10 @@ def measure_neurites(
         barrier=bodies | (soma_labels > 0) if somata else bodies,
         border_px=int(np.ceil(attach_px)) if somata else None,
     )
+    # A neurite's mask stops at its soma's rim (a cell body): the end that aims at the soma
+    # across the rim is joined to it, as a person tracing the neurite would.
+    if somata:
+        bridged = join_ends_to_somata(bridged, soma_labels, bodies, pixel_size_um=pixel_size_um)
     skeleton, total, built = skeleton_lengths(
         bridged,
         pixel_size_um=pixel_size_um,

@@ -146,6 +146,18 @@ def nearest_marker(markers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distance, values[index]
 
 
+def nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the True pixels of a 2-D bool mask, in raster order (as ``np.nonzero``).
+
+    OpenCV's scan is ~5x faster than numpy's on a sparse 1024² mask (a skeleton, centre lines).
+    """
+    found = cv2.findNonZero(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+    if found is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    found = found.reshape(-1, 2)  # (x, y) per pixel
+    return found[:, 1].astype(np.intp), found[:, 0].astype(np.intp)
+
+
 def label(mask: np.ndarray, *, connectivity: int = 8) -> tuple[np.ndarray, int]:
     """Connected components of a binary mask, like ``ndimage.label`` (int32 labels, count).
 
