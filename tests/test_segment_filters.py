@@ -107,3 +107,13 @@ def test_distance_transform_is_exact_and_the_same_on_every_call():
         exact = ndi.distance_transform_edt(blob).astype(np.float32)
         for _ in range(6):
             assert np.array_equal(filters.distance_transform_edt(blob), exact)
+
+
+def test_nonzero_is_numpys_in_raster_order():
+    from screening.segment.filters import nonzero
+
+    mask = np.random.default_rng(0).random((37, 53)) > 0.9
+    rows, cols = nonzero(mask)
+    want_rows, want_cols = np.nonzero(mask)
+    assert np.array_equal(rows, want_rows) and np.array_equal(cols, want_cols)
+    assert [a.size for a in nonzero(np.zeros((5, 7), bool))] == [0, 0]

@@ -391,7 +391,6 @@ def _straight_lines(
     return line_rows, line_cols, drawn
 
 
-
 def join_ends_to_somata(
     skeleton: np.ndarray, soma_labels: np.ndarray, bodies: np.ndarray, *, pixel_size_um: float
 ) -> np.ndarray:
