@@ -289,6 +289,9 @@ def test_clicked_well_layers_match_library(qc, qtbot, run_dir):
         np.asarray(viewer.layers["neurite skeleton"].data[1, 2]) > 0, np.asarray(ref["neurite_skeleton"]) > 0
     )
     np.testing.assert_array_equal(np.asarray(viewer.layers["nuclei labels"].data[1, 2]), ref["nuclei_labels"])
+    from screening_napari.widget import _scale_bar
+
+    assert _scale_bar(viewer).visible  # images in µm get a scale bar
     # choosing from the list shows another well in the same layers
     widget.show_well("B04")
     assert widget.well == "B04" and len([ly for ly in viewer.layers if ly.name == "reporter"]) == 1

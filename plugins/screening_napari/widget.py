@@ -49,6 +49,16 @@ RANKING_HEADERS = {
 NO_PIXEL_SIZE = "the run recorded no pixel size: layers in px, not µm (rerun with pixel_size_um in the config)"
 
 
+def _scale_bar(viewer):
+    """The viewer's scale-bar overlay: ``viewer.canvas.overlays`` from napari 0.9 on (where
+    ``viewer.scale_bar`` is deprecated), ``viewer.scale_bar`` before."""
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    if overlays is not None and "scale_bar" in overlays:
+        return overlays["scale_bar"]
+    return viewer.scale_bar
+
+
 def _row(*widgets) -> QHBoxLayout:
     layout = QHBoxLayout()
     for w in widgets:
@@ -304,7 +314,7 @@ class QCWidget(QWidget):
                             blending="additive", contrast_limits=limits)
         self._set_overlays(fields, shape)
         self.viewer.dims.axis_labels = AXIS_LABELS
-        self.viewer.scale_bar.visible = True
+        _scale_bar(self.viewer).visible = True
         if first_well:
             self.viewer.reset_view()
         with _blocked(self.well_combo):
