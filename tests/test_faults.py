@@ -325,6 +325,13 @@ def _no_treatment(demo: Demo) -> None:
                                         compound=t["compound"].where(t["role"].isin(["empty"]), "DMSO")))
 
 
+def _calibrated_on_fewer_fields(demo: Demo) -> None:
+    """The plate's calibration was made again, on the fields it has left (why ``recalibrated``)."""
+    sample = load_config(demo.config).segmentation.calibration_fields
+    n_fields = int(read_calibrations(demo.run)["n_fields"].iloc[0])
+    assert n_fields < sample, f"calibration still on {n_fields} fields"
+
+
 def _untouched(fields: pd.DataFrame) -> pd.Series:
     return pd.Series(False, index=fields.index)
 
@@ -517,7 +524,8 @@ FAULTS = [
           lambda d: ["no hazard ratios"],
           lambda f: (f["timepoint"] > 1) | ~f["well"].isin(["C07", "C11", "D01", "D10", "F07", "F10"]),
           check=lambda d: [("no hazard ratios" in (d.run / n).read_text()) or pytest.fail(n)
-                           for n in ("warnings.txt", "report.html")], recalibrated=True),
+                           for n in ("warnings.txt", "report.html")] + [_calibrated_on_fewer_fields(d)],
+          recalibrated=True),
     Fault("no-treatment-arm", _no_treatment, "run", OK, lambda d: ["no hazard ratios", "no treatment"],
           touched=_untouched),
 ]
