@@ -22,7 +22,10 @@ strong, high-contrast stretches that are only somewhat wider add up to a long li
 (``_LONG_SEED_UM``): a neurite blurred by a focus drift looks as wide as the tail of a
 spindle-shaped cell, but such tails are short. A piece without any strong seed is kept when
 its thin pixels add up to a long line (``_FAINT_SEED_UM``): a neurite at 2-5x the pixel noise
-never seeds, but noise never forms lines that long. Finally, fainter neurites still are
+never seeds, but noise never forms lines that long. A piece without a seed is also kept when
+it is as strong as the field's own kept neurites (its median contrast at least
+``_KEPT_FRACTION`` of theirs), thin, outside cell bodies and at least ``_LIKE_KEPT_UM`` of line:
+a stretch of neurite whose seeds broke off. Finally, fainter neurites still are
 added by a line detector that averages along the line
 (:func:`screening.segment.faint_neurites.faint_neurites`): continuations of the kept neurites
 and long thin lines, at least a fraction as strong as the field's own kept neurites.
