@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -604,3 +606,22 @@ def test_a_short_line_as_strong_as_the_fields_neurites_is_kept_but_not_on_a_cell
     assert _short_line_found(12.0, cell_amplitude=20.0)[1] == 0
     monkeypatch.setattr(neurites, "_MAX_BODY_SHARE", 1.0)
     assert _short_line_found(12.0, cell_amplitude=20.0)[1] > 0
+
+
+_DEEPNEURITE = Path(__file__).parents[2] / "shared" / "data" / "neurites_deepneurite"
+
+
+@pytest.mark.skipif(not _DEEPNEURITE.is_dir(), reason="shared real-data folder ../shared/data absent")
+@pytest.mark.parametrize("name", ["xonaopt3-PC3-2-64.tif", "xonaopt3-PC3-2-68.tif"])
+def test_deepneurite_images_without_neurites_measure_under_500_px(name):
+    # Issue #3's bar, below the field level (no somata; benchmarks/neurite_accuracy.py): the
+    # spindle-shaped PC3 cells and their processes are not neurites. On -64 a chain of faint
+    # fragments along the rim of a flat cell read 622 px before chains had to be narrow.
+    import tifffile
+
+    from screening.config.segmentation import SegmentationConfig
+    from screening.measure.field import field_neurites
+
+    image = tifffile.imread(_DEEPNEURITE / "image" / name)
+    found = field_neurites(image, np.zeros(image.shape, np.int32), SegmentationConfig(), pixel_size_um=PX)
+    assert found.total_length_um / PX < 500

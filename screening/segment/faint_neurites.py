@@ -13,7 +13,9 @@ Centre-line pieces are kept in two cases:
 - **continuations**: pieces at least ``_CONTINUATION_UM`` long in all that touch a neurite the
   ridge mask kept: the faint distal part of a neurite, or a stretch between two kept pieces.
   A faint line breaks where its response dips under the floor; its fragments (each at least
-  ``_FRAGMENT_UM``, 8 µm) count as one chain across gaps up to ``_JOIN_UM`` (6 µm);
+  ``_FRAGMENT_UM``, 8 µm) count as one chain across gaps up to ``_JOIN_UM`` (6 µm). A chain as
+  wide as a flat cell at the coarse scale (``_MAX_CONTINUATION_RATIO``) runs along its rim and is
+  not a continuation;
 - **faint neurites on their own**: a thin piece (``_THIN_SCALE_RATIO``, the width test of
   the ridge mask) at least ``_FAINT_SEED_UM`` (14 µm) long. Out-of-focus neurites and the tails of
   flat cells are wider; noise does not form lines that long.
@@ -77,6 +79,12 @@ _CONTINUATION_UM = 10.0
 # (5 µm fragments); with 8 µm fragments 0.067 / 0.108, NeuronJ 4 of 4 (benchmarks/README.md).
 _JOIN_UM = 6.0
 _FRAGMENT_UM = 8.0
+# A chain wider than this (its median coarse-over-fine ridge strength; thin lines ~0.5, blurred
+# ones up to ~1.4) is no continuation: it runs along the rim of a flat cell, which is wide at
+# the coarse scale. On the DeepNeurite image without neurites `-64.tif` such a chain took 138 px
+# along a spindle-shaped cell; at 1.5 it is gone and the simulated looks keep all but ~1 % of
+# their length (at 1.2 they lost 4 %; benchmarks/README.md).
+_MAX_CONTINUATION_RATIO = 1.5
 # A piece on its own: at least this long (µm) and thin (median coarse-over-fine ridge strength
 # under this; ~0.5 for a thin line, >= 1 for structures as wide as the coarse scale). At the
 # ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite images (not in the hand
@@ -267,8 +275,10 @@ def faint_neurites(
     touching[labels[filters.maximum_filter(kept.view(np.uint8), 3).astype(bool)]] = True
     chain_length = np.bincount(chain, weights=lengths)
     chain_touching = np.bincount(chain, weights=touching) > 0
-    continuation = chain_touching & (chain_length >= _CONTINUATION_UM / pixel_size_um)
-    thin = piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n) < _THIN_SCALE_RATIO
+    ratio = scale_ratio(coarse_low, low, rows, cols)
+    narrow = piece_medians(ratio, chain[piece], int(chain.max())) < _MAX_CONTINUATION_RATIO
+    continuation = chain_touching & narrow & (chain_length >= _CONTINUATION_UM / pixel_size_um)
+    thin = piece_medians(ratio, piece, n) < _THIN_SCALE_RATIO
     keep = (enough & continuation[chain]) | (thin & (lengths >= _FAINT_SEED_UM / pixel_size_um))
     keep[0] = False
     return keep[labels]
