@@ -427,6 +427,7 @@ def neurite_mask_and_bodies(
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:
         return weak, bodies
+    span = _spans(labels)
 
     seed = (
         weak
@@ -450,9 +451,10 @@ def neurite_mask_and_bodies(
     if wide.any():
         long_px = _LONG_SEED_UM / pixel_size_um
         keep |= seed_lengths(labels, rows[wide], cols[wide], n) >= long_px
-    keep |= _faint_lines(labels, n, keep, weak & (contrast > _SEED_BODY_RATIO * body), coarse_low, low,
+    keep |= _faint_lines(labels, n, span, keep, weak & (contrast > _SEED_BODY_RATIO * body), coarse_low, low,
                          _FAINT_SEED_UM / pixel_size_um)
-    keep |= _pieces_like_kept(labels, n, keep, contrast, bodies, coarse_low, low, _LIKE_KEPT_UM / pixel_size_um)
+    keep |= _pieces_like_kept(labels, n, span, keep, contrast, bodies, coarse_low, low,
+                              _LIKE_KEPT_UM / pixel_size_um)
     keep[0] = False
     kept = keep[labels]
     faint = faint_neurites(
@@ -463,7 +465,13 @@ def neurite_mask_and_bodies(
     return kept | faint, bodies
 
 
-def _pieces_like_kept(labels, n, keep, contrast, bodies, coarse_low, low, long_px: float) -> np.ndarray:
+def _spans(labels: np.ndarray) -> np.ndarray:
+    """Longer side (px) of each piece's bounding box, per label 0..n (0 for label 0)."""
+    boxes = ndi.find_objects(labels)
+    return np.array([0] + [max(b[0].stop - b[0].start, b[1].stop - b[1].start) if b else 0 for b in boxes])
+
+
+def _pieces_like_kept(labels, n, span, keep, contrast, bodies, coarse_low, low, long_px: float) -> np.ndarray:
     """Pieces (bool per label 0..n) without a seed that are as strong as the field's kept pieces.
 
     Kept when thin (median scale ratio under ``_MAX_LONG_SEED_RATIO``), outside cell bodies
@@ -472,23 +480,26 @@ def _pieces_like_kept(labels, n, keep, contrast, bodies, coarse_low, low, long_p
     A field without kept pieces has no reference: nothing is added.
     """
     out = np.zeros(n + 1, dtype=bool)
-    kept_rows, kept_cols = filters.nonzero(keep[labels] & (labels > 0))
-    if kept_rows.size == 0:
-        return out
-    typical = float(np.median(contrast[kept_rows, kept_cols]))
-    boxes = ndi.find_objects(labels)
-    span = np.array([0] + [max(b[0].stop - b[0].start, b[1].stop - b[1].start) if b else 0 for b in boxes])
-    candidate = (span >= _MIN_SPAN_FRACTION * long_px) & ~keep
-    candidate[0] = False
-    rows, cols = filters.nonzero(candidate[labels])
-    if rows.size == 0:
-        return out
+    rows, cols = filters.nonzero(labels > 0)
     piece = labels[rows, cols]
-    size = np.maximum(np.bincount(piece, minlength=n + 1), 1)
-    like = (
-        (piece_medians(contrast[rows, cols], piece, n) >= _KEPT_FRACTION * typical)
-        & (piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n) < _MAX_LONG_SEED_RATIO)
+    kept = keep[piece]
+    if not kept.any():
+        return out
+    typical = float(np.median(contrast[rows[kept], cols[kept]]))
+    # Cheap tests first: a piece with fewer pixels than the line's length, or mostly in cell
+    # bodies, fails whatever its medians.
+    size = np.bincount(piece, minlength=n + 1)
+    candidate = (
+        (span >= _MIN_SPAN_FRACTION * long_px) & ~keep & (size >= long_px)
         & (np.bincount(piece, bodies[rows, cols], minlength=n + 1) <= _MAX_BODY_SHARE * size)
+    )
+    candidate[0] = False
+    pick = candidate[piece]
+    if not pick.any():
+        return out
+    rows, cols, piece = rows[pick], cols[pick], piece[pick]
+    like = (piece_medians(contrast[rows, cols], piece, n) >= _KEPT_FRACTION * typical) & (
+        piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n) < _MAX_LONG_SEED_RATIO
     )
     good = like[piece]
     if good.any():
@@ -496,7 +507,7 @@ def _pieces_like_kept(labels, n, keep, contrast, bodies, coarse_low, low, long_p
     return out
 
 
-def _faint_lines(labels, n, keep, faint, coarse_low, low, long_px: float) -> np.ndarray:
+def _faint_lines(labels, n, span, keep, faint, coarse_low, low, long_px: float) -> np.ndarray:
     """Pieces (bool per label 0..n) whose faint ridge pixels form a thin line ``long_px`` long.
 
     Noise never forms such lines (pieces of pure noise at these thresholds are under ~8 µm),
@@ -506,9 +517,7 @@ def _faint_lines(labels, n, keep, faint, coarse_low, low, long_px: float) -> np.
     chance along a long stretch.
     """
     out = np.zeros(n + 1, dtype=bool)
-    # Only pieces whose bounding box could hold a line that long.
-    boxes = ndi.find_objects(labels)
-    span = np.array([0] + [max(b[0].stop - b[0].start, b[1].stop - b[1].start) if b else 0 for b in boxes])
+    # Only pieces whose bounding box (``span``, its longer side in px) could hold a line that long.
     candidate = (span >= _MIN_SPAN_FRACTION * long_px) & ~keep
     if not candidate.any():
         return out
