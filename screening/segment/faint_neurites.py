@@ -82,8 +82,8 @@ _FRAGMENT_UM = 8.0
 # A chain wider than this (its median coarse-over-fine ridge strength; thin lines ~0.5, blurred
 # ones up to ~1.4) is no continuation: it runs along the rim of a flat cell, which is wide at
 # the coarse scale. On the DeepNeurite image without neurites `-64.tif` such a chain took 138 px
-# along a spindle-shaped cell; at 1.5 it is gone and the simulated looks keep all but ~1 % of
-# their length (at 1.2 they lost 4 %; benchmarks/README.md).
+# along a spindle-shaped cell; at 1.5 it is gone, and the simulated looks lose 1-3 % of their
+# length, about half of it false (mask precision +1 %; at 1.2 they lost 4-6 %; benchmarks/README.md).
 _MAX_CONTINUATION_RATIO = 1.5
 # A piece on its own: at least this long (µm) and thin (median coarse-over-fine ridge strength
 # under this; ~0.5 for a thin line, >= 1 for structures as wide as the coarse scale). At the
