@@ -356,7 +356,7 @@ def test_an_end_aiming_at_a_soma_across_its_rim_is_joined_to_it():
     # ends inside the rim 17 px right of the centre, aiming at it: joined across the rim to
     # the soma's edge (column 69), 8 px (5.2 µm) added along its aim. One ending beside the
     # soma but aiming past it (at 90°), and one aiming at it from 4 px outside the rim (across
-    # background), are left alone.
+    # background), are left alone unless that much background is allowed.
     soma = np.zeros((120, 200), np.int32)
     rr, cc = disk((60, 60), 10, shape=soma.shape)
     soma[rr, cc] = 1
@@ -371,6 +371,12 @@ def test_an_end_aiming_at_a_soma_across_its_rim_is_joined_to_it():
     assert (join_ends_to_somata(passing, soma, bodies, pixel_size_um=PX) == passing).all()
     across_background = _skeleton((60, 82, 60, 150), shape=soma.shape)
     assert (join_ends_to_somata(across_background, soma, bodies, pixel_size_um=PX) == across_background).all()
+    # Up to background_px of the line may be background (the field measurement allows the
+    # attach distance, 1.5 neurite widths): 4 px of it is crossed at 5, 10 px is not.
+    joined = join_ends_to_somata(across_background, soma, bodies, pixel_size_um=PX, background_px=5)
+    assert set(np.argwhere(joined & ~across_background)[:, 1]) == set(range(69, 82))
+    farther = _skeleton((60, 88, 60, 150), shape=soma.shape)
+    assert (join_ends_to_somata(farther, soma, bodies, pixel_size_um=PX, background_px=5) == farther).all()
 
 
 # --- dense meshes, bright and dark holes, wide parts ------------------------------------

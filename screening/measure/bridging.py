@@ -392,7 +392,12 @@ def _straight_lines(
 
 
 def join_ends_to_somata(
-    skeleton: np.ndarray, soma_labels: np.ndarray, bodies: np.ndarray, *, pixel_size_um: float
+    skeleton: np.ndarray,
+    soma_labels: np.ndarray,
+    bodies: np.ndarray,
+    *,
+    pixel_size_um: float,
+    background_px: float = 0.0,
 ) -> np.ndarray:
     """``skeleton`` with end points that aim at a soma joined to it across cell-body pixels.
 
@@ -400,8 +405,9 @@ def join_ends_to_somata(
     background, so the neurite mask (which leaves cell bodies out) stops a few µm short of
     it. An end point within ``_BRIDGE_UM`` of a soma label whose direction (over its last
     ``_END_DIRECTION_UM``) aims at it within ``_BRIDGE_CONE_DEG`` is joined to the soma by a
-    straight line when every pixel of that line lies in ``bodies``, a soma or the skeleton:
-    the gap is the soma's rim, not background that a neurite merely points across.
+    straight line when the pixels of that line lie in ``bodies``, a soma or the skeleton, but
+    for at most ``background_px`` of them: the gap is the soma's rim, not background that a
+    neurite merely points across.
 
     Parameters
     ----------
@@ -413,6 +419,8 @@ def join_ends_to_somata(
         Cell bodies (:func:`screening.segment.neurites.segment_neurites`).
     pixel_size_um : float
         Pixel size, µm.
+    background_px : float
+        Pixels of a join that may lie outside cell bodies, somata and the skeleton, px.
 
     Returns
     -------
@@ -443,6 +451,6 @@ def join_ends_to_somata(
     out = skeleton.copy()
     for k in np.flatnonzero(soma):
         rr, cc = line(rows[k], cols[k], at_r[k], at_c[k])
-        if (bodies[rr, cc] | somata[rr, cc] | skeleton[rr, cc]).all():
+        if np.count_nonzero(~(bodies[rr, cc] | somata[rr, cc] | skeleton[rr, cc])) <= background_px:
             out[rr, cc] = True
     return out

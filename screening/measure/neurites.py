@@ -265,9 +265,12 @@ def measure_neurites(
         border_px=int(np.ceil(attach_px)) if somata else None,
     )
     # A neurite's mask stops at its soma's rim (a cell body): the end that aims at the soma
-    # across the rim is joined to it, as a person tracing the neurite would.
+    # across the rim is joined to it, as a person tracing the neurite would. The rim a soma
+    # label leaves may be background for up to the attach distance, within which a skeleton
+    # already counts as touching its soma.
     if somata:
-        bridged = join_ends_to_somata(bridged, soma_labels, bodies, pixel_size_um=pixel_size_um)
+        bridged = join_ends_to_somata(bridged, soma_labels, bodies, pixel_size_um=pixel_size_um,
+                                      background_px=attach_px)
     skeleton, total, built = skeleton_lengths(
         bridged,
         pixel_size_um=pixel_size_um,
