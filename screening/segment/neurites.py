@@ -498,13 +498,8 @@ def _pieces_like_kept(labels, n, span, keep, contrast, bodies, coarse_low, low, 
     if not pick.any():
         return out
     rows, cols, piece = rows[pick], cols[pick], piece[pick]
-    like = (piece_medians(contrast[rows, cols], piece, n) >= _KEPT_FRACTION * typical) & (
-        piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n) < _MAX_LONG_SEED_RATIO
-    )
-    good = like[piece]
-    if good.any():
-        out |= seed_lengths(labels, rows[good], cols[good], n) >= long_px
-    return out
+    strong = piece_medians(contrast[rows, cols], piece, n) >= _KEPT_FRACTION * typical
+    return _thin_lines(labels, n, rows, cols, strong, coarse_low, low, long_px)
 
 
 def _faint_lines(labels, n, span, keep, faint, coarse_low, low, long_px: float) -> np.ndarray:
@@ -521,12 +516,18 @@ def _faint_lines(labels, n, span, keep, faint, coarse_low, low, long_px: float) 
     candidate = (span >= _MIN_SPAN_FRACTION * long_px) & ~keep
     if not candidate.any():
         return out
-    rows, cols = np.nonzero(faint & candidate[labels])
+    rows, cols = filters.nonzero(faint & candidate[labels])
     if rows.size == 0:
         return out
+    return _thin_lines(labels, n, rows, cols, True, coarse_low, low, long_px)
+
+
+def _thin_lines(labels, n, rows, cols, also, coarse_low, low, long_px: float) -> np.ndarray:
+    """Pieces (bool per label 0..n) passing ``also`` (bool per label, or True) that are thin as a whole
+    (median scale ratio of their pixels ``(rows, cols)`` under ``_MAX_LONG_SEED_RATIO``) and
+    whose pixels form a line ``long_px`` long."""
     piece = labels[rows, cols]
-    thin = piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n)[piece] < _MAX_LONG_SEED_RATIO
-    if not thin.any():
-        return out
-    out |= seed_lengths(labels, rows[thin], cols[thin], n) >= long_px
-    return out
+    good = (also & (piece_medians(scale_ratio(coarse_low, low, rows, cols), piece, n) < _MAX_LONG_SEED_RATIO))[piece]
+    if not good.any():
+        return np.zeros(n + 1, dtype=bool)
+    return seed_lengths(labels, rows[good], cols[good], n) >= long_px
