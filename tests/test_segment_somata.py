@@ -231,3 +231,37 @@ def test_a_neuron_whose_soma_clips_the_reporter_counts_but_glowing_debris_does_n
     dust = _disc(reporter.shape, (140, 60), 6)
     reporter[dust], nuclei[dust] = 65535, 25000
     assert count_motor_neurons(reporter, nuclei, pixel_size_um=PX).n == len(neurons)
+
+
+def _large_flat_somata_field(extra):
+    """Reporter and nuclei of neurons with flat somata 2.5x their nucleus (radius 22 px, nucleus 8
+    px), six alone and those of ``extra``: ((soma centre), [nucleus centres]) with the first
+    nucleus the neuron's; other nuclei there are reporter-negative cells lying under it. Six
+    reporter-negative cells (dim bodies) stand apart."""
+    shape = (300, 300)
+    rng = np.random.default_rng(2)
+    reporter, nuclei = np.zeros(shape), np.zeros(shape)
+    cells = [((r, c), [(r, c)]) for r in (40, 150) for c in (40, 150, 260)] + list(extra)
+    for soma, inside in cells:
+        reporter = np.maximum(reporter, 1000.0 * _disc(shape, soma, 22))
+        for centre in inside:
+            nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 8))
+    for centre in ((95, 95), (95, 205), (200, 95), (200, 205), (95, 280), (280, 280)):
+        reporter = np.maximum(reporter, 60.0 * _disc(shape, centre, 12))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 8))
+    reporter = rng.poisson(ndi.gaussian_filter(reporter, 1.0) + 60).astype(np.uint16) + 100
+    nuclei = rng.poisson(ndi.gaussian_filter(nuclei, 1.0) + 25).astype(np.uint16) + 100
+    return count_motor_neurons(reporter, nuclei, pixel_size_um=PX, soma_diameter_um=44 * PX,
+                               nucleus_diameter_um=16 * PX)
+
+
+def test_a_negative_nucleus_wholly_under_a_neurons_flat_soma_is_not_a_second_neuron():
+    # Under a flat soma the reporter gives no slope to tell them apart: two nuclei in what is one
+    # soma's area are one neuron and a cell beneath it. Two neurons whose somata touch are two.
+    one_soma_two_nuclei = ((255, 60), [(255, 52), (255, 70)])
+    result = _large_flat_somata_field([one_soma_two_nuclei])
+    assert result.nuclei_labels.max() == 14
+    assert result.n == 7
+    assert result.soma_labels[255, 52] > 0 and result.soma_labels[255, 70] == 0  # the neuron keeps its soma
+    touching_neurons = [((255, 170), [(255, 170)]), ((255, 212), [(255, 212)])]
+    assert _large_flat_somata_field(touching_neurons).n == 8

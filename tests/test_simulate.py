@@ -304,7 +304,7 @@ def test_demo_preset_regenerates_the_committed_example_pixel_for_pixel(tmp_path)
 
 def test_varied_looks_differ_across_seeds_and_cover_their_ranges():
     from screening.simulate import LOOK_RANGES, draw_look
-    from screening.simulate.look import CHOICES, NUMERIC_RANGES
+    from screening.simulate.look import CHOICES, NOT_DRAWN, NUMERIC_RANGES, Look
 
     looks = [draw_look(seed) for seed in range(200)]
     assert draw_look(7) == looks[7]
@@ -317,7 +317,8 @@ def test_varied_looks_differ_across_seeds_and_cover_their_ranges():
         # 200 uniform draws reach within 5 % of both ends of the range.
         assert values.min() < low + 0.05 * (high - low) and values.max() > high - 0.05 * (high - low), name
     for name, options in CHOICES.items():
-        assert {getattr(look, name) for look in looks} == set(options)
+        drawn = {getattr(look, name) for look in looks}
+        assert drawn == ({getattr(Look(), name)} if name in NOT_DRAWN else set(options)), name
     assert set(LOOK_RANGES) == set(NUMERIC_RANGES) | set(CHOICES)
     # The named preset draws the look from the screen's seed.
     assert get_preset("varied", 11).look == draw_look(11)
@@ -337,6 +338,22 @@ def test_varied_preset_scales_the_field_and_cells_with_its_look(px):
     assert culture.nucleus_radius_um == 3.0 and culture.soma_radius_um == pytest.approx(7.5)
     assert imaging.soma_adu / imaging.negative_cell_adu == pytest.approx(20.0)
     assert imaging.psf_sigma_px * px == pytest.approx(max(0.5 * px, 0.58))
+
+
+def test_nucleus_textures_add_bright_foci_or_dark_holes_and_leave_the_truth():
+    from screening.simulate import build_screen, render_field, varied_preset
+
+    images, truths = {}, {}
+    for texture in ("fine", "chromocentres", "nucleoli"):
+        rendered = render_field(build_screen(varied_preset(None, nucleus_texture=texture), 0), 0, 1)
+        images[texture], truths[texture] = rendered.images["w2"].astype(float), rendered.truth
+    # The same cells in the same places: the nuclei of the fine look mark them in every look.
+    fine = images["fine"]
+    inside = fine > 0.5 * (np.median(fine) + np.percentile(fine, 99.5))
+    ratio = {t: image[inside] / np.median(image[inside]) for t, image in images.items()}
+    assert np.percentile(ratio["chromocentres"], 99) > np.percentile(ratio["fine"], 99) + 0.3  # foci 2-3x
+    assert np.percentile(ratio["nucleoli"], 2) < np.percentile(ratio["fine"], 2) - 0.1  # holes 20-40 %
+    assert truths["chromocentres"]["n_nuclei"] == truths["nucleoli"]["n_nuclei"] == truths["fine"]["n_nuclei"]
 
 
 def test_varied_preset_refuses_values_outside_the_look_space():

@@ -158,6 +158,30 @@ def nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return found[:, 1].astype(np.intp), found[:, 0].astype(np.intp)
 
 
+def small_holes(mask: np.ndarray, max_area_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The holes of a mask under an area: background regions (4-connected) not touching the border.
+
+    Returns
+    -------
+    holes : (M * N,) int array
+        Label of each pixel's background region, raveled (0 = the mask itself).
+    small : bool array
+        Per label: a hole under ``max_area_px``.
+    area : int array
+        Per label: its area, px.
+    """
+    # Labels without stats and areas by bincount: ~40 % faster than OpenCV's stats here.
+    n, holes = cv2.connectedComponents((~np.ascontiguousarray(mask, dtype=bool)).view(np.uint8), connectivity=4)
+    border = np.zeros(n, dtype=bool)
+    for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
+        border[edge] = True
+    flat = holes.ravel()
+    area = np.bincount(flat, minlength=n)
+    small = (area < max_area_px) & ~border
+    small[0] = False  # label 0 is the mask itself
+    return flat, small, area
+
+
 def label(mask: np.ndarray, *, connectivity: int = 8) -> tuple[np.ndarray, int]:
     """Connected components of a binary mask, like ``ndimage.label`` (int32 labels, count).
 

@@ -83,15 +83,7 @@ def fill_small_holes(
     mask = np.ascontiguousarray(mask, dtype=bool)
     if not mask.any() or max_area_px <= 0:
         return mask
-    # Labels without stats and areas by bincount: ~40 % faster than OpenCV's stats here.
-    n, holes = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4)
-    flat = holes.ravel()
-    border = np.zeros(n, dtype=bool)
-    for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):
-        border[edge] = True
-    area = np.bincount(flat, minlength=n)
-    small = (area < max_area_px) & ~border
-    small[0] = False  # label 0 is the mask itself
+    flat, small, area = filters.small_holes(mask, max_area_px)
     at = np.flatnonzero(small[flat])
     if image is not None and at.size:
         small &= _bright_or_alone(mask, flat, at, small, area, np.asarray(image), background)

@@ -19,7 +19,13 @@ from screening.segment.background import subtract_background
 # sets (benchmarks/segment_accuracy.py).
 _DETECT_SNR = 4.0  # candidate pixels: smoothed signal > this many (smoothed) noise σ
 _CORE_FRACTION = 0.55  # seed cores: pixels above this fraction of the local peak ...
-_PEAK_WINDOW = 0.5  # ... within a window of this × d (a dim nucleus sees its own peak)
+_PEAK_WINDOW = 0.5  # ... within a window of this × d (a dim nucleus sees its own peak) ...
+# ... of the image smoothed at this × d: a nucleus's peak is its brightness at the nucleus's own
+# scale, not that of its brightest chromocentre (mouse nuclei in Hoechst) or of the rim around a
+# dark nucleolus (GFP fusions), which would leave only the foci above the core fraction and cut
+# one textured nucleus into several (benchmarks/README.md, "Textured nuclei").
+_PEAK_SMOOTH_DIAMETERS = 0.2
+_NUCLEOLUS_AREA = 0.25  # holes in a core up to this × the nominal disc are filled (see _seeds)
 _EDGE_FRACTION = 0.4  # object boundary: this fraction of the object's own peak
 _SEED_DIST = 0.25  # distance-transform maxima at least this × d apart
 _CORE_SHARE = 0.8  # a seed whose share of the cores is this × nominal disc holds it (see _seeds)
@@ -139,7 +145,9 @@ def segment_nuclei(
        from neighbour differences. Candidates: smoothed signal 4 noise σ
        above background, so dim nuclei next to 100-fold brighter ones stay.
     2. Seeds: "cores" above 55 % of the local peak (window d / 2, so a dim
-       nucleus beside a bright one still has a core) cut dim gaps between
+       nucleus beside a bright one still has a core; the peak read at the
+       nucleus's scale, 0.2 d, so chromocentres do not make their own cores;
+       holes in a core, as around a dark nucleolus, filled) cut dim gaps between
        touching nuclei; maxima of the cores' distance transform at least
        d / 4 apart split cores that touch at a neck; a seed whose share of
        the cores is the size of a nucleus's core keeps that share, so a
@@ -212,8 +220,14 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     watershed only settles the dim rims. Smaller shares (bumps of one
     irregular or elongated nucleus) stay point seeds and merge as before.
     """
-    local_peak = filters.maximum_filter(smooth, max(int(_PEAK_WINDOW * d_px), _MIN_PEAK_WINDOW_PX))
+    nucleus_scale = filters.gaussian(smooth, _PEAK_SMOOTH_DIAMETERS * d_px)
+    local_peak = filters.maximum_filter(nucleus_scale, max(int(_PEAK_WINDOW * d_px), _MIN_PEAK_WINDOW_PX))
     core = candidates & (smooth > _CORE_FRACTION * local_peak)
+    # A dark nucleolus leaves a hole in its nucleus's core, and a core with a hole has two
+    # distance maxima: filled, it has one. The dim gap between touching nuclei opens onto the
+    # background at both ends of their contact, so it is no hole.
+    holes, small, _ = filters.small_holes(core, _NUCLEOLUS_AREA * np.pi * (d_px / 2) ** 2)
+    core.ravel()[small[holes]] = True
     dist = filters.gaussian(filters.distance_transform_edt(core), _DISTANCE_SMOOTH_PX)
     # Maxima of the distance map at least _SEED_DIST × d apart (a plateau
     # of equal maxima is one seed).

@@ -65,6 +65,11 @@ class Look:
         ``like_live`` (indistinguishable from a live nucleus).
     soma : str
         ``domed`` (bright centre, dim rim) or ``flat``.
+    nucleus_texture : str
+        ``fine`` (a chromatin grain about a pixel across), ``chromocentres`` (bright foci, as
+        mouse nuclei in Hoechst) or ``nucleoli`` (dark holes, as nuclei marked by a GFP fusion).
+        Not drawn by :func:`draw_look` (drawn looks keep ``fine``, so the looks of seeds stay
+        what they were); a look sets it explicitly.
     reporter_contrast : float
         Median motor-neuron soma brightness / reporter-negative cell brightness.
     neurite_snr : float
@@ -88,6 +93,7 @@ class Look:
     nucleus_brightness_sd: float = 0.2
     dead_nucleus: str = "condensed"
     soma: str = "domed"
+    nucleus_texture: str = "fine"
     reporter_contrast: float = 10.0
     neurite_snr: float = 6.0
     neurite_width_um: float = 2.0
@@ -136,7 +142,10 @@ NUMERIC_RANGES: dict[str, tuple[float, float, str]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "dead_nucleus": ("condensed", "faded", "like_live"),
     "soma": ("domed", "flat"),
+    "nucleus_texture": ("fine", "chromocentres", "nucleoli"),
 }
+# Look values draw_look leaves at their default (added after the drawn looks were in use).
+NOT_DRAWN = ("nucleus_texture",)
 LOOK_RANGES = {**NUMERIC_RANGES, **CHOICES}
 
 
@@ -149,6 +158,8 @@ def draw_look(seed: int) -> Look:
     rng = stream(seed, STREAM_LOOK)
     values = {}
     for f in fields(Look):
+        if f.name in NOT_DRAWN:
+            continue
         if f.name in CHOICES:
             options = CHOICES[f.name]
             values[f.name] = options[int(rng.integers(len(options)))]
@@ -224,6 +235,7 @@ def look_preset(look: Look) -> Preset:
         neurite_width_um=look.neurite_width_um,
         dead_nucleus_um=dead_um,
         dead_nucleus_brightness=dead_brightness,
+        nucleus_texture=look.nucleus_texture,
     )
     description = (
         f"1 plate, 2 patients, vehicle + kenpaullone + 1 compound, 3 wells, 2 sites, 4 timepoints, "
@@ -264,6 +276,7 @@ def describe(look: Look) -> str:
         f"(soma ratio {look.nucleus_soma_ratio:.2f}, brightness sd {look.nucleus_brightness_sd:.2f}), "
         f"dead {look.dead_nucleus}, soma {look.soma}, reporter contrast {look.reporter_contrast:.1f}x, "
         f"neurites {look.neurite_snr:.1f}x noise, {look.neurite_width_um:.1f} µm wide"
+        + ("" if look.nucleus_texture == "fine" else f", nuclei with {look.nucleus_texture}")
     )
 
 

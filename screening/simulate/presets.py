@@ -143,6 +143,10 @@ class Imaging:
     # None: they keep their live shape and texture; brightness relative to the live nucleus.
     dead_nucleus_um: float | None = 2.6
     dead_nucleus_brightness: float = 2.0
+    # Texture of live nuclei: "fine" (a chromatin grain about a pixel across), "chromocentres"
+    # (bright foci, as mouse nuclei show in Hoechst) or "nucleoli" (dark holes, as in nuclei
+    # marked by a GFP fusion); see screening.simulate.render._nucleus_texture.
+    nucleus_texture: str = "fine"
 
 
 @dataclass(frozen=True)

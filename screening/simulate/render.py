@@ -33,6 +33,12 @@ from screening.simulate.truth import truth_row
 
 REPORTER, NUCLEI = "w1", "w2"
 STREAM_FIELD_STATIC, STREAM_FIELD_TIMEPOINT, STREAM_SAMPLE = 6, 7, 8
+STREAM_NUCLEUS_TEXTURE = 10  # per field, so each nucleus keeps its foci over time
+# Nucleus textures (Imaging.nucleus_texture), sizes as fractions of the nucleus diameter:
+# chromocentres are 6-15 foci of sigma 0.06 d peaking 1-2x the nucleus within 0.75 of its
+# radius; nucleoli 1-3 holes of sigma 0.12 d, 60-80 % deep, within half its radius.
+_CHROMOCENTRES = dict(count=(6, 16), sigma=0.06, depth=(1.0, 2.0), reach=0.75)
+_NUCLEOLI = dict(count=(1, 4), sigma=0.12, depth=(0.6, 0.8), reach=0.5)
 SATURATED_ADU = 2.0e5  # far above the 16-bit range: the camera clips it to 65535
 
 
@@ -131,6 +137,11 @@ def render_field(screen: SimulatedScreen, field: int | tuple[str, str, int], tim
                   cells["nucleus_angle"].to_numpy()[shown], value[shown], profile=0.15)
     texture = ndi.gaussian_filter(noise.standard_normal(shape).astype(np.float32), 1.2)
     nuclei *= 1 + 0.25 * texture / (texture.std() + 1e-9)
+    if imaging.nucleus_texture != "fine":
+        rng = stream(screen.seed, STREAM_NUCLEUS_TEXTURE, field)
+        foci = _nucleus_texture(rng, imaging.nucleus_texture, shape, n_row, n_col, na, nb,
+                                cells["nucleus_angle"].to_numpy(), shown)
+        nuclei *= 1 + foci if imaging.nucleus_texture == "chromocentres" else np.clip(1 - foci, 0, None)
     if condensed:  # pyknotic nuclei of neurons that died
         pr = np.full(dead_visible.sum(), imaging.dead_nucleus_um / px)
         _add_ellipses(nuclei, n_row[dead_visible], n_col[dead_visible], pr, pr, np.zeros(pr.size),
@@ -166,6 +177,31 @@ def render_field(screen: SimulatedScreen, field: int | tuple[str, str, int], tim
         }
     )[living | dead_visible].reset_index(drop=True)
     return RenderedField(images, truth_row(screen, field, t), objects)
+
+
+def _nucleus_texture(rng, kind: str, shape, rows, cols, a, b, angle, shown) -> np.ndarray:
+    """Foci (chromocentres) or holes (nucleoli) of every nucleus, as a relative level per px.
+
+    Every cell of the field draws its foci (so a nucleus keeps them over time); those of
+    ``shown`` nuclei are drawn, each a Gaussian peaking at its depth.
+    """
+    spec = _CHROMOCENTRES if kind == "chromocentres" else _NUCLEOLI
+    n = rows.size
+    count = rng.integers(*spec["count"], size=n)
+    cell = np.repeat(np.arange(n), count)
+    theta = rng.uniform(0, 2 * np.pi, cell.size)
+    rho = spec["reach"] * np.sqrt(rng.uniform(0, 1, cell.size))
+    depth = rng.uniform(*spec["depth"], size=cell.size)
+    pick = shown[cell]
+    cell, theta, rho, depth = cell[pick], theta[pick], rho[pick], depth[pick]
+    u, v = rho * a[cell] * np.cos(theta), rho * b[cell] * np.sin(theta)
+    cos, sin = np.cos(angle[cell]), np.sin(angle[cell])
+    out = np.zeros(shape, np.float32)
+    if cell.size == 0:
+        return out
+    sigma = spec["sigma"] * float(np.median(a[shown] + b[shown]))
+    _splat(out, rows[cell] + u * sin + v * cos, cols[cell] + u * cos - v * sin, depth * 2 * np.pi * sigma**2)
+    return ndi.gaussian_filter(out, sigma)
 
 
 def _add_ellipses(image, rows, cols, a, b, angle, values, *, profile: float = 0.0) -> None:
