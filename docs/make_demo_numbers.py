@@ -18,6 +18,7 @@ import argparse
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +39,21 @@ def truth_plate_qc(config_path: Path) -> pd.DataFrame:
     return score_screen(fields, aggregate_wells(fields), config.scoring).plate_qc
 
 
-def _hr(row) -> str:
-    return f"HR {row.hazard_ratio:.2f} (95 % CI {row.hr_ci_low:.2f}-{row.hr_ci_high:.2f}), q {row.q_value:.2f}"
+def true_pooled_hr(config_path: Path) -> dict[tuple[str, float], float]:
+    """The simulator's hazard ratio of each compound × concentration, pooled over patients as the
+    ranking pools them (geometric mean), from ``example_plates/truth/effects.csv``."""
+    from screening.config import load_config
+
+    config = load_config(config_path)
+    effects = pd.read_csv(config.plates[0].path.parent / "truth" / "effects.csv")
+    logs = effects.assign(log_hr=np.log(effects["true_hr"])).groupby(["compound", "concentration_um"])["log_hr"]
+    return {key: float(np.exp(v)) for key, v in logs.mean().items()}
+
+
+def _hr(row, truth: dict) -> str:
+    true = truth.get((row.compound, row.concentration_um), np.nan)
+    return (f"HR {row.hazard_ratio:.2f} (95 % CI {row.hr_ci_low:.2f}-{row.hr_ci_high:.2f}), q {row.q_value:.2f}; "
+            f"true HR {true:.2f}")
 
 
 def render(run_dir: Path, config_path: Path) -> str:
@@ -51,6 +65,7 @@ def render(run_dir: Path, config_path: Path) -> str:
     ranking = pd.read_csv(run_dir / "ranking.csv")
     qc = pd.read_csv(run_dir / "plate_qc.csv").rename(columns={"pass": "passed"})  # "pass" is a keyword
     truth_qc = truth_plate_qc(config_path).set_index(["plate", "patient"])
+    true_hr = true_pooled_hr(config_path)
     fdr = config.scoring.fdr_q
     treated = ranking[ranking["role"] == "treatment"].sort_values("rank")
     hits = treated[treated["q_value"] < fdr]
@@ -71,9 +86,11 @@ def render(run_dir: Path, config_path: Path) -> str:
         f"{int((~fields['qc_pass']).sum())} failed field QC |",
         f"| motor neurons per field at day {first['day'].min():g} | median {first['n_neurons'].median():g} |",
         f"| hits (pooled q < {fdr:g}) | {len(hits)}"
-        + (": " + ", ".join(f"{r.compound} {r.concentration_um:g} µM" for r in hits.itertuples()) if len(hits) else "")
+        + (": " + ", ".join(f"{r.compound} {r.concentration_um:g} µM (true HR "
+                            f"{true_hr.get((r.compound, r.concentration_um), np.nan):.2f})"
+                            for r in hits.itertuples()) if len(hits) else "")
         + " |",
-        f"| best-ranked arm | {best.compound} {best.concentration_um:g} µM: {_hr(best)} |",
+        f"| best-ranked arm | {best.compound} {best.concentration_um:g} µM: {_hr(best, true_hr)} |",
     ]
     for r in qc.itertuples():
         true = truth_qc.loc[(r.plate, r.patient), "ssmd"]

@@ -101,3 +101,20 @@ def test_pool_screen_calls_a_harmful_arm_toxic():
     assert ranking.loc["harm", "call"] == "toxic" and ranking.loc["harm", "q_value"] < 0.1
     assert ranking.loc["harm", "rank"] == 3
     assert set(ranking.loc[["x", "z"], "call"]) == {"neutral"}
+
+
+def test_one_patient_dominating_the_pool_keeps_its_own_t_test():
+    # Patient a: 3 vs 3 wells (2 df), a tight estimate; patient b adds almost nothing. Pooled, the
+    # evidence is a's alone: its t test on 2 df (p ~0.02), not a normal test of a's interval
+    # (the inflated-variance method reads p ~0.001, as if a had many df).
+    y, se, df = np.array([-0.75, 0.3]), np.array([0.104, 1.6]), np.array([2.0, 2.5])
+    from scipy import stats
+
+    own = 2 * stats.t.sf(0.75 / 0.104, 2.0)
+    pooled = pool_patients(y, se, df)
+    assert own / 1.5 < pooled["p_value"] < own * 1.5
+    assert pool_patients(y, se, df, method="dl_t_inflated")["p_value"] < own / 5
+    # Many patients with ample df: the normal test of DerSimonian-Laird.
+    many = pool_patients([-0.2, -0.3, -0.25, -0.1], [0.1] * 4, [1e4] * 4)
+    plain = pool_patients([-0.2, -0.3, -0.25, -0.1], [0.1] * 4, [np.inf] * 4, method="dl")
+    assert many["p_value"] == pytest.approx(plain["p_value"], rel=0.05)

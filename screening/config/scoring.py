@@ -37,10 +37,11 @@ class ScoringConfig(BaseModel):
     adjust_edge: bool = Field(
         True, description="outer-ring wells get their own hazard term in the survival model"
     )
-    pooling: Literal["dl_t_inflated", "dl", "hksj"] = Field(
-        "dl_t_inflated",
-        description="DerSimonian-Laird with per-patient variances inflated to their t intervals, "
-        "plain DL (variances known), or DL with Hartung-Knapp-Sidik-Jonkman t intervals",
+    pooling: Literal["dl_satterthwaite", "dl_t_inflated", "dl", "hksj"] = Field(
+        "dl_satterthwaite",
+        description="DerSimonian-Laird referred to t on the Welch-Satterthwaite df of the patients' own, "
+        "DL with per-patient variances inflated to their t intervals (normal test), plain DL "
+        "(variances known), or DL with Hartung-Knapp-Sidik-Jonkman t intervals",
     )
     fdr_q: float = Field(0.1, gt=0, lt=1, description="q-value below which a compound is a hit")
     min_z_prime: float | None = Field(

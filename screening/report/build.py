@@ -177,6 +177,7 @@ def summary(tables: RunTables, config: ReportConfig) -> str:
 
 
 POOLING_NAMES = {
+    "dl_satterthwaite": "DerSimonian–Laird random effects, t on the patients' own degrees of freedom (Satterthwaite)",
     "dl_t_inflated": "DerSimonian–Laird random effects, each patient's variance widened to its t interval",
     "dl": "DerSimonian–Laird random effects",
     "hksj": "random effects with the Hartung–Knapp–Sidik–Jonkman interval",
