@@ -50,10 +50,13 @@ def true_pooled_hr(config_path: Path) -> dict[tuple[str, float], float]:
     return {key: float(np.exp(v)) for key, v in logs.mean().items()}
 
 
+def _true_hr(row, truth: dict) -> str:
+    return f"true HR {truth.get((row.compound, row.concentration_um), np.nan):.2f}"
+
+
 def _hr(row, truth: dict) -> str:
-    true = truth.get((row.compound, row.concentration_um), np.nan)
     return (f"HR {row.hazard_ratio:.2f} (95 % CI {row.hr_ci_low:.2f}-{row.hr_ci_high:.2f}), q {row.q_value:.2f}; "
-            f"true HR {true:.2f}")
+            f"{_true_hr(row, truth)}")
 
 
 def render(run_dir: Path, config_path: Path) -> str:
@@ -86,8 +89,7 @@ def render(run_dir: Path, config_path: Path) -> str:
         f"{int((~fields['qc_pass']).sum())} failed field QC |",
         f"| motor neurons per field at day {first['day'].min():g} | median {first['n_neurons'].median():g} |",
         f"| hits (pooled q < {fdr:g}) | {len(hits)}"
-        + (": " + ", ".join(f"{r.compound} {r.concentration_um:g} µM (true HR "
-                            f"{true_hr.get((r.compound, r.concentration_um), np.nan):.2f})"
+        + (": " + ", ".join(f"{r.compound} {r.concentration_um:g} µM ({_true_hr(r, true_hr)})"
                             for r in hits.itertuples()) if len(hits) else "")
         + " |",
         f"| best-ranked arm | {best.compound} {best.concentration_um:g} µM: {_hr(best, true_hr)} |",

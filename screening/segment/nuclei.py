@@ -228,7 +228,7 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     # distance maxima: filled, it has one. The dim gap between touching nuclei opens onto the
     # background at both ends of their contact, so it is no hole.
     holes, small, _ = filters.small_holes(core, _NUCLEOLUS_AREA * np.pi * (d_px / 2) ** 2)
-    core.ravel()[small[holes]] = True
+    core |= small[holes].reshape(core.shape)
     dist = filters.gaussian(filters.distance_transform_edt(core), _DISTANCE_SMOOTH_PX)
     # Maxima of the distance map at least _SEED_DIST × d apart (a plateau
     # of equal maxima is one seed).
