@@ -117,3 +117,15 @@ def test_nonzero_is_numpys_in_raster_order():
     want_rows, want_cols = np.nonzero(mask)
     assert np.array_equal(rows, want_rows) and np.array_equal(cols, want_cols)
     assert [a.size for a in nonzero(np.zeros((5, 7), bool))] == [0, 0]
+
+
+def test_distance_transform_is_exact_far_from_the_background_too():
+    # Under 1024 px the square is rounded in float32, beyond it in float64: both exact.
+    rng = np.random.default_rng(3)
+    blobs = ndi.gaussian_filter(rng.random((300, 400)), 6) > 0.5
+    row = np.ones((1, 2600), bool)
+    row[0, 0] = False
+    for mask in (blobs, row):
+        exact = ndi.distance_transform_edt(mask).astype(np.float32)
+        assert np.array_equal(filters.distance_transform_edt(mask), exact)
+    assert filters.distance_transform_edt(row).max() == 2599

@@ -240,7 +240,11 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     shares = watershed(-dist, markers, mask=core)
     holds = np.bincount(shares.ravel(), minlength=n + 1) >= _CORE_SHARE * np.pi * (d_px / 2) ** 2
     holds[0] = False
-    return np.where(holds[shares], shares, markers)
+    at = np.flatnonzero(core)  # shares are 0 off the cores
+    share = shares.ravel()[at]
+    whole = holds[share]
+    markers.ravel()[at[whole]] = share[whole]
+    return markers
 
 
 def _refine(regions: np.ndarray, smooth: np.ndarray, low: float) -> np.ndarray:
@@ -251,22 +255,30 @@ def _refine(regions: np.ndarray, smooth: np.ndarray, low: float) -> np.ndarray:
         return regions.astype(np.int32)
     peak = np.nan_to_num(label_percentile(smooth, regions, n, _PEAK_PERCENTILE))
     cut = np.concatenate([[np.inf], np.maximum(low, _EDGE_FRACTION * peak)])
-    kept = np.where(smooth > cut[regions], regions, 0)
+    # Work on the regions' pixels only (flat indices): a few % of the field.
+    at = np.flatnonzero(regions)
+    region = regions.ravel()[at]
+    above = smooth.ravel()[at] > cut[region]
+    at, region = at[above], region[above]
+    kept = np.zeros(regions.size, np.int32)
+    kept[at] = region
     # Connected pieces of equal label; keep the largest piece of each region.
-    pieces = label(kept, connectivity=1)
-    size = np.bincount(pieces.ravel())
+    piece = label(kept.reshape(regions.shape), connectivity=1).ravel()[at]
+    size = np.bincount(piece)
     owner = np.zeros(size.size, np.int64)
-    owner[pieces.ravel()] = kept.ravel()
+    owner[piece] = region
     order = np.lexsort((-size[1:], owner[1:])) + 1  # by region, largest first
     first = np.zeros(size.size, bool)
     first[order[np.r_[True, owner[order][1:] != owner[order][:-1]]]] = True
-    kept = np.where(first[pieces], kept, 0)
+    largest = first[piece]
+    at, region = at[largest], region[largest]
     used = np.zeros(n + 1, bool)
-    used[kept.ravel()] = True
-    used[0] = False
+    used[region] = True
     lookup = np.zeros(n + 1, np.int32)
     lookup[used] = np.arange(1, used.sum() + 1)
-    return lookup[kept]
+    out = np.zeros(regions.size, np.int32)
+    out[at] = lookup[region]
+    return out.reshape(regions.shape)
 
 
 def label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q) -> np.ndarray:
@@ -416,15 +428,19 @@ def _filter(labels, solidities, corrected, d_px: float, sigma_noise: float) -> n
     if n == 0:
         return labels
     nominal = np.pi * (d_px / 2) ** 2
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    total = np.bincount(labels.ravel(), weights=corrected.ravel(), minlength=n + 1)[1:]
+    at = np.flatnonzero(labels)  # the objects' pixels only: a few % of the field
+    label_at = labels.ravel()[at]
+    area = np.bincount(label_at, minlength=n + 1)[1:]
+    total = np.bincount(label_at, weights=corrected.ravel()[at], minlength=n + 1)[1:]
     mean = total / np.maximum(area, 1)
     shaped = (np.asarray(solidities) >= _MIN_SOLIDITY) | (area >= _CLUMP_AREA * nominal)
     keep = (area >= _MIN_AREA * nominal) & shaped & (mean >= _MIN_MEAN_SNR * sigma_noise)
     keep &= ~faint_outliers(mean, keep)
     lookup = np.zeros(n + 1, np.int32)
     lookup[1:][keep] = np.arange(1, keep.sum() + 1)
-    return lookup[labels]
+    out = np.zeros(labels.size, np.int32)
+    out[at] = lookup[label_at]
+    return out.reshape(labels.shape)
 
 
 def faint_outliers(mean: np.ndarray, kept: np.ndarray) -> np.ndarray:

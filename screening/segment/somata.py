@@ -537,8 +537,12 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=reach_px)
     under = _under_a_neighbours_soma(somata, area[counted - 1])
     if under.size:
-        counted = np.delete(counted, under)
-        somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=reach_px)
+        # Growing the somata again without them gives the same somata less theirs: their
+        # nuclei still compete for pixels as uncounted ones, and each pixel goes to the same
+        # nearest nucleus.
+        kept = np.delete(np.arange(1, counted.size + 1), under)
+        counted = counted[kept - 1]
+        somata = _relabel(somata, kept)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
         int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
