@@ -215,3 +215,32 @@ def test_textured_nuclei_are_counted_once_each(texture):
     )
     truth = sum(f.truth["n_nuclei"] for f in fields)
     assert abs(counted / truth - 1) < 0.08, (counted, truth)  # fine-grained nuclei here: 1.04x
+
+
+def _small_ellipses(centres, rng, shape, a=3.8, b=2.5, value=100.0, noise=10.0):
+    """Ellipses ~8 x 5 px at random angles and sub-pixel centres, blurred 0.55 px, noisy:
+    pixelation and noise make every outline jagged."""
+    from scipy import ndimage as ndi
+
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = np.zeros(shape)
+    for r, c in centres:
+        t = rng.uniform(0, np.pi)
+        u = (yy - r) * np.cos(t) + (xx - c) * np.sin(t)
+        v = -(yy - r) * np.sin(t) + (xx - c) * np.cos(t)
+        image = np.maximum(image, value * ((u / a) ** 2 + (v / b) ** 2 <= 1))
+    return (ndi.gaussian_filter(image, 0.55) + 80 + rng.normal(0, noise, shape)).astype(np.float32)
+
+
+def test_small_nuclei_of_a_coarse_pixel_are_not_split_by_their_jagged_outlines():
+    # 5.5 px nuclei (a 20x objective on small nuclei): 0.3 d truncates to 1 px, where one
+    # nucleus's distance map has maxima a pixel apart. Without the 2 px floor, 309 counted here.
+    rng = np.random.default_rng(0)
+    grid = range(10, 320, 19)
+    centres = [(r + rng.uniform(-0.5, 0.5), c + rng.uniform(-0.5, 0.5)) for r in grid for c in grid]
+    labels = segment_nuclei(_small_ellipses(centres, rng, (328, 328)), pixel_size_um=1.0, nucleus_diameter_um=5.5)
+    assert labels.max() == len(centres) == 289
+    # Two of them touching are still two.
+    pair = segment_nuclei(_small_ellipses([(20, 16.5), (20, 23.5)], rng, (40, 40), a=3.5, b=3.5, value=400, noise=4),
+                          pixel_size_um=1.0, nucleus_diameter_um=6.5)
+    assert pair.max() == 2
