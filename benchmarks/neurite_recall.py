@@ -15,6 +15,8 @@ field measurement skeletonises, with the defaults and the look's pixel size). Pe
   skeleton, and the reverse;
 - **recall by contrast**: the truth skeleton split by the layer's value there in units of the
   look's pixel noise;
+- **over another cell's body**: the truth skeleton over a reporter-negative cell's drawn body
+  (which the mask leaves out as a cell body), its recall and share of the truth skeleton;
 - **bright recall by distance from a soma**: the truth skeleton brighter than ``BRIGHT`` x the
   noise, split by its distance from the nearest drawn soma (0: over a soma).
 
@@ -37,7 +39,7 @@ from skimage.morphology import skeletonize
 from screening.measure.neurites import neurite_skeleton_length
 from screening.segment.neurites import segment_neurites
 from screening.simulate import build_screen, render_field
-from screening.simulate.model import reporter_visible
+from screening.simulate.model import alive, reporter_visible
 from screening.simulate.render import render_neurite_layer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,19 +50,26 @@ BRIGHT = 5.0  # x the pixel noise: neurite any detector should find
 SOMA_BINS_UM = (0.0, 1e-6, 3.0, 10.0, np.inf)  # distance from the nearest drawn soma
 
 
-def soma_mask(screen, field: int, timepoint: int) -> np.ndarray:
-    """The drawn somata of the field's visible motor neurons."""
+def soma_mask(screen, field: int, timepoint: int, *, every_cell: bool = False) -> np.ndarray:
+    """The drawn somata of the field's visible motor neurons (``every_cell``: of every living cell,
+    reporter-negative ones included, as the renderer draws them).
+
+    The ellipses the renderer draws: semi-axis ``soma_a_um`` along ``soma_angle`` (rad from the
+    column axis towards increasing rows), ``soma_b_um`` across it.
+    """
     px = screen.preset.imaging.pixel_size_um
     shape = screen.preset.imaging.field_shape
     t = timepoint - 1
     cells = screen.cells.iloc[np.flatnonzero(screen.cells["field"].to_numpy() == field)]
-    on = reporter_visible(cells, float(screen.days[t]))
+    day = float(screen.days[t])
+    on = alive(cells, day) if every_cell else reporter_visible(cells, day)
     sx, sy = screen.shift_um[field, t]
     mask = np.zeros(shape, bool)
     for (_, c), visible in zip(cells.iterrows(), on, strict=True):
         if visible:
-            rr, cc = ellipse((c["y_um"] - sy) / px - 0.5, (c["x_um"] - sx) / px - 0.5, c["soma_a_um"] / px,
-                             c["soma_b_um"] / px, shape=shape, rotation=c["soma_angle"])
+            # skimage's ellipse takes the row semi-axis first and turns it by -rotation.
+            rr, cc = ellipse((c["y_um"] - sy) / px - 0.5, (c["x_um"] - sx) / px - 0.5, c["soma_b_um"] / px,
+                             c["soma_a_um"] / px, shape=shape, rotation=-c["soma_angle"])
             mask[rr, cc] = True
     return mask
 
@@ -76,7 +85,7 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
     px = screen.preset.imaging.pixel_size_um
     noise = preset.look.reporter_noise_adu
     tol = max(2.0, 1.5 / px)
-    sums = dict(truth_um=0.0, skel=0.0, skel_off=0.0, tp=0, nt=0, op=0, no=0)
+    sums = dict(truth_um=0.0, skel=0.0, skel_off=0.0, tp=0, nt=0, op=0, no=0, other=0, other_found=0)
     found_by_bin, all_by_bin = np.zeros(len(CONTRAST_BINS) - 1), np.zeros(len(CONTRAST_BINS) - 1)
     found_near, all_near = np.zeros(len(SOMA_BINS_UM) - 1), np.zeros(len(SOMA_BINS_UM) - 1)
     for field in np.linspace(0, len(screen.fields) - 1, fields).astype(int):
@@ -89,6 +98,9 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         sums["truth_um"] += rendered.truth["neurite_length_all_um"]
         sums["skel"] += neurite_skeleton_length(truth, pixel_size_um=px)
         somata = soma_mask(screen, int(field), timepoint)
+        others = soma_mask(screen, int(field), timepoint, every_cell=True) & ~somata
+        sums["other"] += np.count_nonzero(truth & others)
+        sums["other_found"] += np.count_nonzero(truth & others & near_ours)
         sums["skel_off"] += neurite_skeleton_length(truth & ~somata, pixel_size_um=px)
         bright = truth & (layer > BRIGHT * noise)
         where = np.digitize(ndi.distance_transform_edt(~somata)[bright] * px, SOMA_BINS_UM) - 1
@@ -110,14 +122,16 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         "recall": f"{sums['tp'] / max(sums['nt'], 1):.3f}",
         "precision": f"{sums['op'] / max(sums['no'], 1):.3f}",
         **{f"recall at {lo:g}-{hi:g}x noise (share)": b for lo, hi, b in zip(CONTRAST_BINS, CONTRAST_BINS[1:], by_bin, strict=False)},
+        "over another cell's body (share)": _shares(np.array([sums["other_found"]]), np.array([sums["other"]]),
+                                                    sums["nt"])[0],
         **{name: b for name, b in zip(("bright: over a soma", "bright: < 3 µm from one", "bright: 3-10 µm",
                                        "bright: > 10 µm"), near, strict=True)},
     }
 
 
-def _shares(found: np.ndarray, total: np.ndarray) -> list[str]:
-    """'recall (share of the total)' per bin."""
-    share = total / max(total.sum(), 1)
+def _shares(found: np.ndarray, total: np.ndarray, whole: float | None = None) -> list[str]:
+    """'recall (share of ``whole``, default the bins' total)' per bin."""
+    share = total / max(total.sum() if whole is None else whole, 1)
     return [f"{f / a:.2f} ({s:.0%})" if a else "-" for f, a, s in zip(found, total, share, strict=True)]
 
 
