@@ -28,7 +28,7 @@ class SegmentationConfig(BaseModel):
         "(1: no calibration of sizes; see docs/measurements.md)",
     )
     calibration_fields: int = Field(
-        8, ge=1, description="first-timepoint fields per plate read to calibrate it (spread over its wells)"
+        24, ge=1, description="first-timepoint fields per plate read to calibrate it (spread over its wells)"
     )
     background_radius_um: float = Field(
         50.0, gt=0, description="radius of the smooth background estimate; several soma diameters"
