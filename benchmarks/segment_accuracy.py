@@ -161,10 +161,12 @@ def _calibrated_nuclei(image, px, cal):
                           background_radius_um=cal.background_radius_um)
 
 
-def plate_calibration(screen, n: int = 8, *, with_nuclei: bool = True):
-    """The screen's calibration as `screening run` makes it: on first-timepoint fields (in focus)."""
+def plate_calibration(screen, n: int | None = None, *, with_nuclei: bool = True):
+    """The screen's calibration as `screening run` makes it: on ``n`` first-timepoint fields (in
+    focus; default the config's ``segmentation.calibration_fields``)."""
     from screening.simulate import render_field
 
+    n = SegmentationConfig().calibration_fields if n is None else n
     rng = np.random.default_rng(0)
     sharp = np.flatnonzero(~screen.defocused[:, 0])
     chosen = rng.choice(sharp, size=min(n, sharp.size), replace=False)
