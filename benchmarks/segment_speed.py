@@ -8,7 +8,7 @@ which sees numpy's buffers). A second table splits our time into steps (which on
 - ``screening``: :func:`screening.measure.measure_field` (nuclei, motor-neuron count, neurite
   mask + skeleton + skan lengths + per-soma assignment, field QC) with the plate's calibration:
   everything the pipeline does per field. The calibration itself
-  (:func:`screening.segment.calibration.calibrate` on ``calibration_fields`` = 24 fields) runs once
+  (:func:`screening.segment.calibration.calibrate` on the config's ``calibration_fields``) runs once
   per plate; its time is printed apart, and per field of a 96-well × 4-site × 6-timepoint plate.
 - ``baseline``: Otsu + distance-transform watershed nuclei, positive by an Otsu threshold on
   the reporter; neurites by a Sato ridge filter (sigmas 1-3 px) + Otsu + skeletonize + skan.
