@@ -90,6 +90,42 @@ def test_fragment_of_dead_neuron_not_counted():
     assert count_motor_neurons(reporter, pixel_size_um=PX).n == 1
 
 
+def _field_with_one_dying_neuron(nucleus_level, fragmented, seed):
+    """Seven neurons, eight reporter-negative cells and, at (120, 120), a nucleus ``nucleus_level``
+    x as bright as the others under an intact soma or among three bright fragments."""
+    shape = (240, 240)
+    rng = np.random.default_rng(seed)
+    reporter, nuclei = np.zeros(shape), np.zeros(shape)
+    for centre in ((40, 40), (40, 120), (40, 200), (120, 40), (120, 200), (200, 40), (200, 120)):
+        reporter = np.maximum(reporter, 1000.0 * _disc(shape, centre, 11))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+    for centre in ((80, 80), (80, 160), (160, 80), (160, 160), (200, 200), (20, 80), (80, 20), (20, 160)):
+        reporter = np.maximum(reporter, 60.0 * _disc(shape, centre, 9))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+    if fragmented:
+        for dr, dc in ((0, 0), (-7, 5), (6, -6)):
+            reporter = np.maximum(reporter, 2500.0 * _disc(shape, (120 + dr, 120 + dc), 4))
+    else:
+        reporter = np.maximum(reporter, 1000.0 * _disc(shape, (120, 120), 11))
+    nuclei = np.maximum(nuclei, 800.0 * nucleus_level * _disc(shape, (120, 120), 7))
+
+    def camera(image, background):
+        image = ndi.gaussian_filter(image, 1.0) + background
+        return np.clip(0.25 * rng.poisson(image / 0.25) + rng.normal(100, 1.5, shape), 0, 65535).astype(np.uint16)
+
+    return camera(reporter, 60), camera(nuclei, 25)
+
+
+def test_a_faded_nucleus_among_fragments_is_a_dead_neuron_but_either_sign_alone_is_not():
+    # A neuron that died keeps its nucleus, faded to a third, among bright fragments of its
+    # soma: two outliers at once. A dim live nucleus under an intact soma, and a normal nucleus
+    # among bright blobs, are each one sign only and still count.
+    for seed in range(2):
+        assert count_motor_neurons(*_field_with_one_dying_neuron(0.35, True, seed), pixel_size_um=PX).n == 7
+        assert count_motor_neurons(*_field_with_one_dying_neuron(0.35, False, seed), pixel_size_um=PX).n == 8
+        assert count_motor_neurons(*_field_with_one_dying_neuron(1.0, True, seed), pixel_size_um=PX).n == 8
+
+
 def test_border_soma_counted_when_centre_inside():
     # Centre 4 px inside the top border: counted; centre 4 px outside the left border: not.
     reporter, nuclei = make_field(neurons=[(4, 100), (100, -4), (100, 100)], negatives=NEGATIVES[:5])

@@ -111,6 +111,16 @@ _DIM_LOG_FRACTION = 0.5
 _ONE_SOMA_AREAS = 1.2
 _MIN_SOMA_NUCLEI = 3.0
 _MIN_SINGLE_SOMATA = 5
+# A neuron that died may keep a faded nucleus among bright fragments of its soma for a while.
+# Dead by evidence, two outliers at once: the soma's smoothed reporter is fragmented (its median
+# over its 95th percentile under _FRAGMENTED_FRACTION x the field's median soma: a soma is one
+# body, fragments are blobs with gaps between them) and its nucleus is faded (mean under
+# exp(-_FADED_SDS x brightness spread) x the field's median nucleus). Judged where the field has
+# _MIN_SINGLE_SOMATA counted somata to say what a soma looks like. Fragmented with a bright
+# nucleus was tried too: on the `small` screen it dropped 9 living neurons for 4 dead ones
+# (benchmarks/README.md, "Dead by evidence: faded and fragmented").
+_FRAGMENTED_FRACTION = 0.5
+_FADED_SDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -440,6 +450,11 @@ def count_motor_neurons(
       debris: condensed under clipped reporter, or beside a clipped particle that
       glows in the nuclear channel too (see ``_DEBRIS_BRIGHTNESS``); a soma that
       merely clips the reporter (an 8-bit export) still counts.
+    - it is not a neuron that died a little before: its soma's smoothed reporter is
+      fragments rather than one body (median / 95th percentile over the soma under half
+      the field's median soma's) and its nucleus is faded (3 brightness spreads under the
+      field's median nucleus), both at once (see ``_FRAGMENTED_FRACTION``); a dim live
+      nucleus under an intact soma, or a normal one among bright blobs, still counts.
 
     Without nuclei, somata are maxima of the opened reporter, positive by
     the same rule on their core level, and at least ``min_soma_area_um2``.
@@ -508,9 +523,10 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     touched = touched[1:]
 
     pyknotic = np.zeros(n_nuc, bool)
+    faded = None
     if nuclei is not None:
-        touched, pyknotic = _debris_and_pyknotic(nuclei, nuclei_labels, nuc_area, touched, saturated,
-                                                 typical_area, calibration)
+        touched, pyknotic, faded = _debris_and_pyknotic(nuclei, nuclei_labels, nuc_area, touched, saturated,
+                                                        typical_area, calibration)
     debris = touched[parent - 1]
     pyknotic = pyknotic[parent - 1]  # judged on the whole nuclei (a half of a merged pair is not small)
     candidate = present & ~pyknotic & ~debris
@@ -543,6 +559,12 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
         kept = np.delete(np.arange(1, counted.size + 1), under)
         counted = counted[kept - 1]
         somata = _relabel(somata, kept)
+    if faded is not None:
+        dead = np.flatnonzero(_fragmented(smooth, somata, counted.size) & faded[parent[counted - 1] - 1])
+        if dead.size:
+            kept = np.delete(np.arange(1, counted.size + 1), dead)
+            counted = counted[kept - 1]
+            somata = _relabel(somata, kept)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
         int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
@@ -626,7 +648,7 @@ def _merged_pairs(labels: np.ndarray, area: np.ndarray, typical_area: float) -> 
 
 
 def _debris_and_pyknotic(nuclei, labels, area, touched, saturated, typical_area: float, calibration):
-    """(debris, pyknotic), bool per nucleus label 1..n, of nuclei ``touched`` by ``saturated`` pixels.
+    """(debris, pyknotic, faded), bool per nucleus label 1..n; debris among those ``touched`` by ``saturated`` pixels.
 
     Clipped fragments around a condensed nucleus are a dead neuron's; any other nucleus under
     clipped pixels is debris only beside a particle that glows in the nuclear channel too (dust,
@@ -639,7 +661,17 @@ def _debris_and_pyknotic(nuclei, labels, area, touched, saturated, typical_area:
     glowing = brightness > typical * max(_DEBRIS_BRIGHTNESS, np.exp(_DEBRIS_BRIGHT_SDS * spread))
     condensed = _condensed(area, typical_area, calibration)
     debris = (touched & condensed) | _touching_particles(saturated, labels, touched & glowing)
-    return debris, condensed & _bright(brightness, area, debris, calibration)
+    bright, faded = _brightness_outliers(brightness, area, debris, calibration)
+    return debris, condensed & bright, faded
+
+
+def _fragmented(smooth: np.ndarray, somata: np.ndarray, k: int) -> np.ndarray:
+    """Bool per soma label 1..k: its reporter is fragments, not one body (see ``_FRAGMENTED_FRACTION``)."""
+    if k < _MIN_SINGLE_SOMATA:
+        return np.zeros(k, dtype=bool)
+    median, high = label_percentile(smooth, somata, k, (50, 95))
+    score = median / np.maximum(high, 1e-12)
+    return score < _FRAGMENTED_FRACTION * np.nanmedian(score)
 
 
 def _touching_particles(saturated: np.ndarray, labels: np.ndarray, glowing: np.ndarray) -> np.ndarray:
@@ -679,12 +711,14 @@ def _condensed(area, typical_area: float, calibration) -> np.ndarray:
     return area < typical_area * min(_PYKNOTIC_AREA, np.exp(-_PYKNOTIC_AREA_SDS * area_spread))
 
 
-def _bright(brightness, area, debris, calibration) -> np.ndarray:
-    """Bool per nucleus: brighter than most live nuclei of the field (the bright half of pyknotic)."""
+def _brightness_outliers(brightness, area, debris, calibration) -> tuple[np.ndarray, np.ndarray]:
+    """(bright, faded), bool per nucleus: brighter than most live nuclei of the field (the bright
+    half of pyknotic), and dimmer than nearly all of them (see ``_FADED_SDS``)."""
     whole = (area > 0) & ~debris
     typical = np.median(brightness[whole]) if whole.any() else 0.0
-    bright_spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
-    return brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * bright_spread))
+    spread = calibration.nucleus_brightness_spread if calibration is not None else _DEFAULT_LOG_SPREAD
+    bright = brightness > typical * max(_PYKNOTIC_BRIGHTNESS, np.exp(_PYKNOTIC_BRIGHT_SDS * spread))
+    return bright, (area > 0) & (brightness < typical * np.exp(-_FADED_SDS * spread))
 
 
 def _somata_from_nuclei(bodies, labels, counted, level, *, reach_px: float) -> np.ndarray:
