@@ -116,11 +116,12 @@ _MIN_SINGLE_SOMATA = 5
 # over its 95th percentile under _FRAGMENTED_FRACTION x the field's median soma: a soma is one
 # body, fragments are blobs with gaps between them) and its nucleus is faded (mean under
 # exp(-_FADED_SDS x brightness spread) x the field's median nucleus). Judged where the field has
-# _MIN_SINGLE_SOMATA counted somata to say what a soma looks like. Fragmented with a bright
+# _MIN_REFERENCE_SOMATA counted somata to say what a soma looks like. Fragmented with a bright
 # nucleus was tried too: on the `small` screen it dropped 9 living neurons for 4 dead ones
 # (benchmarks/README.md, "Dead by evidence: faded and fragmented").
 _FRAGMENTED_FRACTION = 0.5
 _FADED_SDS = 3.0
+_MIN_REFERENCE_SOMATA = 5
 
 
 @dataclass(frozen=True)
@@ -667,7 +668,7 @@ def _debris_and_pyknotic(nuclei, labels, area, touched, saturated, typical_area:
 
 def _fragmented(smooth: np.ndarray, somata: np.ndarray, k: int) -> np.ndarray:
     """Bool per soma label 1..k: its reporter is fragments, not one body (see ``_FRAGMENTED_FRACTION``)."""
-    if k < _MIN_SINGLE_SOMATA:
+    if k < _MIN_REFERENCE_SOMATA:
         return np.zeros(k, dtype=bool)
     median, high = label_percentile(smooth, somata, k, (50, 95))
     score = median / np.maximum(high, 1e-12)
