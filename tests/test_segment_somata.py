@@ -25,10 +25,12 @@ def _disc(shape, centre, radius):
     return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
 
 
-def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0, dim=(), dim_level=0.0):
+def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0, dim=(), dim_level=0.0, dying=()):
     """Reporter and nuclear images (uint16) of discs: neurons (bright soma + nucleus),
     reporter-negative cells (dim soma + nucleus), fragments of dead cells (small very bright
-    reporter blobs + a small bright condensed nucleus)."""
+    reporter blobs + a small bright condensed nucleus), and ``dying`` cells ``(centre,
+    nucleus_level, fragmented)``: a live-sized nucleus ``nucleus_level`` x as bright as the others
+    under an intact soma, or among three bright fragments."""
     rng = np.random.default_rng(seed)
     reporter = np.zeros(shape)
     nuclei = np.zeros(shape)
@@ -45,6 +47,13 @@ def make_field(neurons=(), negatives=(), fragments=(), shape=(200, 200), seed=0,
         for dr, dc in ((-3, 0), (3, 2), (0, -4)):
             reporter = np.maximum(reporter, 2500.0 * _disc(shape, (r + dr, c + dc), 2))
         nuclei = np.maximum(nuclei, 1600.0 * _disc(shape, (r, c), 4))
+    for (r, c), nucleus_level, fragmented in dying:
+        if fragmented:
+            for dr, dc in ((0, 0), (-7, 5), (6, -6)):
+                reporter = np.maximum(reporter, 2500.0 * _disc(shape, (r + dr, c + dc), 4))
+        else:
+            reporter = np.maximum(reporter, 1000.0 * _disc(shape, (r, c), 11))
+        nuclei = np.maximum(nuclei, 800.0 * nucleus_level * _disc(shape, (r, c), 7))
 
     def camera(image, background):
         image = ndi.gaussian_filter(image, 1.0) + background
@@ -91,29 +100,11 @@ def test_fragment_of_dead_neuron_not_counted():
 
 
 def _field_with_one_dying_neuron(nucleus_level, fragmented, seed):
-    """Seven neurons, eight reporter-negative cells and, at (120, 120), a nucleus ``nucleus_level``
-    x as bright as the others under an intact soma or among three bright fragments."""
-    shape = (240, 240)
-    rng = np.random.default_rng(seed)
-    reporter, nuclei = np.zeros(shape), np.zeros(shape)
-    for centre in ((40, 40), (40, 120), (40, 200), (120, 40), (120, 200), (200, 40), (200, 120)):
-        reporter = np.maximum(reporter, 1000.0 * _disc(shape, centre, 11))
-        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
-    for centre in ((80, 80), (80, 160), (160, 80), (160, 160), (200, 200), (20, 80), (80, 20), (20, 160)):
-        reporter = np.maximum(reporter, 60.0 * _disc(shape, centre, 9))
-        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
-    if fragmented:
-        for dr, dc in ((0, 0), (-7, 5), (6, -6)):
-            reporter = np.maximum(reporter, 2500.0 * _disc(shape, (120 + dr, 120 + dc), 4))
-    else:
-        reporter = np.maximum(reporter, 1000.0 * _disc(shape, (120, 120), 11))
-    nuclei = np.maximum(nuclei, 800.0 * nucleus_level * _disc(shape, (120, 120), 7))
-
-    def camera(image, background):
-        image = ndi.gaussian_filter(image, 1.0) + background
-        return np.clip(0.25 * rng.poisson(image / 0.25) + rng.normal(100, 1.5, shape), 0, 65535).astype(np.uint16)
-
-    return camera(reporter, 60), camera(nuclei, 25)
+    """Seven neurons, eight reporter-negative cells and one dying cell at (120, 120)."""
+    neurons = [(40, 40), (40, 120), (40, 200), (120, 40), (120, 200), (200, 40), (200, 120)]
+    negatives = [(80, 80), (80, 160), (160, 80), (160, 160), (200, 200), (20, 80), (80, 20), (20, 160)]
+    return make_field(neurons=neurons, negatives=negatives, shape=(240, 240), seed=seed,
+                      dying=[((120, 120), nucleus_level, fragmented)])
 
 
 def test_a_faded_nucleus_among_fragments_is_a_dead_neuron_but_either_sign_alone_is_not():

@@ -552,25 +552,28 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     counted = np.flatnonzero(centred & positive) + 1
     reach_px = _SOMA_REACH_DIAMETERS * soma_diameter_px
     somata = _somata_from_nuclei(bodies, labels, counted, level, reach_px=reach_px)
-    under = _under_a_neighbours_soma(somata, area[counted - 1])
-    if under.size:
-        # Growing the somata again without them gives the same somata less theirs: their
-        # nuclei still compete for pixels as uncounted ones, and each pixel goes to the same
-        # nearest nucleus.
-        kept = np.delete(np.arange(1, counted.size + 1), under)
-        counted = counted[kept - 1]
-        somata = _relabel(somata, kept)
+    counted, somata = _drop_counted(counted, somata, _under_a_neighbours_soma(somata, area[counted - 1]))
     if faded is not None:
         dead = np.flatnonzero(_fragmented(smooth, somata, counted.size) & faded[parent[counted - 1] - 1])
-        if dead.size:
-            kept = np.delete(np.arange(1, counted.size + 1), dead)
-            counted = counted[kept - 1]
-            somata = _relabel(somata, kept)
+        counted, somata = _drop_counted(counted, somata, dead)
     return MotorNeuronCount(
         int(counted.size), somata, nuclei_labels, int(candidate.sum()), float(neg), float(threshold),
         int((pyknotic[:n_nuc] & (nuc_area > 0)).sum()), candidate_levels=score[candidate],
         dim_labels=_relabel(labels, np.flatnonzero(centred & dim) + 1),
     )
+
+
+def _drop_counted(counted: np.ndarray, somata: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``counted`` (nucleus labels) and ``somata`` (labels 1..K, one per counted) without the
+    indices ``drop`` (into 0..K-1).
+
+    Growing the somata again without them would give the same somata less theirs: their nuclei
+    still compete for pixels as uncounted ones, and each pixel goes to the same nearest nucleus.
+    """
+    if drop.size == 0:
+        return counted, somata
+    kept = np.delete(np.arange(1, counted.size + 1), drop)
+    return counted[kept - 1], _relabel(somata, kept)
 
 
 def _under_a_neighbours_soma(somata: np.ndarray, nucleus_area: np.ndarray) -> np.ndarray:
