@@ -104,6 +104,14 @@ QUICK = ["middle", "pixel 0.3 µm", "pixel 1.3 µm", "nucleus 5 µm", "nucleus 1
          "neurites 3x noise"]
 
 
+def look_preset(name: str) -> tuple[object, int]:
+    """(preset, screen seed) of one look by name: a grid look, or ``"seed N"`` for a varied one."""
+    if name in GRID:
+        return varied_preset(None, **GRID[name]), GRID_SEED
+    seed = int(name.split()[-1])
+    return varied_preset(seed), seed
+
+
 def looks(names: list[str], seeds: int, first_seed: int = 1) -> list[tuple[str, object, int]]:
     """(key, preset, screen seed) of each look to run: the named grid looks, then ``seeds``
     varied looks from ``first_seed`` on."""

@@ -29,15 +29,8 @@ import yaml
 from scipy import ndimage as ndi
 
 OUT = Path(__file__).resolve().parent / "out" / "mixed_real_plate"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROWS = "ABCDEFGH"
-
-
-def find_data() -> Path:
-    """``shared/data`` in the nearest parent folder that has one."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "data" / "nuclei_hela").is_dir():
-            return parent / "shared" / "data"
-    raise FileNotFoundError("no shared/data above this repository; the real sets are needed")
 
 
 def sources(data: Path, u2os: bool) -> list[tuple[str, Path, Path]]:
@@ -95,7 +88,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512, help="crop side, px (dsb2018's image is 512²)")
     parser.add_argument("--u2os", action="store_true", help="add the U2OS images (nuclei ~5x larger in px)")
     args = parser.parse_args()
-    items = sources(find_data(), args.u2os)
+    items = sources(DATA, args.u2os)
     print("| pixel µm | set | images | median rel. count error | counted / truth | calibrated nucleus µm |")
     print("|---|---|---|---|---|---|")
     for px in args.pixel_um:

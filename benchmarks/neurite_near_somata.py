@@ -28,7 +28,7 @@ from screening.simulate import build_screen, render_field
 from screening.simulate.render import render_neurite_layer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from look_grid import GRID, GRID_SEED, varied_preset  # noqa: E402
+from look_grid import look_preset  # noqa: E402
 from neurite_recall import soma_mask  # noqa: E402
 
 BANDS_UM = (0.0, 1e-6, 1.5, 3.0, 6.0, 10.0, np.inf)
@@ -39,7 +39,7 @@ FIELDS, TIMEPOINT = 8, 3
 
 def look_bands(name: str) -> tuple[np.ndarray, np.ndarray, float]:
     """(share of the truth skeleton per band, recall per band, our soma pixels inside drawn somata)."""
-    preset, seed = (varied_preset(None, **GRID[name]), GRID_SEED) if name in GRID else (varied_preset(int(name.split()[-1])), int(name.split()[-1]))
+    preset, seed = look_preset(name)
     screen = build_screen(preset, seed)
     px = preset.imaging.pixel_size_um
     tol = max(2.0, 1.5 / px)

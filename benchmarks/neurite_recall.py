@@ -43,7 +43,7 @@ from screening.simulate.model import alive, reporter_visible
 from screening.simulate.render import render_neurite_layer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from look_grid import GRID, GRID_SEED, varied_preset  # noqa: E402
+from look_grid import GRID, look_preset  # noqa: E402
 
 CONTRAST_BINS = (0.0, 2.0, 3.0, 5.0, 10.0, np.inf)  # x the pixel noise
 BRIGHT = 5.0  # x the pixel noise: neurite any detector should find
@@ -76,11 +76,7 @@ def soma_mask(screen, field: int, timepoint: int, *, every_cell: bool = False) -
 
 def look_rows(name: str, fields: int, timepoint: int) -> dict:
     """Ceiling, recall, precision and recall by contrast of one look."""
-    if name in GRID:
-        preset, seed = varied_preset(None, **GRID[name]), GRID_SEED
-    else:
-        seed = int(name.split()[-1])
-        preset = varied_preset(seed)
+    preset, seed = look_preset(name)
     screen = build_screen(preset, seed)
     px = screen.preset.imaging.pixel_size_um
     noise = preset.look.reporter_noise_adu
