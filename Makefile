@@ -30,8 +30,9 @@ demo: venv
 	$(BIN)/screening run configs/example.yaml --out $(DEMO_OUT)
 	@echo "Results: $(DEMO_OUT)/ (fields.parquet, wells.parquet, scores.csv, ranking.csv, plate_qc.csv, report.html)"
 
+# One worker per core (at most 4: each worker holds a napari viewer and Dask runs in memory).
 test: venv-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 # Every generated part of the docs, from the current code: the config reference, a fresh demo run
 # (--force: no field reused from older code), its report and plugin screenshots, and the demo

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pandas as pd
 import pytest
 import tifffile
 import yaml
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -39,7 +42,13 @@ def display_problem(env=os.environ) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip, with the reason shown in the summary, every GUI test when there is no display."""
+    """Tests marked ``slow_build`` first; skip, with the reason shown in the summary, every GUI
+    test when there is no display.
+
+    ``slow_build`` tests need a session fixture that takes minutes to build: first, one
+    pytest-xdist worker builds it while the others run the rest; last, the others would idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow_build") is None)
     problem = display_problem()
     if not problem:
         return
@@ -97,29 +106,55 @@ def tiny_screen(tmp_path) -> Path:
     return write_tiny_screen(tmp_path)
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder that ``build(folder)`` fills, built once per test session and shared read-only.
+
+    Under pytest-xdist (``make test`` runs two or more workers) every worker has its own
+    session, so a session fixture would build the same run once per worker, each competing
+    for the same cores. The workers share the parent of their temporary directories: the
+    first to take the lock builds there, the others wait for it and reuse the folder.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / name
+    done = folder / ".built"
+    with FileLock(f"{folder}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed building left it half done
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """``screening run configs/example.yaml`` once per session (the real measurements and images).
 
     In a subprocess: the run's Dask scheduler and napari's Qt event loop stay apart.
     """
-    out = tmp_path_factory.mktemp("demo") / "run"
-    cmd = [sys.executable, "-m", "screening", "run", str(REPO / "configs" / "example.yaml"), "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
+    def build(root: Path) -> None:
+        cmd = [sys.executable, "-m", "screening", "run", str(REPO / "configs" / "example.yaml"),
+               "--out", str(root / "run")]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    return built_once(tmp_path_factory, "demo", build) / "run"
 
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
     """Preset ``small`` (seed 0) simulated and run with ``screening run``, once per session (~2 min)."""
-    root = tmp_path_factory.mktemp("small")
-    for args in (["simulate", str(root / "screen"), "--preset", "small", "--seed", "0"],
-                 ["run", str(root / "screen" / "config.yaml"), "--out", str(root / "run")]):
-        done = subprocess.run([sys.executable, "-m", "screening", *args], capture_output=True, text=True,
-                              timeout=900, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return root / "run"
+    def build(root: Path) -> None:
+        for args in (["simulate", str(root / "screen"), "--preset", "small", "--seed", "0"],
+                     ["run", str(root / "screen" / "config.yaml"), "--out", str(root / "run")]):
+            done = subprocess.run([sys.executable, "-m", "screening", *args], capture_output=True, text=True,
+                                  timeout=900, check=False)
+            assert done.returncode == 0, done.stderr[-2000:]
+
+    return built_once(tmp_path_factory, "small", build) / "run"
 
 
 def demo_patient_wells() -> tuple[dict, dict, Path, pd.DataFrame]:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
 from make_snapshot import SCREENS, TABLES, read_table, snapshot_dir  # noqa: E402
 
 
+@pytest.mark.slow_build
 @pytest.mark.parametrize("name", list(TABLES))
 @pytest.mark.parametrize("screen", SCREENS)
 def test_tables_match_the_snapshot(request, screen, name):
