@@ -17,6 +17,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
 from make_snapshot import SCREENS, TABLES, read_table, snapshot_dir  # noqa: E402
 
+# Registration shifts are pinned to within half a full-resolution pixel: their sub-pixel step
+# (1/upsample_factor of a downsampled pixel, 0.3 px on the small screen) can flip between two
+# nearly equal correlation peaks when a numerical library changes (on 2026-12-06 fresh installs
+# moved one small-screen site by one step, 0.3 px, with no change to this code).
+SHIFT_TOLERANCE_PX = 0.5
+
 
 @pytest.mark.slow_build
 @pytest.mark.parametrize("name", list(TABLES))
@@ -30,7 +36,8 @@ def test_tables_match_the_snapshot(request, screen, name):
     for column in want.columns:
         a, b = got[column], want[column]
         if pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(b):
-            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-6, atol=1e-9, equal_nan=True,
+            atol = SHIFT_TOLERANCE_PX if column in ("shift_y_px", "shift_x_px") else 1e-9
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-6, atol=atol, equal_nan=True,
                                        err_msg=f"{name}.{column}")
         else:
             left = a.astype(str).where(a.notna(), "")
