@@ -106,6 +106,14 @@ def tiny_screen(tmp_path) -> Path:
     return write_tiny_screen(tmp_path)
 
 
+def run_screening(*args, timeout: float = 600) -> None:
+    """``python -m screening ARGS`` in a subprocess (a run's Dask scheduler and napari's Qt event
+    loop stay apart); fails the test with the end of its stderr unless it succeeds."""
+    cmd = [sys.executable, "-m", "screening", *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
     """A folder that ``build(folder)`` fills, built once per test session and shared read-only.
 
@@ -131,15 +139,9 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """``screening run configs/example.yaml`` once per session (the real measurements and images).
-
-    In a subprocess: the run's Dask scheduler and napari's Qt event loop stay apart.
-    """
+    """``screening run configs/example.yaml`` once per session (the real measurements and images)."""
     def build(root: Path) -> None:
-        cmd = [sys.executable, "-m", "screening", "run", str(REPO / "configs" / "example.yaml"),
-               "--out", str(root / "run")]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
+        run_screening("run", REPO / "configs" / "example.yaml", "--out", root / "run")
 
     return built_once(tmp_path_factory, "demo", build) / "run"
 
@@ -148,11 +150,8 @@ def demo_run(tmp_path_factory) -> Path:
 def small_run(tmp_path_factory) -> Path:
     """Preset ``small`` (seed 0) simulated and run with ``screening run``, once per session (~2 min)."""
     def build(root: Path) -> None:
-        for args in (["simulate", str(root / "screen"), "--preset", "small", "--seed", "0"],
-                     ["run", str(root / "screen" / "config.yaml"), "--out", str(root / "run")]):
-            done = subprocess.run([sys.executable, "-m", "screening", *args], capture_output=True, text=True,
-                                  timeout=900, check=False)
-            assert done.returncode == 0, done.stderr[-2000:]
+        run_screening("simulate", root / "screen", "--preset", "small", "--seed", "0", timeout=900)
+        run_screening("run", root / "screen" / "config.yaml", "--out", root / "run", timeout=900)
 
     return built_once(tmp_path_factory, "small", build) / "run"
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ import pytest
 import tifffile
 import yaml
 
-from .conftest import demo_patient_wells, write_zsteps
+from .conftest import demo_patient_wells, run_screening, write_zsteps
 
 SQUARE = (slice(200, 216), slice(200, 216))  # bright only in plane 3: the max projection keeps it
 
@@ -44,10 +42,7 @@ def zstack_run(tmp_path_factory) -> Path:
            "plates": [{**plate, "path": "z", "layout": "z/layout.csv"}]}
     (root / "z.yaml").write_text(yaml.safe_dump(raw))
     out = root / "run"
-    # In a subprocess: the run's Dask scheduler and napari's Qt event loop stay apart.
-    cmd = [sys.executable, "-m", "screening", "run", str(root / "z.yaml"), "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_screening("run", root / "z.yaml", "--out", out)
     return out
 
 
