@@ -21,7 +21,7 @@ Centre-line pieces are kept in two cases:
   flat cells are wider; noise does not form lines that long.
 
 A faint line must also reach ``_TYPICAL_FRACTION`` of the response of the neurites the ridge
-mask kept in the same field. Where a field's neurites are themselves faint, the noise floor
+mask kept in the same field, read on their centre lines as a faint line's is. Where a field's neurites are themselves faint, the noise floor
 decides; where they are bright, a line a fraction as strong is an out-of-focus neurite or the
 rim of a flat cell, which the hand tracings of real images leave out. A field without kept
 neurites gets no faint lines.
@@ -56,6 +56,12 @@ _LINE_SNR = 4.0
 _TYPICAL_FRACTION = 0.3
 # Fewer kept neurite pixels than this (on the detector's grid): no reference, no faint lines.
 _MIN_REFERENCE_PX = 50
+# The reference is read where the kept neurites are lines as the detector sees them (centre
+# lines, darker on both sides), as a faint line is read: the bright rims of somata the ridge
+# mask keeps in a field of faint neurites respond 3-5x as much as its neurites and, in the
+# median over the mask, set a floor no faint neurite of the field reached (benchmarks/README.md).
+# With fewer such pixels than this, the median over the whole kept mask.
+_MIN_REFERENCE_CENTRE_PX = 10
 # A line responds along itself; a blob (a soma) about as much in every direction.
 _ISOTROPY_FRACTION = 0.5
 # Beside a strong neurite, lines a few px off it at a slightly different angle still respond:
@@ -187,16 +193,27 @@ def _darker_on_both_sides(smooth, rows, cols, angles, side_px: float, margin: fl
     return smooth[rows, cols] - np.maximum(plus, minus) > margin
 
 
-def _reference_floor(best: np.ndarray, kept: np.ndarray, centre: float) -> float:
+def _centre_line(smooth, best, which, rows, cols, width_px: float, pixel_noise: float) -> np.ndarray:
+    """Whether each pixel ``(rows, cols)`` is on the centre line of a line: the maximum of
+    ``best`` across its best direction and ``smooth`` darker on both sides by a margin."""
+    angles = np.pi * which[rows, cols] / _LINE_ANGLES
+    return across_maximum(best, which, rows, cols) & _darker_on_both_sides(
+        smooth, rows, cols, angles, _SIDE_WIDTHS * width_px, _EDGE_MARGIN_SNR * pixel_noise
+    )
+
+
+def _reference_floor(best: np.ndarray, kept: np.ndarray, kept_centre: np.ndarray, centre: float) -> float:
     """The line response a faint line must reach beside the field's own neurites.
 
     ``_TYPICAL_FRACTION`` of the way from the background's response (``centre``) to the
-    median response over the neurites the ridge mask kept; infinite without
-    ``_MIN_REFERENCE_PX`` of them (nothing to continue, nothing to compare with).
+    median response over the centre lines of the neurites the ridge mask kept (``kept_centre``;
+    the whole of ``kept`` when they are fewer than ``_MIN_REFERENCE_CENTRE_PX``); infinite
+    without ``_MIN_REFERENCE_PX`` kept pixels (nothing to continue, nothing to compare with).
     """
     if np.count_nonzero(kept) < _MIN_REFERENCE_PX:
         return np.inf
-    return centre + _TYPICAL_FRACTION * (float(np.median(best[kept])) - centre)
+    reference = kept_centre if np.count_nonzero(kept_centre) >= _MIN_REFERENCE_CENTRE_PX else kept
+    return centre + _TYPICAL_FRACTION * (float(np.median(best[reference])) - centre)
 
 
 def faint_neurites(
@@ -246,14 +263,16 @@ def faint_neurites(
     sample = best[:: 4 // step, :: 4 // step][: noise_grid.shape[0], : noise_grid.shape[1]][noise_grid]
     centre = float(np.median(sample))
     spread = float(MAD_TO_SD * np.median(np.abs(sample - centre)))
-    floor = max(centre + _LINE_SNR * spread, _reference_floor(best, kept[::step, ::step], centre))
-    line = (best > floor) & (worst < _ISOTROPY_FRACTION * best) & allowed[::step, ::step]
+    anisotropic = worst < _ISOTROPY_FRACTION * best
+    own = kept[::step, ::step]
+    own_centre = np.zeros_like(own)
+    rows, cols = filters.nonzero(own & anisotropic)
+    own_centre[rows, cols] = _centre_line(g, best, which, rows, cols, width_px, pixel_noise)
+    floor = max(centre + _LINE_SNR * spread, _reference_floor(best, own, own_centre, centre))
+    line = (best > floor) & anisotropic & allowed[::step, ::step]
     line &= best >= _LOCAL_PEAK_FRACTION * filters.maximum_filter(best, filters.odd_window(_NEAR_WIDTHS * width_px))
     rows, cols = filters.nonzero(line)
-    angles = np.pi * which[rows, cols] / _LINE_ANGLES
-    line[rows, cols] = across_maximum(best, which, rows, cols) & _darker_on_both_sides(
-        g, rows, cols, angles, _SIDE_WIDTHS * width_px, _EDGE_MARGIN_SNR * pixel_noise
-    )
+    line[rows, cols] = _centre_line(g, best, which, rows, cols, width_px, pixel_noise)
     if step > 1:
         line = np.repeat(np.repeat(line, step, axis=0), step, axis=1)[: smooth.shape[0], : smooth.shape[1]]
     line &= ~kept
