@@ -21,10 +21,11 @@ Centre-line pieces are kept in two cases:
   flat cells are wider; noise does not form lines that long.
 
 A faint line must also reach ``_TYPICAL_FRACTION`` of the response of the neurites the ridge
-mask kept in the same field, read on their centre lines as a faint line's is. Where a field's neurites are themselves faint, the noise floor
-decides; where they are bright, a line a fraction as strong is an out-of-focus neurite or the
-rim of a flat cell, which the hand tracings of real images leave out. A field without kept
-neurites gets no faint lines.
+mask kept in the same field, read on their centre lines as a faint line's is. Where a field's
+neurites are themselves faint, the noise floor decides; where they are bright, a line a
+fraction as strong is an out-of-focus neurite or the rim of a flat cell, which the hand
+tracings of real images leave out. A field without kept neurites gets no faint lines; one
+whose kept pixels hold no centre line (rims of cell bodies) gets them at the noise floor.
 
 Everything runs on the smoothed image at half resolution when the ridge scale allows it (a
 quarter of the pixels; the curvature is already smooth over ``2 sigma`` px), and the centre
@@ -57,10 +58,11 @@ _TYPICAL_FRACTION = 0.3
 # Fewer kept neurite pixels than this (on the detector's grid): no reference, no faint lines.
 _MIN_REFERENCE_PX = 50
 # The reference is read where the kept neurites are lines as the detector sees them (centre
-# lines, darker on both sides), as a faint line is read: the bright rims of somata the ridge
-# mask keeps in a field of faint neurites respond 3-5x as much as its neurites and, in the
-# median over the mask, set a floor no faint neurite of the field reached (benchmarks/README.md).
-# With fewer such pixels than this, the median over the whole kept mask.
+# lines, darker on both sides), as a faint line is read. In fields of faint neurites the ridge
+# mask may keep little but the rims of bright somata, which respond several times as much as
+# the neurites: in the median over the whole kept mask they set a floor no faint neurite of the
+# field reached (benchmarks/README.md). Kept pixels with fewer centre lines than this are rims
+# and bodies, not neurites: nothing to compare with, the noise floor alone decides.
 _MIN_REFERENCE_CENTRE_PX = 10
 # A line responds along itself; a blob (a soma) about as much in every direction.
 _ISOTROPY_FRACTION = 0.5
@@ -206,14 +208,16 @@ def _reference_floor(best: np.ndarray, kept: np.ndarray, kept_centre: np.ndarray
     """The line response a faint line must reach beside the field's own neurites.
 
     ``_TYPICAL_FRACTION`` of the way from the background's response (``centre``) to the
-    median response over the centre lines of the neurites the ridge mask kept (``kept_centre``;
-    the whole of ``kept`` when they are fewer than ``_MIN_REFERENCE_CENTRE_PX``); infinite
-    without ``_MIN_REFERENCE_PX`` kept pixels (nothing to continue, nothing to compare with).
+    median response over the centre lines of the neurites the ridge mask kept (``kept_centre``);
+    infinite without ``_MIN_REFERENCE_PX`` kept pixels (nothing to continue, nothing to compare
+    with), no floor (``-inf``) when fewer than ``_MIN_REFERENCE_CENTRE_PX`` of them are centre
+    lines (the kept pixels are rims of cell bodies: the field's neurites are all faint).
     """
     if np.count_nonzero(kept) < _MIN_REFERENCE_PX:
         return np.inf
-    reference = kept_centre if np.count_nonzero(kept_centre) >= _MIN_REFERENCE_CENTRE_PX else kept
-    return centre + _TYPICAL_FRACTION * (float(np.median(best[reference])) - centre)
+    if np.count_nonzero(kept_centre) < _MIN_REFERENCE_CENTRE_PX:
+        return -np.inf
+    return centre + _TYPICAL_FRACTION * (float(np.median(best[kept_centre])) - centre)
 
 
 def faint_neurites(
