@@ -17,8 +17,9 @@ Centre-line pieces are kept in two cases:
   wide as a flat cell at the coarse scale (``_MAX_CONTINUATION_RATIO``) runs along its rim and is
   not a continuation;
 - **faint neurites on their own**: a thin piece (``_THIN_SCALE_RATIO``, the width test of
-  the ridge mask) at least ``_FAINT_SEED_UM`` (14 µm) long. Out-of-focus neurites and the tails of
-  flat cells are wider; noise does not form lines that long.
+  the ridge mask), or a thin chain of fragments as above, at least ``_FAINT_SEED_UM`` (14 µm)
+  long. Out-of-focus neurites and the tails of flat cells are wider; noise does not form lines
+  that long.
 
 A faint line must also reach ``_TYPICAL_FRACTION`` of the response of the neurites the ridge
 mask kept in the same field, read on their centre lines as a faint line's is. Where a field's
@@ -93,9 +94,9 @@ _FRAGMENT_UM = 8.0
 # along a spindle-shaped cell; at 1.5 it is gone, and the simulated looks lose 1-3 % of their
 # length, about half of it false (mask precision +1 %; at 1.2 they lost 4-6 %; benchmarks/README.md).
 _MAX_CONTINUATION_RATIO = 1.5
-# A piece on its own: at least this long (µm) and thin (median coarse-over-fine ridge strength
-# under this; ~0.5 for a thin line, >= 1 for structures as wide as the coarse scale). At the
-# ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite images (not in the hand
+# A piece, or a chain of fragments, on its own: at least this long (µm) and thin (median
+# coarse-over-fine ridge strength under this; ~0.5 for a thin line, >= 1 for structures as wide
+# as the coarse scale). At the ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite images (not in the hand
 # tracings) passed: 0.135 -> 0.058 median error on the NEU2 images at 1.0. Noise lines end near
 # the averaging length (_LINE_LENGTH_UM); at 14 µm fields of noise with 3x-noise neurites gained
 # no length, at 10 µm the pieces are where noise lines end (benchmarks/README.md).
@@ -302,7 +303,9 @@ def faint_neurites(
     narrow = piece_medians(ratio, chain[piece], int(chain.max())) < _MAX_CONTINUATION_RATIO
     continuation = chain_touching & narrow & (chain_length >= _CONTINUATION_UM / pixel_size_um)
     thin = piece_medians(ratio, piece, n) < _THIN_SCALE_RATIO
-    keep = (enough & continuation[chain]) | (thin & (lengths >= _FAINT_SEED_UM / pixel_size_um))
+    thin_chain = piece_medians(ratio, chain[piece], int(chain.max())) < _THIN_SCALE_RATIO
+    standalone = thin_chain & (chain_length >= _FAINT_SEED_UM / pixel_size_um)
+    keep = (enough & (continuation | standalone)[chain]) | (thin & (lengths >= _FAINT_SEED_UM / pixel_size_um))
     keep[0] = False
     return keep[labels]
 
