@@ -96,10 +96,11 @@ _FRAGMENT_UM = 8.0
 _MAX_CONTINUATION_RATIO = 1.5
 # A piece, or a chain of fragments, on its own: at least this long (µm) and thin (median
 # coarse-over-fine ridge strength under this; ~0.5 for a thin line, >= 1 for structures as wide
-# as the coarse scale). At the ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite images (not in the hand
-# tracings) passed: 0.135 -> 0.058 median error on the NEU2 images at 1.0. Noise lines end near
-# the averaging length (_LINE_LENGTH_UM); at 14 µm fields of noise with 3x-noise neurites gained
-# no length, at 10 µm the pieces are where noise lines end (benchmarks/README.md).
+# as the coarse scale). At the ridge mask's 1.2, faint out-of-focus neurites of the DeepNeurite
+# images (not in the hand tracings) passed: 0.135 -> 0.058 median error on the NEU2 images at
+# 1.0. Noise lines end near the averaging length (_LINE_LENGTH_UM); at 14 µm fields of noise with
+# 3x-noise neurites gained no length, at 10 µm the pieces are where noise lines end
+# (benchmarks/README.md).
 _FAINT_SEED_UM = 14.0
 _THIN_SCALE_RATIO = 1.0
 # The half-resolution grid needs this much smoothing (px) not to alias the curvature.
@@ -300,11 +301,11 @@ def faint_neurites(
     chain_length = np.bincount(chain, weights=lengths)
     chain_touching = np.bincount(chain, weights=touching) > 0
     ratio = scale_ratio(coarse_low, low, rows, cols)
-    narrow = piece_medians(ratio, chain[piece], int(chain.max())) < _MAX_CONTINUATION_RATIO
-    continuation = chain_touching & narrow & (chain_length >= _CONTINUATION_UM / pixel_size_um)
+    chain_ratio = piece_medians(ratio, chain[piece], int(chain.max()))
+    continuation = (chain_touching & (chain_ratio < _MAX_CONTINUATION_RATIO)
+                    & (chain_length >= _CONTINUATION_UM / pixel_size_um))
+    standalone = (chain_ratio < _THIN_SCALE_RATIO) & (chain_length >= _FAINT_SEED_UM / pixel_size_um)
     thin = piece_medians(ratio, piece, n) < _THIN_SCALE_RATIO
-    thin_chain = piece_medians(ratio, chain[piece], int(chain.max())) < _THIN_SCALE_RATIO
-    standalone = thin_chain & (chain_length >= _FAINT_SEED_UM / pixel_size_um)
     keep = (enough & (continuation | standalone)[chain]) | (thin & (lengths >= _FAINT_SEED_UM / pixel_size_um))
     keep[0] = False
     return keep[labels]
