@@ -107,7 +107,21 @@ def dask_client(compute: ComputeConfig):
             raise SchedulerError(f"cannot reach {where}: {exc}") from None
         try:
             yield client
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (screening.cli.Terminated)
+            _quiet_teardown_logs()
+            raise
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _quiet_teardown_logs() -> None:
+    """Silence Dask's loggers before a stopped run closes its cluster.
+
+    Closing a local cluster while a worker is still measuring a field can make ``distributed``
+    log errors with tracebacks (seen under load in ``tests/test_faults.py``); the run is stopping
+    on the user's request and says what it kept, so they would only alarm.
+    """
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
