@@ -119,9 +119,10 @@ def dask_client(compute: ComputeConfig):
 def _quiet_teardown_logs() -> None:
     """Silence Dask's loggers before a stopped run closes its cluster.
 
-    Closing a local cluster while a worker is still measuring a field can make ``distributed``
-    log errors with tracebacks (seen under load in ``tests/test_faults.py``); the run is stopping
-    on the user's request and says what it kept, so they would only alarm.
+    Under load, a stopped run's output once held a timestamped log line and a traceback
+    (``tests/test_faults.py`` in CI), most likely ``distributed`` logging errors as the cluster
+    is closed with a worker still measuring a field. The run is stopping on the user's request
+    and says what it kept: such logs would only alarm.
     """
     for name in ("distributed", "tornado", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
