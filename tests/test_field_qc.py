@@ -10,16 +10,18 @@ from screening.measure.qc import field_qc, focus_score, saturated_fraction
 PX = 0.65
 
 
-def _nuclei_field(n, shape=(256, 256), blur=0.9, seed=0):
-    """``n`` textured nuclei (radius 7 px) on a dark background, blurred, with camera noise."""
+def _nuclei_field(n, shape=(256, 256), blur=0.9, seed=0, *, px=PX, brightness=800.0, read_noise=1.5):
+    """``n`` textured nuclei (radius 4.55 µm: 7 px at 0.65 µm/px) on a dark background, blurred
+    by ``blur`` px, with camera noise."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     image = np.zeros(shape)
+    radius_px = 7 * PX / px
     for r, c in rng.uniform(12, shape[0] - 12, (n, 2)):
-        image = np.maximum(image, 800.0 * (((yy - r) ** 2 + (xx - c) ** 2) <= 49))
-    image *= 1 + 0.25 * ndi.gaussian_filter(rng.normal(size=shape), 1.2) / 0.2
-    image = ndi.gaussian_filter(image, blur) + 50
-    return 0.25 * rng.poisson(image / 0.25) + rng.normal(100, 1.5, shape)
+        image = np.maximum(image, brightness * (((yy - r) ** 2 + (xx - c) ** 2) <= radius_px**2))
+    image *= 1 + 0.25 * ndi.gaussian_filter(rng.normal(size=shape), 1.2 * PX / px) / 0.2
+    image = ndi.gaussian_filter(np.maximum(image, 0), blur) + 50
+    return 0.25 * rng.poisson(image / 0.25) + rng.normal(100, read_noise, shape)
 
 
 def test_blurred_copy_scores_lower():
@@ -27,6 +29,18 @@ def test_blurred_copy_scores_lower():
     blurred = _nuclei_field(20, blur=5.0)
     s, b = focus_score(sharp, pixel_size_um=PX), focus_score(blurred, pixel_size_um=PX)
     assert s > FieldQCConfig().min_focus > b
+
+
+def test_defocused_field_at_coarse_pixels_scores_low():
+    # At 1.3 µm/px the fine band is 0.5-1 px, where the closed-form noise gain of continuous
+    # Gaussians is half the discrete filter's: the noise left in it made a dim, defocused field
+    # (3.5 µm blur) score ~0.26, higher than a less blurred one.
+    px = 1.3
+    dim = dict(px=px, brightness=150.0, read_noise=5.0)
+    sharp = focus_score(_nuclei_field(30, blur=0.5 / px, **dim), pixel_size_um=px)
+    for blur_um in (2.5, 3.5):
+        blurred = focus_score(_nuclei_field(30, blur=blur_um / px, **dim), pixel_size_um=px)
+        assert sharp > FieldQCConfig().min_focus > blurred
 
 
 def test_focus_does_not_depend_on_cell_number():
