@@ -10,9 +10,11 @@ from screening.measure.qc import field_qc, focus_score, saturated_fraction
 PX = 0.65
 
 
-def _nuclei_field(n, shape=(256, 256), blur=0.9, seed=0, *, px=PX, brightness=800.0, read_noise=1.5):
-    """``n`` textured nuclei (radius 4.55 µm: 7 px at 0.65 µm/px) on a dark background, blurred
-    by ``blur`` px, with camera noise."""
+def _nuclei_field(n, shape=(256, 256), blur=0.9, seed=0, *, px=PX, brightness=800.0, read_noise=1.5,
+                  particle=0.0):
+    """``n`` textured nuclei (radius 4.55 µm: 7 px at 0.65 µm/px) on a dark background, and a
+    particle (radius 2 µm) of brightness ``particle`` in the middle, blurred by ``blur`` px,
+    with camera noise."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     image = np.zeros(shape)
@@ -20,6 +22,8 @@ def _nuclei_field(n, shape=(256, 256), blur=0.9, seed=0, *, px=PX, brightness=80
     for r, c in rng.uniform(12, shape[0] - 12, (n, 2)):
         image = np.maximum(image, brightness * (((yy - r) ** 2 + (xx - c) ** 2) <= radius_px**2))
     image *= 1 + 0.25 * ndi.gaussian_filter(rng.normal(size=shape), 1.2 * PX / px) / 0.2
+    middle = (yy - shape[0] / 2) ** 2 + (xx - shape[1] / 2) ** 2 <= (2 / px) ** 2
+    image[middle] += particle
     image = ndi.gaussian_filter(np.maximum(image, 0), blur) + 50
     return 0.25 * rng.poisson(image / 0.25) + rng.normal(100, read_noise, shape)
 
@@ -41,6 +45,18 @@ def test_defocused_field_at_coarse_pixels_scores_low():
     for blur_um in (2.5, 3.5):
         blurred = focus_score(_nuclei_field(30, blur=blur_um / px, **dim), pixel_size_um=px)
         assert sharp > FieldQCConfig().min_focus > blurred
+
+
+def test_one_bright_particle_does_not_make_a_defocused_field_sharp():
+    # A particle 50x as bright as the nuclei, under the camera's ceiling (not excluded as
+    # saturated): its edges and shot noise outweighed every cell when the bands were summed
+    # over the whole field (0.17 with it, 0.11 without).
+    for seed in range(3):
+        without = focus_score(_nuclei_field(20, blur=3.0, seed=seed), pixel_size_um=PX)
+        blurred = focus_score(_nuclei_field(20, blur=3.0, seed=seed, particle=40000.0), pixel_size_um=PX)
+        assert blurred < FieldQCConfig().min_focus
+        assert blurred == pytest.approx(without, abs=0.03)
+    assert focus_score(_nuclei_field(20, seed=3, particle=40000.0), pixel_size_um=PX) > FieldQCConfig().min_focus
 
 
 def test_focus_does_not_depend_on_cell_number():

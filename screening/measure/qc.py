@@ -16,6 +16,10 @@ from screening.segment.nuclei import noise_sigma as _noise_sigma
 _FOCUS_SCALES_UM = (0.65, 1.3, 2.6)
 _CROP_PX = 512
 _FOCUS_TRUNCATE = 3.0  # kernels reach 3 sigma
+# The focus score sums its band energies by tiles of a few cells (µm), each weighing at most
+# _ENERGY_CAP times the median tile: a tile's weight is its share of the field's energy.
+_FOCUS_TILE_UM = 50.0
+_ENERGY_CAP = 4.0
 
 
 def foreground_mask(
@@ -62,12 +66,13 @@ def focus_score(
     float
         ``F / (F + M)``: F is the energy of the fine band (difference of
         Gaussians at 0.65 and 1.3 µm), M that of the mid band (1.3 and 2.6 µm),
-        both summed over the foreground (of a centred crop of at most
-        512² px, when it holds foreground). A sharp field of nuclei scores
-        ~0.3-0.45 at 0.65 µm/px, a defocused one < 0.15. Being a ratio over
-        the foreground, it does not grow with the number of cells; the
-        noise's share of F is subtracted (white noise has a known ratio of
-        fine to mid energy).
+        each less the share the pixel noise leaves in it, summed over the
+        foreground (of a centred crop of at most 512² px, when it holds
+        foreground) by tiles of ``_FOCUS_TILE_UM``, none weighing more than
+        ``_ENERGY_CAP`` times the median tile. A sharp field of nuclei scores
+        ~0.3-0.45 at 0.65 µm/px, a defocused one < 0.15. Being a ratio over the
+        foreground, it does not grow with the number of cells, and one very
+        bright particle weighs as a few tiles, not as the whole field.
     """
     # The noise estimate reads the image in its own dtype (integer images: an exact fast path).
     raw = np.asarray(image)
@@ -89,18 +94,31 @@ def focus_score(
         mask = filters.maximum_filter(mask, 2 * max(round(2 * s2), 1) + 1)
     if exclude is not None:
         mask = mask & ~exclude
-    n = int(mask.sum())
-    if n == 0:
-        return float("nan")
-    fine = float(np.sum((g0 - g1)[mask] ** 2)) / n
-    mid = float(np.sum((g1 - g2)[mask] ** 2)) / n
+    # Band energies per tile of a few cells, so that one very bright object (a particle under the
+    # camera's ceiling, whose edges and shot noise outweigh every cell) can be kept to its share.
+    tile = max(round(_FOCUS_TILE_UM / pixel_size_um), 8)
+    count = _tile_sums(mask.astype(np.float32), tile)
+    fine = _tile_sums(np.where(mask, (g0 - g1) ** 2, 0.0), tile)
+    mid = _tile_sums(np.where(mask, (g1 - g2) ** 2, 0.0), tile)
+    used = count > 0
+    count, fine, mid = count[used], fine[used] / count[used], mid[used] / count[used]
     # White noise of sd σ leaves σ² × the band filter's gain in each band.
-    fine -= sigma**2 * _dog_noise_gain(s0, s1)
-    mid -= sigma**2 * _dog_noise_gain(s1, s2)
-    fine, mid = max(fine, 0.0), max(mid, 0.0)
-    if fine + mid <= 0:
+    fine = np.maximum(fine - sigma**2 * _dog_noise_gain(s0, s1), 0.0)
+    mid = np.maximum(mid - sigma**2 * _dog_noise_gain(s1, s2), 0.0)
+    energy = fine + mid
+    scored = energy > 0
+    if not scored.any():
         return float("nan")
-    return fine / (fine + mid)
+    # Each tile weighs by its band energy, as one sum over the field would, but at most
+    # _ENERGY_CAP times the median tile's.
+    weight = count * np.minimum(energy, _ENERGY_CAP * np.median(energy[scored]))
+    return float(np.sum(weight[scored] * fine[scored] / energy[scored]) / np.sum(weight[scored]))
+
+
+def _tile_sums(values: np.ndarray, tile: int) -> np.ndarray:
+    """Sums of ``values`` over square tiles of ``tile`` px (ragged at the far edges), flattened."""
+    rows = np.add.reduceat(values, np.arange(0, values.shape[0], tile), axis=0, dtype=np.float64)
+    return np.add.reduceat(rows, np.arange(0, values.shape[1], tile), axis=1).ravel()
 
 
 @functools.lru_cache(maxsize=64)
