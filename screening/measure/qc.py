@@ -98,8 +98,7 @@ def focus_score(
     # camera's ceiling, whose edges and shot noise outweigh every cell) can be kept to its share.
     tile = max(round(_FOCUS_TILE_UM / pixel_size_um), 8)
     count = _tile_sums(mask.astype(np.float32), tile)
-    fine = _tile_sums(np.where(mask, (g0 - g1) ** 2, 0.0), tile)
-    mid = _tile_sums(np.where(mask, (g1 - g2) ** 2, 0.0), tile)
+    fine, mid = (_tile_sums(np.square(a - b) * mask, tile) for a, b in ((g0, g1), (g1, g2)))
     used = count > 0
     count, fine, mid = count[used], fine[used] / count[used], mid[used] / count[used]
     # White noise of sd σ leaves σ² × the band filter's gain in each band.
