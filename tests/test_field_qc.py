@@ -37,7 +37,7 @@ def test_blurred_copy_scores_lower():
 
 def test_defocused_field_at_coarse_pixels_scores_low():
     # At 1.3 µm/px the fine band is 0.5-1 px, where the closed-form noise gain of continuous
-    # Gaussians is half the discrete filter's: the noise left in it made a dim, defocused field
+    # Gaussians is two thirds of the discrete filter's: the noise left in it made a dim, defocused field
     # (3.5 µm blur) score ~0.26, higher than a less blurred one.
     px = 1.3
     dim = dict(px=px, brightness=150.0, read_noise=5.0)

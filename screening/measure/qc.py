@@ -126,7 +126,7 @@ def _dog_noise_gain(a: float, b: float) -> float:
 
     Read off the discrete kernel itself (the sum of its squared weights). The closed form of
     continuous Gaussians, ``1/(4 pi a^2) + 1/(4 pi b^2) - 1/(pi (a^2 + b^2))``, holds from
-    ~1 px up but is 50 % low at 0.5 px, the fine scale at ~1.3 µm/px: there the noise left in
+    ~1 px up but reads two thirds of it at 0.5 px, the fine scale at ~1.3 µm/px: the noise left in
     the fine band kept defocused fields above ``min_focus`` (benchmarks/README.md).
     """
     radius = int(np.ceil(_FOCUS_TRUNCATE * max(a, b))) + 1
