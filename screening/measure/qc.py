@@ -72,10 +72,11 @@ def focus_score(
         each less the share the pixel noise leaves in it, summed over the
         foreground (of a centred crop of at most 512² px, when it holds
         foreground) by tiles of ``_FOCUS_TILE_UM``, none weighing more than
-        ``_ENERGY_CAP`` times the 90th percentile of the tiles. A sharp field of nuclei scores
-        ~0.3-0.45 at 0.65 µm/px, a defocused one < 0.15. Being a ratio over the
-        foreground, it does not grow with the number of cells, and one very
-        bright particle weighs as a few tiles, not as the whole field.
+        ``_ENERGY_CAP`` times the 90th percentile of the tiles. A sharp field of
+        nuclei scores ~0.3-0.45 at 0.65 µm/px, a defocused one < 0.15. Being a
+        ratio over the foreground, it does not grow with the number of cells,
+        and one very bright particle weighs as a couple of tiles, not as the
+        whole field.
     """
     # The noise estimate reads the image in its own dtype (integer images: an exact fast path).
     raw = np.asarray(image)
