@@ -230,6 +230,45 @@ def _clean_image(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def _halo_ridges(smooth, low, high, where, threshold: float, body_radius_px: float) -> np.ndarray:
+    """Ridge pixels on the falling rim of a cell body, which the ridge strength misses.
+
+    Along a neurite that leaves a soma, the soma's halo falls off convexly: the Hessian's
+    second eigenvalue is positive, and the ridge strength (``-low - |high|``) subtracts it as
+    if the line were a blob. Saddles are not blobs, so here only a negative ``high`` counts
+    against the line. The rim of a rounded body is itself a weak saddle: its level lines curve
+    with the body's radius, which makes ``low`` about ``-|gradient| / radius`` along them;
+    that much is taken off, so only a line standing out from the rim's own curvature passes.
+
+    Parameters
+    ----------
+    smooth : (M, N) float array
+        The image smoothed at the ridge scale.
+    low, high : (M, N) float arrays
+        Hessian eigenvalues of ``smooth`` (:func:`hessian_eigenvalues`).
+    where : (M, N) bool array
+        Pixels to test (not yet candidates, outside cell bodies).
+    threshold : float
+        The low ridge threshold.
+    body_radius_px : float
+        Typical radius of a rounded cell body, px.
+
+    Returns
+    -------
+    (M, N) bool array
+        Pixels of ``where`` that pass.
+    """
+    saddle = -low - np.maximum(-high, 0)
+    rows, cols = filters.nonzero(where & (saddle > threshold))
+    out = np.zeros(smooth.shape, dtype=bool)
+    r = np.clip(rows, 1, smooth.shape[0] - 2)
+    c = np.clip(cols, 1, smooth.shape[1] - 2)
+    gradient = 0.5 * np.hypot(smooth[r + 1, c] - smooth[r - 1, c], smooth[r, c + 1] - smooth[r, c - 1])
+    ok = saddle[rows, cols] - gradient / max(body_radius_px, 1.0) > threshold
+    out[rows[ok], cols[ok]] = True
+    return out
+
+
 def _weak_ridge(smooth, candidate, contrast, body, background, *, floor: float, side_px: float) -> np.ndarray:
     """Ridge pixels that stand above the cell body under them (hysteresis low level).
 
@@ -255,6 +294,7 @@ def neurite_mask(
     neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
     neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
 ) -> np.ndarray:
     """Mask of the neurites in one channel of a field, cell bodies excluded.
 
@@ -279,6 +319,9 @@ def neurite_mask(
         it only judges how bright the cell body under a ridge is. Default: the image
         median, enough for fields whose background varies by less than a neurite's
         contrast.
+    soma_diameter_um : float
+        Typical soma diameter, µm: how sharply the rim of a rounded cell body curves
+        (:func:`_halo_ridges`).
 
     Returns
     -------
@@ -305,7 +348,7 @@ def neurite_mask(
     return neurite_mask_and_bodies(
         image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
         neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
-        neurite_contrast_snr=neurite_contrast_snr, background=background,
+        neurite_contrast_snr=neurite_contrast_snr, background=background, soma_diameter_um=soma_diameter_um,
     )[0]
 
 
@@ -341,7 +384,7 @@ def segment_neurites(
     mask, bodies = neurite_mask_and_bodies(
         image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
         neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
-        neurite_contrast_snr=neurite_contrast_snr, background=background,
+        neurite_contrast_snr=neurite_contrast_snr, background=background, soma_diameter_um=soma_diameter_um,
     )
     mask = clean_neurite_mask(
         mask, image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
@@ -359,12 +402,13 @@ def neurite_mask_and_bodies(
     neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
     neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
+    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`neurite_mask` and the cell bodies it measured on the way.
 
     Parameters
     ----------
-    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
+    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background, soma_diameter_um
         As for :func:`neurite_mask`.
 
     Returns
@@ -419,11 +463,10 @@ def neurite_mask_and_bodies(
     contrast_noise = _robust_sd(contrast, dark)
     if contrast_noise <= 0:
         contrast_noise = _TOPHAT_NOISE_FRACTION * pixel_noise
-    weak = _weak_ridge(
-        smooth, ridge > _LOW_RIDGE_FRACTION * high_ridge, contrast, body, background,
-        floor=min(_WEAK_CONTRAST_SNR * pixel_noise, contrast_bias + _FAINT_CONTRAST_SNR * contrast_noise),
-        side_px=_SIDE_WIDTHS * neurite_width_um / pixel_size_um,
-    )
+    candidate = ridge > _LOW_RIDGE_FRACTION * high_ridge
+    floor = min(_WEAK_CONTRAST_SNR * pixel_noise, contrast_bias + _FAINT_CONTRAST_SNR * contrast_noise)
+    side_px = _SIDE_WIDTHS * neurite_width_um / pixel_size_um
+    weak = _weak_ridge(smooth, candidate, contrast, body, background, floor=floor, side_px=side_px)
     labels, n = filters.label(weak, connectivity=8)
     if n == 0:
         return weak, bodies
@@ -462,7 +505,23 @@ def neurite_mask_and_bodies(
         noise_grid=dark, pixel_noise=pixel_noise, sigma_px=sigma, coarse_low=coarse_low, low=low,
         pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
     )
-    return kept | faint, bodies
+    mask = kept | faint
+    # Neurites leaving a soma through its halo, added to what is kept only: were they candidates
+    # from the start, the rims they come with would join the kept pieces and raise the reference
+    # that the faint-line detector compares lines with.
+    halo = _halo_ridges(smooth, low, high, ~candidate & ~bodies, _LOW_RIDGE_FRACTION * high_ridge,
+                        0.5 * soma_diameter_um / pixel_size_um)
+    halo = _weak_ridge(smooth, halo, contrast, body, background, floor=floor, side_px=side_px)
+    return mask | _attached(halo, mask), bodies
+
+
+def _attached(extra: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``extra`` connected (8-connectivity, through ``extra`` and ``mask``) to ``mask``."""
+    labels, n = filters.label(extra | mask, connectivity=8)
+    touches = np.zeros(n + 1, dtype=bool)
+    touches[labels[mask]] = True
+    touches[0] = False
+    return extra & touches[labels]
 
 
 def _spans(labels: np.ndarray) -> np.ndarray:
