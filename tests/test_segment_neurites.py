@@ -512,12 +512,12 @@ def test_neurites_are_found_through_their_somas_halo(seed, peak):
     # ridge strength read that as a blob and the mask began 3-4 µm out (0.70-0.74 of the first
     # 12 µm found). Saddles less the rim's own curvature find the neurite up to ~2 µm of the rim.
     img, lines, r = _soma_with_neurites(seed, peak)
-    m = neurite_mask(img, pixel_size_um=PX, soma_diameter_um=15.0)
+    m, _ = segment_neurites(img, pixel_size_um=PX, soma_diameter_um=15.0, somata=r <= 11.5)
     found = lines & (ndi.distance_transform_edt(~m) <= 2)
     first_12_um = lines & (r > 11.5) & (r < 30)
     assert np.count_nonzero(found & first_12_um) >= 0.8 * np.count_nonzero(first_12_um)
     # and the soma's rim between the neurites stays out of the mask
-    assert np.count_nonzero(m & ~ndi.binary_dilation(lines, iterations=3) & (r > 14)) <= 10
+    assert np.count_nonzero(m & ~ndi.binary_dilation(lines, iterations=3) & (r > 14)) <= 5
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

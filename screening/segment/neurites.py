@@ -231,7 +231,7 @@ def _clean_image(image: np.ndarray) -> np.ndarray:
 
 
 def _halo_ridges(smooth, low, high, where, threshold: float, body_radius_px: float) -> np.ndarray:
-    """Ridge pixels on the falling rim of a cell body, which the ridge strength misses.
+    """Ridge pixels on the falling rim of a soma, which the ridge strength misses.
 
     Along a neurite that leaves a soma, the soma's halo falls off convexly: the Hessian's
     second eigenvalue is positive, and the ridge strength (``-low - |high|``) subtracts it as
@@ -247,11 +247,11 @@ def _halo_ridges(smooth, low, high, where, threshold: float, body_radius_px: flo
     low, high : (M, N) float arrays
         Hessian eigenvalues of ``smooth`` (:func:`hessian_eigenvalues`).
     where : (M, N) bool array
-        Pixels to test (not yet candidates, outside cell bodies).
+        Pixels to test.
     threshold : float
         The low ridge threshold.
     body_radius_px : float
-        Typical radius of a rounded cell body, px.
+        Typical radius of a soma, px.
 
     Returns
     -------
@@ -260,11 +260,11 @@ def _halo_ridges(smooth, low, high, where, threshold: float, body_radius_px: flo
     """
     saddle = -low - np.maximum(-high, 0)
     rows, cols = filters.nonzero(where & (saddle > threshold))
-    out = np.zeros(smooth.shape, dtype=bool)
     r = np.clip(rows, 1, smooth.shape[0] - 2)
     c = np.clip(cols, 1, smooth.shape[1] - 2)
     gradient = 0.5 * np.hypot(smooth[r + 1, c] - smooth[r - 1, c], smooth[r, c + 1] - smooth[r, c - 1])
     ok = saddle[rows, cols] - gradient / max(body_radius_px, 1.0) > threshold
+    out = np.zeros(smooth.shape, dtype=bool)
     out[rows[ok], cols[ok]] = True
     return out
 
@@ -294,7 +294,6 @@ def neurite_mask(
     neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
     neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
-    soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
 ) -> np.ndarray:
     """Mask of the neurites in one channel of a field, cell bodies excluded.
 
@@ -319,9 +318,6 @@ def neurite_mask(
         it only judges how bright the cell body under a ridge is. Default: the image
         median, enough for fields whose background varies by less than a neurite's
         contrast.
-    soma_diameter_um : float
-        Typical soma diameter, µm: how sharply the rim of a rounded cell body curves
-        (:func:`_halo_ridges`).
 
     Returns
     -------
@@ -348,7 +344,7 @@ def neurite_mask(
     return neurite_mask_and_bodies(
         image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
         neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
-        neurite_contrast_snr=neurite_contrast_snr, background=background, soma_diameter_um=soma_diameter_um,
+        neurite_contrast_snr=neurite_contrast_snr, background=background,
     )[0]
 
 
@@ -362,6 +358,7 @@ def segment_neurites(
     neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
     neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
+    somata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The neurite mask ready to skeletonise, and the cell bodies (where no gap is bridged).
 
@@ -374,7 +371,11 @@ def segment_neurites(
     image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
         As for :func:`neurite_mask`.
     soma_diameter_um : float
-        Typical soma diameter, µm: rings of ridge up to a soma's area are filled.
+        Typical soma diameter, µm: rings of ridge up to a soma's area are filled, and how
+        sharply a soma's rim curves (:func:`_halo_ridges`).
+    somata : (M, N) bool array, optional
+        Pixels of the field's somata: neurites are followed through their halos
+        (:func:`_halo_ridges`). Default: none.
 
     Returns
     -------
@@ -384,7 +385,8 @@ def segment_neurites(
     mask, bodies = neurite_mask_and_bodies(
         image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
         neurite_max_width_um=neurite_max_width_um, neurite_ridge_snr=neurite_ridge_snr,
-        neurite_contrast_snr=neurite_contrast_snr, background=background, soma_diameter_um=soma_diameter_um,
+        neurite_contrast_snr=neurite_contrast_snr, background=background,
+        somata=somata, soma_diameter_um=soma_diameter_um,
     )
     mask = clean_neurite_mask(
         mask, image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
@@ -402,14 +404,17 @@ def neurite_mask_and_bodies(
     neurite_ridge_snr: float = SEGMENTATION_DEFAULTS.neurite_ridge_snr,
     neurite_contrast_snr: float = SEGMENTATION_DEFAULTS.neurite_contrast_snr,
     background: np.ndarray | float | None = None,
+    somata: np.ndarray | None = None,
     soma_diameter_um: float = SEGMENTATION_DEFAULTS.soma_diameter_um,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`neurite_mask` and the cell bodies it measured on the way.
 
     Parameters
     ----------
-    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background, soma_diameter_um
+    image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
         As for :func:`neurite_mask`.
+    somata, soma_diameter_um
+        As for :func:`segment_neurites`.
 
     Returns
     -------
@@ -506,11 +511,14 @@ def neurite_mask_and_bodies(
         pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
     )
     mask = kept | faint
+    if somata is None or not somata.any():
+        return mask, bodies
     # Neurites leaving a soma through its halo, added to what is kept only: were they candidates
     # from the start, the rims they come with would join the kept pieces and raise the reference
     # that the faint-line detector compares lines with.
-    halo = _halo_ridges(smooth, low, high, ~candidate & ~bodies, _LOW_RIDGE_FRACTION * high_ridge,
-                        0.5 * soma_diameter_um / pixel_size_um)
+    radius_px = 0.5 * soma_diameter_um / pixel_size_um
+    halos = filters.maximum_filter(somata, filters.odd_window(2 * radius_px + 1)) & ~bodies & ~candidate
+    halo = _halo_ridges(smooth, low, high, halos, _LOW_RIDGE_FRACTION * high_ridge, radius_px)
     halo = _weak_ridge(smooth, halo, contrast, body, background, floor=floor, side_px=side_px)
     return mask | _attached(halo, mask), bodies
 
