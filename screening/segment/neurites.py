@@ -28,7 +28,9 @@ it is as strong as the field's own kept neurites (its median contrast at least
 a stretch of neurite whose seeds broke off. Finally, fainter neurites still are
 added by a line detector that averages along the line
 (:func:`screening.segment.faint_neurites.faint_neurites`): continuations of the kept neurites
-and long thin lines, at least a fraction as strong as the field's own kept neurites.
+and long thin lines, at least a fraction as strong as the field's own kept neurites. Around the
+field's somata, when given, neurites are followed through the soma's halo
+(:func:`_halo_ridges`), where the ridge strength reads the halo's convex fall-off as a blob.
 """
 
 from __future__ import annotations
