@@ -4,8 +4,9 @@ For each look (``look_grid.py``'s grid names, or ``seed N`` for a ``varied`` loo
 one timepoint are rendered in memory together with their neurites alone, noise-free
 (:func:`screening.simulate.render.render_neurite_layer`). The truth skeleton is the skeleton of
 that layer; the product's is the skeleton of
-:func:`screening.segment.neurites.segment_neurites` on the rendered reporter image (the mask the
-field measurement skeletonises, with the defaults and the look's pixel size). Per look:
+:func:`screening.segment.neurites.segment_neurites` on the rendered reporter image, given the
+somata :func:`screening.segment.somata.count_motor_neurons` counts there (the mask the field
+measurement skeletonises, with the defaults and the look's pixel size). Per look:
 
 - **ceiling**: length of the truth skeleton (of the noise-free, unblurred neurite layer; measured
   as the product measures its own, :func:`screening.measure.neurites.neurite_skeleton_length`)
@@ -38,6 +39,7 @@ from skimage.morphology import skeletonize
 
 from screening.measure.neurites import neurite_skeleton_length
 from screening.segment.neurites import segment_neurites
+from screening.segment.somata import count_motor_neurons
 from screening.simulate import build_screen, render_field
 from screening.simulate.model import alive, reporter_visible
 from screening.simulate.render import render_neurite_layer
@@ -88,7 +90,9 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         rendered = render_field(screen, int(field), timepoint)
         layer = render_neurite_layer(screen, int(field), timepoint)
         truth = skeletonize(render_neurite_layer(screen, int(field), timepoint, blur=False) > 0)
-        ours = skeletonize(segment_neurites(rendered.images["w1"], pixel_size_um=px)[0])
+        # As the field measurement does: the neurites are followed through the counted somata's halos.
+        counted = count_motor_neurons(rendered.images["w1"], rendered.images["w2"], pixel_size_um=px).soma_labels > 0
+        ours = skeletonize(segment_neurites(rendered.images["w1"], pixel_size_um=px, somata=counted)[0])
         near_ours = ndi.distance_transform_edt(~ours) <= tol
         near_truth = ndi.distance_transform_edt(~truth) <= tol
         sums["truth_um"] += rendered.truth["neurite_length_all_um"]
