@@ -260,12 +260,12 @@ def _halo_ridges(smooth, low, high, where, threshold: float, body_radius_px: flo
     (M, N) bool array
         Pixels of ``where`` that pass.
     """
-    saddle = -low - np.maximum(-high, 0)
-    rows, cols = filters.nonzero(where & (saddle > threshold))
+    rows, cols = filters.nonzero(where)
+    saddle = -low[rows, cols] - np.maximum(-high[rows, cols], 0)
     r = np.clip(rows, 1, smooth.shape[0] - 2)
     c = np.clip(cols, 1, smooth.shape[1] - 2)
     gradient = 0.5 * np.hypot(smooth[r + 1, c] - smooth[r - 1, c], smooth[r, c + 1] - smooth[r, c - 1])
-    ok = saddle[rows, cols] - gradient / max(body_radius_px, 1.0) > threshold
+    ok = saddle - gradient / max(body_radius_px, 1.0) > threshold
     out = np.zeros(smooth.shape, dtype=bool)
     out[rows[ok], cols[ok]] = True
     return out
@@ -522,7 +522,7 @@ def neurite_mask_and_bodies(
     halos = filters.maximum_filter(somata, filters.odd_window(2 * radius_px + 1)) & ~bodies & ~candidate
     halo = _halo_ridges(smooth, low, high, halos, _LOW_RIDGE_FRACTION * high_ridge, radius_px)
     halo = _weak_ridge(smooth, halo, contrast, body, background, floor=floor, side_px=side_px)
-    return mask | _attached(halo, mask), bodies
+    return (mask | _attached(halo, mask) if halo.any() else mask), bodies
 
 
 def _attached(extra: np.ndarray, mask: np.ndarray) -> np.ndarray:
