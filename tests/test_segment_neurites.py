@@ -505,6 +505,11 @@ def _soma_with_neurites(seed: int, peak: float):
     return img, lines, r
 
 
+def test_somata_of_another_shape_are_refused():
+    with pytest.raises(ValueError, match="somata shape"):
+        segment_neurites(_field(), pixel_size_um=PX, somata=np.zeros((10, 10), bool))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("peak", [18.0, 36.0])  # 6x and 12x the noise sd
 def test_neurites_are_found_through_their_somas_halo(seed, peak):

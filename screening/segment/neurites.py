@@ -376,8 +376,8 @@ def segment_neurites(
         Typical soma diameter, µm: rings of ridge up to a soma's area are filled, and how
         sharply a soma's rim curves (:func:`_halo_ridges`).
     somata : (M, N) bool array, optional
-        Pixels of the field's somata: neurites are followed through their halos
-        (:func:`_halo_ridges`). Default: none.
+        Pixels of the field's somata: neurites are followed through their halos, up to a soma
+        radius from them (a square window; :func:`_halo_ridges`). Default: none.
 
     Returns
     -------
@@ -429,6 +429,8 @@ def neurite_mask_and_bodies(
     """
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
+    if somata is not None and np.shape(somata) != np.shape(image):
+        raise ValueError(f"somata shape {np.shape(somata)} differs from the image's {np.shape(image)}")
     im = _clean_image(image)
     if min(im.shape) < _MIN_SIDE_PX:
         return np.zeros(im.shape, dtype=bool), np.zeros(im.shape, dtype=bool)
