@@ -6,7 +6,8 @@ one timepoint are rendered in memory together with their neurites alone, noise-f
 that layer; the product's is the skeleton of
 :func:`screening.segment.neurites.segment_neurites` on the rendered reporter image, given the
 somata :func:`screening.segment.somata.count_motor_neurons` counts there (the mask the field
-measurement skeletonises, with the defaults and the look's pixel size). Per look:
+measurement skeletonises, with the default sizes rather than the plate's calibrated ones, and
+the look's pixel size). Per look:
 
 - **ceiling**: length of the truth skeleton (of the noise-free, unblurred neurite layer; measured
   as the product measures its own, :func:`screening.measure.neurites.neurite_skeleton_length`)
@@ -90,7 +91,8 @@ def look_rows(name: str, fields: int, timepoint: int) -> dict:
         rendered = render_field(screen, int(field), timepoint)
         layer = render_neurite_layer(screen, int(field), timepoint)
         truth = skeletonize(render_neurite_layer(screen, int(field), timepoint, blur=False) > 0)
-        # As the field measurement does: the neurites are followed through the counted somata's halos.
+        # As the field measurement does, the neurites are followed through the counted somata's halos
+        # (somata counted here with the default sizes, not the plate's calibrated ones).
         counted = count_motor_neurons(rendered.images["w1"], rendered.images["w2"], pixel_size_um=px).soma_labels > 0
         ours = skeletonize(segment_neurites(rendered.images["w1"], pixel_size_um=px, somata=counted)[0])
         near_ours = ndi.distance_transform_edt(~ours) <= tol

@@ -510,6 +510,15 @@ def test_somata_of_another_shape_are_refused():
         segment_neurites(_field(), pixel_size_um=PX, somata=np.zeros((10, 10), bool))
 
 
+def test_somata_given_as_labels_read_as_their_pixels():
+    # A soma label image (label 2 here) is the somata's pixels, not a bit pattern.
+    img, _, r = _soma_with_neurites(0, 18.0)
+    as_mask, _ = segment_neurites(img, pixel_size_um=PX, soma_diameter_um=15.0, somata=r <= 11.5)
+    as_labels, _ = segment_neurites(img, pixel_size_um=PX, soma_diameter_um=15.0, somata=2 * (r <= 11.5))
+    without, _ = segment_neurites(img, pixel_size_um=PX, soma_diameter_um=15.0)
+    assert np.array_equal(as_labels, as_mask) and not np.array_equal(as_mask, without)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("peak", [18.0, 36.0])  # 6x and 12x the noise sd
 def test_neurites_are_found_through_their_somas_halo(seed, peak):
@@ -523,6 +532,22 @@ def test_neurites_are_found_through_their_somas_halo(seed, peak):
     assert np.count_nonzero(found & first_12_um) >= 0.8 * np.count_nonzero(first_12_um)
     # and the soma's rim between the neurites stays out of the mask
     assert np.count_nonzero(m & ~ndi.binary_dilation(lines, iterations=3) & (r > 14)) <= 5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_halo_ridge_that_joins_no_kept_neurite_is_not_added(seed):
+    # The halo rule only extends neurites the mask already keeps: a saddle on a soma's rim is no
+    # evidence of a neurite by itself. A soma with a bright neurite to the right and a 5 µm stub
+    # (3x the noise) to the left that reaches no kept piece: the stub's 8-9 halo px would be added
+    # without that condition.
+    img = _field((200, 200), seed=seed)
+    r = np.hypot(*(np.mgrid[:200, :200] - 100.0))
+    img += 900.0 * ndi.gaussian_filter((r <= 11.5).astype(float), 2.0)
+    img = _draw(img, 100, 112, 100, 195, amplitude=36.0)
+    img = _draw(img, 100, 88, 100, 80, amplitude=9.0)
+    m, _ = segment_neurites(img, pixel_size_um=PX, soma_diameter_um=15.0, somata=r <= 11.5)
+    assert m[100, 120:190].all()  # the kept neurite
+    assert not m[:, :100][r[:, :100] > 11.5].any()  # nothing on the stub's side
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -29,8 +29,8 @@ a stretch of neurite whose seeds broke off. Finally, fainter neurites still are
 added by a line detector that averages along the line
 (:func:`screening.segment.faint_neurites.faint_neurites`): continuations of the kept neurites
 and long thin lines, at least a fraction as strong as the field's own kept neurites. Around the
-field's somata, when given, neurites are followed through the soma's halo
-(:func:`_halo_ridges`), where the ridge strength reads the halo's convex fall-off as a blob.
+field's somata, when given, neurites are followed through the soma's halo, where the ridge
+strength reads the halo's convex fall-off along the neurite as a blob.
 """
 
 from __future__ import annotations
@@ -251,9 +251,9 @@ def _halo_ridges(smooth, low, high, where, threshold: float, body_radius_px: flo
     where : (M, N) bool array
         Pixels to test.
     threshold : float
-        The low ridge threshold.
+        The low ridge threshold, in the units of ``low`` (intensity per px²).
     body_radius_px : float
-        Typical radius of a soma, px.
+        Typical radius of a soma, px (taken as at least 1 px).
 
     Returns
     -------
@@ -373,11 +373,12 @@ def segment_neurites(
     image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
         As for :func:`neurite_mask`.
     soma_diameter_um : float
-        Typical soma diameter, µm: rings of ridge up to a soma's area are filled, and how
-        sharply a soma's rim curves (:func:`_halo_ridges`).
-    somata : (M, N) bool array, optional
-        Pixels of the field's somata: neurites are followed through their halos, up to a soma
-        radius from them (a square window; :func:`_halo_ridges`). Default: none.
+        Typical soma diameter, µm: rings of ridge up to a soma's area are filled; half of it
+        is the soma radius of the halo rule (how far from a soma, and how sharply its rim curves).
+    somata : (M, N) bool or label array, optional
+        Pixels of the field's somata (non-zero): neurites are followed through their halos,
+        outside the cell-body mask and up to a soma radius from a soma pixel (a square window of
+        side 2 radii + 1 px; see ``_halo_ridges``). Default: none.
 
     Returns
     -------
@@ -415,13 +416,16 @@ def neurite_mask_and_bodies(
     ----------
     image, pixel_size_um, neurite_width_um, neurite_max_width_um, neurite_ridge_snr, neurite_contrast_snr, background
         As for :func:`neurite_mask`.
-    somata, soma_diameter_um
+    somata : (M, N) bool or label array, optional
         As for :func:`segment_neurites`.
+    soma_diameter_um : float
+        Typical soma diameter, µm: the halo zone and the rim curvature of :func:`_halo_ridges`
+        (used only with ``somata``).
 
     Returns
     -------
     mask : (M, N) bool array
-        As :func:`neurite_mask`.
+        As :func:`neurite_mask`, plus the neurites followed through the somata's halos.
     bodies : (M, N) bool array
         Structures wider than ``neurite_max_width_um`` (somata, flat cells) standing
         ``neurite_contrast_snr`` pixel-noise sds above the background: where no neurite gap
@@ -429,8 +433,10 @@ def neurite_mask_and_bodies(
     """
     if not pixel_size_um > 0:
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um}")
-    if somata is not None and np.shape(somata) != np.shape(image):
-        raise ValueError(f"somata shape {np.shape(somata)} differs from the image's {np.shape(image)}")
+    if somata is not None:
+        if np.shape(somata) != np.shape(image):
+            raise ValueError(f"somata shape {np.shape(somata)} differs from the image's {np.shape(image)}")
+        somata = np.asarray(somata) != 0  # a label image is read as its somata's pixels
     im = _clean_image(image)
     if min(im.shape) < _MIN_SIDE_PX:
         return np.zeros(im.shape, dtype=bool), np.zeros(im.shape, dtype=bool)
@@ -515,7 +521,7 @@ def neurite_mask_and_bodies(
         pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
     )
     mask = kept | faint
-    if somata is None or not somata.any():
+    if somata is None or not somata.any() or not mask.any():
         return mask, bodies
     # Neurites leaving a soma through its halo, added to what is kept only: were they candidates
     # from the start, the rims they come with would join the kept pieces and raise the reference
@@ -532,7 +538,6 @@ def _attached(extra: np.ndarray, mask: np.ndarray) -> np.ndarray:
     labels, n = filters.label(extra | mask, connectivity=8)
     touches = np.zeros(n + 1, dtype=bool)
     touches[labels[mask]] = True
-    touches[0] = False
     return extra & touches[labels]
 
 
