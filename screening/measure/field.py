@@ -327,7 +327,7 @@ def field_neurites(
         image, pixel_size_um=pixel_size_um, soma_diameter_um=segmentation.soma_diameter_um,
         neurite_width_um=segmentation.neurite_width_um, neurite_max_width_um=segmentation.neurite_max_width_um,
         neurite_ridge_snr=segmentation.neurite_ridge_snr, neurite_contrast_snr=segmentation.neurite_contrast_snr,
-        background=background, somata=soma_labels > 0,
+        background=background, somata=soma_labels,
     )
     return measure_neurites(
         mask, soma_labels, pixel_size_um=pixel_size_um, bodies=bodies,
