@@ -99,6 +99,10 @@ GRID: dict[str, dict] = {
     # Textures matter where nuclei are resolved: 14 µm nuclei at 0.3 µm/px (~47 px across).
     "chromocentres, 14 µm nuclei at 0.3 µm/px": dict(nucleus_texture="chromocentres", **RESOLVED),
     "nucleoli, 14 µm nuclei at 0.3 µm/px": dict(nucleus_texture="nucleoli", **RESOLVED),
+    # Varicosities along every neurite (axons, degenerating neurites), at the middle brightness
+    # and at the faint end the issue asks for.
+    "beaded neurites": dict(neurite_profile="beaded"),
+    "beaded neurites 3x noise": dict(neurite_profile="beaded", neurite_snr=3.0),
 }
 QUICK = ["middle", "pixel 0.3 µm", "pixel 1.3 µm", "nucleus 5 µm", "nucleus 14 µm", "dead like live", "reporter contrast 3x",
          "neurites 3x noise"]

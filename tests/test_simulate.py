@@ -356,6 +356,23 @@ def test_nucleus_textures_add_bright_foci_or_dark_holes_and_leave_the_truth():
     assert truths["chromocentres"]["n_nuclei"] == truths["nucleoli"]["n_nuclei"] == truths["fine"]["n_nuclei"]
 
 
+def test_beaded_neurites_swing_along_their_path_and_keep_their_mean_and_truth():
+    from screening.simulate import build_screen, render_field, varied_preset
+    from screening.simulate.render import render_neurite_layer
+
+    layers, truths = {}, {}
+    for profile in ("smooth", "beaded"):
+        screen = build_screen(varied_preset(None, neurite_profile=profile), 0)
+        layers[profile] = render_neurite_layer(screen, 0, 2, blur=False)
+        truths[profile] = render_field(screen, 0, 2).truth
+    on = layers["smooth"] > 0
+    assert np.array_equal(on, layers["beaded"] > 0)  # the same neurites in the same places
+    ratio = layers["beaded"][on] / layers["smooth"][on]
+    assert abs(layers["beaded"].sum() / layers["smooth"].sum() - 1) < 0.05  # same mean brightness
+    assert np.percentile(ratio, 5) < 0.5 and np.percentile(ratio, 95) > 1.5  # beads and troughs
+    assert truths["beaded"]["neurite_length_um"] == truths["smooth"]["neurite_length_um"]
+
+
 def test_varied_preset_refuses_values_outside_the_look_space():
     from screening.simulate import varied_preset
 

@@ -70,6 +70,10 @@ class Look:
         mouse nuclei in Hoechst) or ``nucleoli`` (dark holes, as nuclei marked by a GFP fusion).
         Not drawn by :func:`draw_look` (drawn looks keep ``fine``, so the looks of seeds stay
         what they were); a look sets it explicitly.
+    neurite_profile : str
+        ``smooth`` or ``beaded`` (varicosities along every neurite, as on axons and on
+        degenerating neurites: brightness swinging 0.3-1.7x of the smooth line's every few µm,
+        same mean). Not drawn by :func:`draw_look`, as ``nucleus_texture``.
     reporter_contrast : float
         Median motor-neuron soma brightness / reporter-negative cell brightness.
     neurite_snr : float
@@ -94,6 +98,7 @@ class Look:
     dead_nucleus: str = "condensed"
     soma: str = "domed"
     nucleus_texture: str = "fine"
+    neurite_profile: str = "smooth"
     reporter_contrast: float = 10.0
     neurite_snr: float = 6.0
     neurite_width_um: float = 2.0
@@ -143,9 +148,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "dead_nucleus": ("condensed", "faded", "like_live"),
     "soma": ("domed", "flat"),
     "nucleus_texture": ("fine", "chromocentres", "nucleoli"),
+    "neurite_profile": ("smooth", "beaded"),
 }
 # Look values draw_look leaves at their default (added after the drawn looks were in use).
-NOT_DRAWN = ("nucleus_texture",)
+NOT_DRAWN = ("nucleus_texture", "neurite_profile")
 LOOK_RANGES = {**NUMERIC_RANGES, **CHOICES}
 
 
@@ -236,6 +242,7 @@ def look_preset(look: Look) -> Preset:
         dead_nucleus_um=dead_um,
         dead_nucleus_brightness=dead_brightness,
         nucleus_texture=look.nucleus_texture,
+        neurite_profile=look.neurite_profile,
     )
     description = (
         f"1 plate, 2 patients, vehicle + kenpaullone + 1 compound, 3 wells, 2 sites, 4 timepoints, "
@@ -277,6 +284,7 @@ def describe(look: Look) -> str:
         f"dead {look.dead_nucleus}, soma {look.soma}, reporter contrast {look.reporter_contrast:.1f}x, "
         f"neurites {look.neurite_snr:.1f}x noise, {look.neurite_width_um:.1f} µm wide"
         + ("" if look.nucleus_texture == "fine" else f", nuclei with {look.nucleus_texture}")
+        + ("" if look.neurite_profile == "smooth" else f", {look.neurite_profile} neurites")
     )
 
 

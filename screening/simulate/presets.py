@@ -147,6 +147,10 @@ class Imaging:
     # (bright foci, as mouse nuclei show in Hoechst) or "nucleoli" (dark holes, as in nuclei
     # marked by a GFP fusion); see screening.simulate.render._nucleus_texture.
     nucleus_texture: str = "fine"
+    # Neurite profile along the path: "smooth" or "beaded" (varicosities: brightness swinging
+    # 0.3-1.7x of the smooth line's every ~BEAD_PERIOD_UM, same mean; see
+    # screening.simulate.render._bead_factor).
+    neurite_profile: str = "smooth"
 
 
 @dataclass(frozen=True)

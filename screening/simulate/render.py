@@ -39,6 +39,10 @@ STREAM_NUCLEUS_TEXTURE = 10  # per field, so each nucleus keeps its foci over ti
 # radius; nucleoli 1-3 holes of sigma 0.12 d, 60-80 % deep, within half its radius.
 _CHROMOCENTRES = dict(count=(6, 16), sigma=0.06, depth=(1.0, 2.0), reach=0.75)
 _NUCLEOLI = dict(count=(1, 4), sigma=0.12, depth=(0.6, 0.8), reach=0.5)
+# Beaded neurites (Imaging.neurite_profile): brightness 1 + amplitude * cos along the path, the
+# period between these (µm) and the phase set per neuron, so the mean stays the smooth line's.
+BEAD_AMPLITUDE = 0.7
+BEAD_PERIOD_UM = (3.0, 5.0)
 SATURATED_ADU = 2.0e5  # far above the 16-bit range: the camera clips it to 65535
 
 
@@ -301,6 +305,8 @@ def _add_neurites(image, screen: SimulatedScreen, field: int, t: int, cells, on,
     taper = 1 - 0.4 * (p0[which] + u * length[which]) / np.maximum(arbor, 1e-6)
     gain = imaging.neurite_fraction * math.sqrt(2 * math.pi) * imaging.psf_sigma_px
     weight = step_px * bright * taper * gain
+    if imaging.neurite_profile == "beaded":
+        weight *= _bead_factor(cell[which], p0[which] + u * length[which])
     primary = seg["primary"][pick][which]
     norm = np.hypot(dx, dy) / px + 1e-9
     nx, ny = -dy / px / norm, dx / px / norm
@@ -308,6 +314,14 @@ def _add_neurites(image, screen: SimulatedScreen, field: int, t: int, cells, on,
     for keep, lines in ((~primary, branch_lines), (primary, primary_lines)):
         for offset, share in lines:
             _splat(image, rows[keep] + offset * nx[keep], cols[keep] + offset * ny[keep], share * weight[keep])
+
+
+def _bead_factor(cell: np.ndarray, path_um: np.ndarray) -> np.ndarray:
+    """Brightness factor of beaded neurites at path distance ``path_um`` (µm) along neurites of
+    neurons ``cell``: varicosities every 3-5 µm (per neuron), 0.3-1.7x, mean 1."""
+    golden = (np.asarray(cell, dtype=np.float64) * 0.6180339887) % 1.0  # spreads neurons' periods and phases
+    period = BEAD_PERIOD_UM[0] + (BEAD_PERIOD_UM[1] - BEAD_PERIOD_UM[0]) * golden
+    return 1 + BEAD_AMPLITUDE * np.cos(2 * np.pi * (path_um / period + 2 * golden))
 
 
 def _neurite_lines(imaging) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
