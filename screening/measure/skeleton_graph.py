@@ -73,3 +73,42 @@ def skeleton_graph(skeleton: np.ndarray, *, spacing: float) -> skan.Skeleton:
         spacing=spacing,
     )
     return skan.Skeleton.from_path_graph(paths)
+
+
+def path_lengths(graph: skan.Skeleton, *, spacing: float, half_window: int = 1) -> np.ndarray:
+    """Length of each path (branch) of ``graph`` along its pixels after a moving average.
+
+    Parameters
+    ----------
+    graph : skan.Skeleton
+        Skeleton graph (:func:`skeleton_graph`).
+    spacing : float
+        Pixel size (µm per px).
+    half_window : int
+        The path's pixel coordinates are averaged over ``2 * half_window + 1`` consecutive
+        pixels (fewer near the ends, so the end points stay where they are).
+
+    Returns
+    -------
+    (n_paths,) float array
+        In the order of ``graph.paths`` and of ``skan.summarize``'s rows, µm.
+
+    Notes
+    -----
+    skan's ``branch_distance`` adds 1 or sqrt(2) px per step: a digital line is a staircase
+    and its steps are longer than the line: up to 8 % at 22.5 deg, 4 % on average over angles,
+    4-6 % on circles and meanders; averaged over three pixels, within 1 %
+    (tests/test_skeleton_graph.py, docs/measurements.md).
+    """
+    paths = graph.paths.tocsr()
+    counts = np.diff(paths.indptr)
+    xy = graph.coordinates[paths.indices].astype(np.float64)
+    path = np.repeat(np.arange(counts.size), counts)
+    k = np.arange(path.size) - paths.indptr[path]  # position along its path
+    reach = np.minimum(np.minimum(k, counts[path] - 1 - k), half_window)
+    total = np.vstack([np.zeros((1, xy.shape[1])), np.cumsum(xy, axis=0)])
+    at = np.arange(path.size)
+    smooth = (total[at + reach + 1] - total[at - reach]) / (2 * reach + 1)[:, None]
+    steps = np.hypot(*np.diff(smooth, axis=0).T)
+    same = path[1:] == path[:-1]
+    return spacing * np.bincount(path[1:][same], weights=steps[same], minlength=counts.size)
