@@ -478,10 +478,14 @@ def test_lower_side_level_reads_the_darker_side_across_a_line():
 # --- faint neurites: lines at 2-3x the pixel noise ---------------------------------------
 
 
-def _draw_path(image, rows, cols, amplitude):
-    """A 1-px path through ``(rows, cols)`` blurred as :func:`_draw`'s lines (peak ~``amplitude``)."""
-    canvas = np.zeros(image.shape)
-    canvas[np.round(rows).astype(int), np.round(cols).astype(int)] = 1.0
+def _draw_path(image, rows, cols, amplitude, brightness=None):
+    """A 1-px path through ``(rows, cols)`` blurred as :func:`_draw`'s lines (peak ~``amplitude``);
+    ``brightness`` scales each point (1 by default), a pixel taking the mean of its points."""
+    at = (np.round(rows).astype(int), np.round(cols).astype(int))
+    total, count = np.zeros(image.shape), np.zeros(image.shape)
+    np.add.at(total, at, 1.0 if brightness is None else brightness)
+    np.add.at(count, at, 1)
+    canvas = np.divide(total, count, out=np.zeros(image.shape), where=count > 0)
     image += amplitude * 2.5 * ndi.gaussian_filter(canvas, 1.0)
     return image
 
@@ -570,13 +574,7 @@ def _beaded_path(image, rows, cols, amplitude, period_um=4.0):
     every ``period_um`` along it (mean ``amplitude``)."""
     steps = np.hypot(np.diff(rows), np.diff(cols))
     path_um = np.concatenate([[0.0], np.cumsum(steps)]) * PX
-    at = (np.round(rows).astype(int), np.round(cols).astype(int))
-    weight, count = np.zeros(image.shape), np.zeros(image.shape)
-    np.add.at(weight, at, 1 + 0.7 * np.cos(2 * np.pi * path_um / period_um))
-    np.add.at(count, at, 1)
-    canvas = np.divide(weight, count, out=np.zeros(image.shape), where=count > 0)
-    image += amplitude * 2.5 * ndi.gaussian_filter(canvas, 1.0)
-    return image
+    return _draw_path(image, rows, cols, amplitude, 1 + 0.7 * np.cos(2 * np.pi * path_um / period_um))
 
 
 def _field_with_a_beaded_neurite(seed, amplitude):
