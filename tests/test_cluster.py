@@ -1,4 +1,4 @@
-"""The embedded local cluster: workers without Dask's malloc trimming and without the profiler."""
+"""The embedded local cluster: workers without Dask's malloc trimming or profiler; quiet when stopped."""
 
 import os
 
@@ -40,3 +40,28 @@ def test_overlapping_runs_leave_port_8787_alone(recwarn):
         ports = [c.scheduler_info()["services"].get("dashboard") for c in (first, second)]
     assert 8787 not in ports
     assert not [w for w in recwarn if "already in use" in str(w.message)]
+
+
+def test_ctrl_c_silences_dask_before_the_interrupt_reaches_the_run():
+    # distributed's sync() answers KeyboardInterrupt with a callback on its event-loop thread,
+    # which can fail and be logged with a traceback at once (seen in CI): the loggers must be
+    # quiet by the time any code, Dask's included, sees the interrupt.
+    import logging
+    import signal
+    import time
+
+    names = ("distributed", "tornado", "asyncio")
+    levels = {name: logging.getLogger(name).level for name in names}
+    seen = None
+    try:
+        with dask_client(ComputeConfig(scheduler="threads", workers=1)):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                seen = {name: logging.getLogger(name).level for name in names}
+        assert seen == dict.fromkeys(names, logging.CRITICAL + 1)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -9,6 +9,7 @@ connects to a running scheduler; ``slurm`` starts ``dask_jobqueue.SLURMCluster``
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 from contextlib import contextmanager
 
@@ -106,23 +107,47 @@ def dask_client(compute: ComputeConfig):
             where = f"Dask scheduler {address}" if address else f"a local Dask cluster ({compute.scheduler})"
             raise SchedulerError(f"cannot reach {where}: {exc}") from None
         try:
-            yield client
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (screening.cli.Terminated)
-            _quiet_teardown_logs()
-            raise
+            with _quiet_logs_when_stopped():
+                yield client
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
 
 
-def _quiet_teardown_logs() -> None:
-    """Silence Dask's loggers before a stopped run closes its cluster.
+@contextmanager
+def _quiet_logs_when_stopped():
+    """Silence Dask's loggers the moment Ctrl-C or SIGTERM arrives, then stop as before.
 
-    Under load, a stopped run's output once held a timestamped log line and a traceback
-    (``tests/test_faults.py`` in CI), most likely ``distributed`` logging errors as the cluster
-    is closed with a worker still measuring a field. The run is stopping on the user's request
-    and says what it kept: such logs would only alarm.
+    A stopped run says what it kept; Dask's logs would only alarm. They must be silenced in
+    the signal handler itself, before ``KeyboardInterrupt`` is raised: ``distributed.utils.sync``
+    answers an interrupt by scheduling a callback on its event-loop thread, which raises a
+    ``NameError`` when the interrupt came before its future existed (distributed 2025.x), and
+    tornado logs it with a traceback at once (seen in CI in ``tests/test_faults.py``). Closing
+    the cluster with a worker still measuring logs errors too. Each handler chains to the one
+    it replaced (Python's ``KeyboardInterrupt``, ``screening.cli``'s SIGTERM handler).
     """
-    for name in ("distributed", "tornado", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    replaced = {}
+    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        previous = signal.getsignal(signum) if signum is not None else None
+        if not callable(previous):  # SIG_DFL / SIG_IGN / unknown: leave it alone
+            continue
+        try:
+            signal.signal(signum, _quieting(previous))
+        except ValueError:  # not the main thread: signals go elsewhere
+            continue
+        replaced[signum] = previous
+    try:
+        yield
+    finally:
+        for signum, previous in replaced.items():
+            signal.signal(signum, previous)
+
+
+def _quieting(previous):
+    def handler(signum, frame):
+        for name in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        previous(signum, frame)
+
+    return handler
