@@ -89,7 +89,7 @@ def dask_client(compute: ComputeConfig):
 
     address, workers = compute.address, compute.workers
     cluster = None
-    with tempfile.TemporaryDirectory(prefix="screening-dask-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="screening-dask-") as scratch, _quiet_logs_when_stopped():
         try:
             if address:
                 client = Client(address, timeout="20s")
@@ -107,8 +107,7 @@ def dask_client(compute: ComputeConfig):
             where = f"Dask scheduler {address}" if address else f"a local Dask cluster ({compute.scheduler})"
             raise SchedulerError(f"cannot reach {where}: {exc}") from None
         try:
-            with _quiet_logs_when_stopped():
-                yield client
+            yield client
         finally:
             client.close()
             if cluster is not None:
