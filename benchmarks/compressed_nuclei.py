@@ -3,7 +3,8 @@
 Public image sets often come as JPEG. Compression removes the pixel noise that neighbour
 differences read, so noise-scaled thresholds fall. This measures how far counts move, on
 ``segment_nuclei`` with the sizes ``screening run`` calibrates on the U2OS plate
-(``real_plates.py``: 0.091 µm/px, nucleus 8.8 µm, background radius 50 µm).
+(``real_plates.py``: 0.091 µm/px, nucleus 8.8 µm, background radius 50 µm, median nucleus
+area 78.7 µm² for the cut by size).
 
 Run: ``python benchmarks/compressed_nuclei.py`` (~1 min); needs ``../shared/data/nuclei_u2os``.
 """
@@ -21,7 +22,7 @@ from PIL import Image
 from screening.segment.nuclei import noise_sigma, segment_nuclei
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nuclei_u2os"
-SIZES = dict(pixel_size_um=0.091, nucleus_diameter_um=8.8, background_radius_um=50.0)
+SIZES = dict(pixel_size_um=0.091, nucleus_diameter_um=8.8, background_radius_um=50.0, typical_area_um2=78.7)
 QUALITIES = (None, 75, 40)
 
 

@@ -158,7 +158,7 @@ def nuclei_rows() -> list[dict]:
 
 def _calibrated_nuclei(image, px, cal):
     return segment_nuclei(image, pixel_size_um=px, nucleus_diameter_um=cal.nucleus_diameter_um,
-                          background_radius_um=cal.background_radius_um)
+                          background_radius_um=cal.background_radius_um, typical_area_um2=cal.nucleus_area_um2)
 
 
 def plate_calibration(screen, n: int | None = None, *, with_nuclei: bool = True):

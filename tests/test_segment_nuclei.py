@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from screening.segment.nuclei import faint_outliers, noise_sigma, segment_nuclei
+from screening.segment.nuclei import faint_outliers, noise_sigma, segment_nuclei, split_by_size
 
 PX = 0.65  # µm per pixel; the default 10 µm nucleus is ~15 px across
 DATA = Path(__file__).parents[2] / "shared" / "data"
@@ -244,3 +244,48 @@ def test_small_nuclei_of_a_coarse_pixel_are_not_split_by_their_jagged_outlines()
     pair = segment_nuclei(_small_ellipses([(20, 16.5), (20, 23.5)], rng, (40, 40), a=3.5, b=3.5, value=400, noise=4),
                           pixel_size_um=1.0, nucleus_diameter_um=6.5)
     assert pair.max() == 2
+
+
+def _ellipses(centres, a, b, angle, shape=(128, 128), seed=0):
+    """Ellipses of semi-axes ``a`` x ``b`` px turned by ``angle`` (rad), 400 over 100, blurred 1 px, noise 3."""
+    from scipy import ndimage as ndi
+
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = np.zeros(shape)
+    for r, c in centres:
+        u = (yy - r) * np.cos(angle) + (xx - c) * np.sin(angle)
+        v = -(yy - r) * np.sin(angle) + (xx - c) * np.cos(angle)
+        image = np.maximum(image, 400 * ((u / a) ** 2 + (v / b) ** 2 <= 1))
+    rng = np.random.default_rng(seed)
+    return (ndi.gaussian_filter(image + 100, 1.0) + rng.normal(0, 3, shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("angle", [0.0, 0.5, 1.2])
+def test_nuclei_pressed_side_by_side_are_cut_by_the_plates_nucleus_size(seed, angle):
+    # Two 24 x 12 px nuclei 10 px apart across their long sides (dsb2018's merged pairs): the
+    # distance map has one centre, so only the size says two; a convex nucleus 2.5x the
+    # typical area stays one.
+    side = np.array([-np.sin(angle), np.cos(angle)]) * 5
+    centres = [tuple(np.array([64, 64]) - side), tuple(np.array([64, 64]) + side)]
+    typical_um2, diameter_um = np.pi * 12 * 6 * PX**2, 2 * np.sqrt(12 * 6) * PX
+    pair = _ellipses(centres, 12, 6, angle, seed=seed)
+    assert segment_nuclei(pair, pixel_size_um=PX, nucleus_diameter_um=diameter_um).max() == 1
+    labels = segment_nuclei(pair, pixel_size_um=PX, nucleus_diameter_um=diameter_um, typical_area_um2=typical_um2)
+    first, second = (labels[tuple(np.round(c).astype(int))] for c in centres)
+    assert labels.max() == 2 and {first, second} == {1, 2}
+    large = _ellipses([(64, 64)], 15, 12, angle, seed=seed)
+    assert segment_nuclei(large, pixel_size_um=PX, nucleus_diameter_um=diameter_um,
+                          typical_area_um2=typical_um2).max() == 1
+
+
+def test_split_by_size_gives_each_of_a_row_of_nuclei_its_own_part():
+    yy, xx = np.mgrid[:40, :100]
+    centres = [(20, 22), (20, 50), (20, 78)]
+    mask = np.zeros((40, 100), bool)
+    for r, c in centres:
+        mask |= (yy - r) ** 2 + (xx - c) ** 2 <= 15**2
+    parts, solidities = split_by_size(mask, 3, min_area=100)
+    assert [int(sum(p[r, c] for r, c in centres)) for p in parts] == [1, 1, 1]
+    assert sum(p.sum() for p in parts) == mask.sum() and len(solidities) == 3
+    assert split_by_size(mask, 3, min_area=900) is None  # a part would be under the minimum

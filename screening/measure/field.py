@@ -213,7 +213,7 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
         if nuclei is not None:
             nuclei_labels = segment_nuclei(
                 nuclei, pixel_size_um=pixel_size_um, nucleus_diameter_um=seg.nucleus_diameter_um,
-                background_radius_um=seg.background_radius_um,
+                background_radius_um=seg.background_radius_um, typical_area_um2=calibration.nucleus_area_um2,
             )
         count = count_motor_neurons(
             reporter, nuclei, pixel_size_um=pixel_size_um, soma_diameter_um=seg.soma_diameter_um,

@@ -74,7 +74,8 @@ class Calibration:
         without a nuclear channel.
     nucleus_area_um2 : float
         Median area of the nuclei segmented in the sample (not at the border): the unit of the
-        merged-pair and dead-nucleus size tests; NaN without a nuclear channel.
+        merged-pair, cut-by-size (:func:`screening.segment.nuclei.segment_nuclei`) and dead-nucleus size
+        tests; NaN without a nuclear channel.
     soma_diameter_um : float
         Typical motor-neuron soma diameter.
     background_radius_um : float

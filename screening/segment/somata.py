@@ -15,20 +15,21 @@ from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration
-from screening.segment.nuclei import border_labels, label_percentile, noise_sigma, segment_nuclei, solidity
+from screening.segment.nuclei import (
+    MERGED_AREA, border_labels, label_percentile, noise_sigma, segment_nuclei, solidity,
+)
 
 _LEVEL_PERCENTILE = 20  # a nucleus's reporter level: most of it must lie under a soma
 # A nucleus's reporter must also be flat across it (median / 95th percentile, see
 # flatness): a nucleus under the rim of a neighbour's soma sees a slope.
 _FLAT_PERCENTILES = (50, 95)
 _MIN_POSITIVE_SNR = 6.0  # a positive soma is at least this many pixel-noise σ above background
-# A nucleus over this × the plate's typical nucleus area (the field's median when
+# A nucleus over MERGED_AREA × the plate's typical nucleus area (the field's median when
 # uncalibrated) that is also elongated (long / short axis over _MERGED_ELONGATION) or
 # not convex (solidity under _MERGED_SOLIDITY) is two merged nuclei (singles reach ~1.2
 # of the median area, merged pairs ~1.4-2.0 on the simulated fields): each half is judged
 # on its own, so a neuron merged with a negative still counts. A large round nucleus is
 # one nucleus, however large.
-_MERGED_AREA = 1.5
 _MERGED_ELONGATION = 1.6
 _MERGED_SOLIDITY = 0.85
 # Dead (pyknotic) nuclei are condensed AND bright, both outliers of the plate's live
@@ -480,9 +481,11 @@ def count_motor_neurons(
     saturated = saturated_mask(reporter_raw)
     if nuclei is not None or nuclei_labels is not None:
         if nuclei_labels is None:
-            nuclei_labels = segment_nuclei(nuclei, pixel_size_um=pixel_size_um,
-                                           nucleus_diameter_um=nucleus_diameter_um,
-                                           background_radius_um=background_radius_um)
+            nuclei_labels = segment_nuclei(
+                nuclei, pixel_size_um=pixel_size_um, nucleus_diameter_um=nucleus_diameter_um,
+                background_radius_um=background_radius_um,
+                typical_area_um2=calibration.nucleus_area_um2 if calibration is not None else math.nan,
+            )
         if nuclei is not None:
             saturated |= saturated_mask(nuclei)
         result = _count_with_nuclei(
@@ -635,8 +638,8 @@ def _relabel(labels: np.ndarray, chosen: np.ndarray) -> np.ndarray:
 
 
 def _merged_pairs(labels: np.ndarray, area: np.ndarray, typical_area: float) -> np.ndarray:
-    """Bool per label 1..n: large (over ``_MERGED_AREA`` × ``typical_area``) and elongated or not convex."""
-    large = np.flatnonzero(area > _MERGED_AREA * typical_area)
+    """Bool per label 1..n: large (over ``MERGED_AREA`` × ``typical_area``) and elongated or not convex."""
+    large = np.flatnonzero(area > MERGED_AREA * typical_area)
     merged = np.zeros(area.size, bool)
     if large.size == 0:
         return merged
