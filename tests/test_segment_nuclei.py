@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from screening.segment.nuclei import faint_outliers, noise_sigma, segment_nuclei, split_by_size
+from screening.segment.nuclei import faint_outliers, noise_sigma, notch_depth, segment_nuclei, split_by_size
 
 PX = 0.65  # µm per pixel; the default 10 µm nucleus is ~15 px across
 DATA = Path(__file__).parents[2] / "shared" / "data"
@@ -289,3 +289,34 @@ def test_split_by_size_gives_each_of_a_row_of_nuclei_its_own_part():
     assert [int(sum(p[r, c] for r, c in centres)) for p in parts] == [1, 1, 1]
     assert sum(p.sum() for p in parts) == mask.sum() and len(solidities) == 3
     assert split_by_size(mask, 3, min_area=900) is None  # a part would be under the minimum
+
+
+def test_large_single_nuclei_a_few_pixels_across_are_not_cut_by_size():
+    # 5 px nuclei (small nuclei at 20x): single ones 1.55-2.3x the typical area, convex but
+    # jagged by the pixel grid and the noise, fall under the solidity test by a notch under a
+    # pixel deep; without the notch floor 106 of these 400 were cut in two.
+    rng = np.random.default_rng(5)
+    centres = [(r + rng.uniform(-0.5, 0.5), c + rng.uniform(-0.5, 0.5)) for r in range(19, 381, 19)
+               for c in range(19, 381, 19)]
+    axes = []
+    for _ in centres:
+        area, aspect = np.pi * 2.5**2 * rng.uniform(1.55, 2.3), rng.uniform(1.0, 1.6)
+        axes.append((np.sqrt(area / np.pi * aspect), np.sqrt(area / np.pi / aspect)))
+    yy, xx = np.mgrid[:400, :400]
+    image = np.zeros((400, 400))
+    for (r, c), (a, b) in zip(centres, axes, strict=True):
+        t = rng.uniform(0, np.pi)
+        u, v = (yy - r) * np.cos(t) + (xx - c) * np.sin(t), -(yy - r) * np.sin(t) + (xx - c) * np.cos(t)
+        image = np.maximum(image, 400 * rng.uniform(0.7, 1.3) * ((u / a) ** 2 + (v / b) ** 2 <= 1))
+    from scipy import ndimage as ndi
+
+    image = (ndi.gaussian_filter(image, 0.7) + 80 + rng.normal(0, 10, image.shape)).astype(np.float32)
+    labels = segment_nuclei(image, pixel_size_um=1.0, nucleus_diameter_um=5.0, typical_area_um2=np.pi * 2.5**2)
+    assert labels.max() == len(centres) == 400
+
+
+def test_notch_depth_is_the_neck_between_two_discs():
+    yy, xx = np.mgrid[:60, :60]
+    disc = lambda r, c: (yy - r) ** 2 + (xx - c) ** 2 <= 12**2  # noqa: E731
+    assert notch_depth(disc(30, 30)) < 1  # the pixel grid's jag
+    assert abs(notch_depth(disc(30, 20) | disc(30, 40)) - (12 - np.sqrt(12**2 - 10**2))) < 1

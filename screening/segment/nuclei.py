@@ -57,9 +57,14 @@ _SPLIT_SOLIDITY_GAIN = 0.03  # ... when the parts' mean solidity beats the whole
 # A notched object over this × the plate's typical nucleus area that the distance map cannot cut
 # (two nuclei pressed side by side have one distance centre) is cut into round(area / typical)
 # parts by size alone; the motor-neuron count reads a merged pair by the same area.
-# On dsb2018, HeLa and U2OS every such object was 2-4 touching nuclei (7 of 7), none of ~1,400
-# single nuclei; on simulated looks 53 of 95 merged objects and 2 of ~9,300 single nuclei.
 MERGED_AREA = 1.5
+# ... when its notch is at least this many px and this × d deep (the deepest point of its outline
+# under the convex hull). A nucleus a few px across is jagged by the pixel grid and the noise:
+# single nuclei of 4-8 px fell under the solidity test by one such jag (<= 0.73 px deep, and a
+# quarter of them were cut without this floor), while the neck between two pressed nuclei is 0.14-0.33 d
+# deep (dsb2018, HeLa, U2OS: 5-27 px; simulated looks with nuclei over 12 px: 2.7-8 px).
+_MIN_NOTCH_PX = 2.0
+_MIN_NOTCH_DIAMETERS = 0.1
 # An object is a patch of background, not a nucleus, when its mean lies at least this factor and
 # this many robust sds (in log) under the field's _FAINT_TOP_PERCENTILE th percentile; judged
 # only when the field has this many objects.
@@ -177,8 +182,9 @@ def segment_nuclei(
        a bright nucleus each get their boundary at their own edge.
     4. Objects with a notch (solidity < 0.92) are split along the watershed
        of their distance transform when that makes the parts more convex.
-       One that this leaves whole and that is over 1.5x the typical area is
-       cut into round(area / typical) parts by k-means on its pixels.
+       One that this leaves whole, that is over 1.5x the typical area and
+       whose notch is at least 2 px and d / 10 deep is cut into
+       round(area / typical) parts by k-means on its pixels.
     5. Debris and out-of-focus smears are dropped: area < 0.3 × nominal
        disc, solidity < 0.83 (unless the object is at least a nominal disc:
        a clump of nuclei), or mean signal < 3 noise σ.
@@ -363,8 +369,8 @@ def solidity(mask: np.ndarray) -> float:
 
 def _split_concave(labels: np.ndarray, d_px: float, typical_area_px: float) -> tuple[np.ndarray, list[float]]:
     """Split objects with a notch in their outline along the distance-transform watershed,
-    or by size (:func:`split_by_size`) when that fails and they are over
-    ``MERGED_AREA`` × ``typical_area_px`` (NaN: never).
+    or by size (:func:`split_by_size`) when that fails, they are over ``MERGED_AREA`` ×
+    ``typical_area_px`` (NaN: never) and their notch is deeper than the pixel grid's jag.
 
     Returns the new labels (objects and their parts numbered in label order) and
     the solidity of each (index label - 1).
@@ -387,7 +393,8 @@ def _split_concave(labels: np.ndarray, d_px: float, typical_area_px: float) -> t
         whole = solidity(image)
         concave = whole < _CONCAVE_SOLIDITY and area[lab] > _SPLIT_MIN_AREAS * min_area
         split = _try_split(image, whole, d_px, min_area) if concave else None
-        if split is None and concave and area[lab] > MERGED_AREA * typical_area_px:
+        if (split is None and concave and area[lab] > MERGED_AREA * typical_area_px
+                and notch_depth(image) >= max(_MIN_NOTCH_PX, _MIN_NOTCH_DIAMETERS * d_px)):
             split = split_by_size(image, round(area[lab] / typical_area_px), min_area)
         if split is None:
             solidities.append(whole)
@@ -418,6 +425,20 @@ def _try_split(image, whole: float, d_px: float, min_area: float):
     # Accept only when the parts are clearly more convex than the whole.
     values = [solidity(p) for p in parts]
     return (parts, values) if np.mean(values) > whole + _SPLIT_SOLIDITY_GAIN else None
+
+
+def notch_depth(mask: np.ndarray) -> float:
+    """Depth (px) of the deepest notch in a binary object's outline: the largest distance of an
+    outline point from the convex hull's edge it lies under (OpenCV convexity defects); 0 for a
+    convex object."""
+    contours, _ = cv2.findContours(np.pad(mask, 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=len)
+    if len(outline) < 4:
+        return 0.0
+    defects = cv2.convexityDefects(outline, cv2.convexHull(outline, returnPoints=False))
+    if defects is None or defects.size == 0:
+        return 0.0
+    return float(defects.reshape(-1, 4)[:, 3].max()) / 256  # fixed point, 8 fraction bits
 
 
 def split_by_size(mask: np.ndarray, k: int, min_area: float):
