@@ -60,9 +60,9 @@ _SPLIT_SOLIDITY_GAIN = 0.03  # ... when the parts' mean solidity beats the whole
 MERGED_AREA = 1.5
 # ... when its notch is at least this many px and this × d deep (the deepest point of its outline
 # under the convex hull). A nucleus a few px across is jagged by the pixel grid and the noise:
-# single nuclei of 4-8 px fell under the solidity test by one such jag (<= 0.73 px deep, and a
-# quarter of them were cut without this floor), while the neck between two pressed nuclei is 0.14-0.33 d
-# deep (dsb2018, HeLa, U2OS: 5-27 px; simulated looks with nuclei over 12 px: 2.7-8 px).
+# large single nuclei of 4-8 px fell under the solidity test by one such jag (<= 0.73 px deep;
+# a quarter of them were cut without this floor), while the neck between two pressed nuclei is
+# 0.14-0.4 d deep (dsb2018, HeLa, U2OS: 5-27 px; simulated looks with nuclei over 12 px: 2.7-8 px).
 _MIN_NOTCH_PX = 2.0
 _MIN_NOTCH_DIAMETERS = 0.1
 # An object is a patch of background, not a nucleus, when its mean lies at least this factor and
