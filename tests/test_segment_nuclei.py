@@ -217,19 +217,24 @@ def test_textured_nuclei_are_counted_once_each(texture):
     assert abs(counted / truth - 1) < 0.08, (counted, truth)  # fine-grained nuclei here: 1.04x
 
 
-def _small_ellipses(centres, rng, shape, a=3.8, b=2.5, value=100.0, noise=10.0):
-    """Ellipses ~8 x 5 px at random angles and sub-pixel centres, blurred 0.55 px, noisy:
-    pixelation and noise make every outline jagged."""
+def _small_ellipses(centres, rng, shape, a=3.8, b=2.5, value=100.0, noise=10.0, *, axes=None, angle=None,
+                    brightness_spread=0.0, background=80.0, blur=0.55):
+    """Ellipses ~8 x 5 px (semi-axes ``a`` x ``b``, or ``axes`` per centre) at random angles (or
+    ``angle``, rad) and sub-pixel centres, ``value`` over ``background`` (each times a uniform
+    1 +- ``brightness_spread``), blurred ``blur`` px, noisy: pixelation and noise make every
+    outline jagged."""
     from scipy import ndimage as ndi
 
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     image = np.zeros(shape)
-    for r, c in centres:
-        t = rng.uniform(0, np.pi)
+    for i, (r, c) in enumerate(centres):
+        ai, bi = axes[i] if axes is not None else (a, b)
+        t = rng.uniform(0, np.pi) if angle is None else angle
+        vi = value * rng.uniform(1 - brightness_spread, 1 + brightness_spread) if brightness_spread else value
         u = (yy - r) * np.cos(t) + (xx - c) * np.sin(t)
         v = -(yy - r) * np.sin(t) + (xx - c) * np.cos(t)
-        image = np.maximum(image, value * ((u / a) ** 2 + (v / b) ** 2 <= 1))
-    return (ndi.gaussian_filter(image, 0.55) + 80 + rng.normal(0, noise, shape)).astype(np.float32)
+        image = np.maximum(image, vi * ((u / ai) ** 2 + (v / bi) ** 2 <= 1))
+    return (ndi.gaussian_filter(image, blur) + background + rng.normal(0, noise, shape)).astype(np.float32)
 
 
 def test_small_nuclei_of_a_coarse_pixel_are_not_split_by_their_jagged_outlines():
@@ -248,16 +253,8 @@ def test_small_nuclei_of_a_coarse_pixel_are_not_split_by_their_jagged_outlines()
 
 def _ellipses(centres, a, b, angle, shape=(128, 128), seed=0):
     """Ellipses of semi-axes ``a`` x ``b`` px turned by ``angle`` (rad), 400 over 100, blurred 1 px, noise 3."""
-    from scipy import ndimage as ndi
-
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    image = np.zeros(shape)
-    for r, c in centres:
-        u = (yy - r) * np.cos(angle) + (xx - c) * np.sin(angle)
-        v = -(yy - r) * np.sin(angle) + (xx - c) * np.cos(angle)
-        image = np.maximum(image, 400 * ((u / a) ** 2 + (v / b) ** 2 <= 1))
-    rng = np.random.default_rng(seed)
-    return (ndi.gaussian_filter(image + 100, 1.0) + rng.normal(0, 3, shape)).astype(np.float32)
+    return _small_ellipses(centres, np.random.default_rng(seed), shape, a, b, value=400, noise=3, angle=angle,
+                           background=100, blur=1.0)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -302,15 +299,7 @@ def test_large_single_nuclei_a_few_pixels_across_are_not_cut_by_size():
     for _ in centres:
         area, aspect = np.pi * 2.5**2 * rng.uniform(1.55, 2.3), rng.uniform(1.0, 1.6)
         axes.append((np.sqrt(area / np.pi * aspect), np.sqrt(area / np.pi / aspect)))
-    yy, xx = np.mgrid[:400, :400]
-    image = np.zeros((400, 400))
-    for (r, c), (a, b) in zip(centres, axes, strict=True):
-        t = rng.uniform(0, np.pi)
-        u, v = (yy - r) * np.cos(t) + (xx - c) * np.sin(t), -(yy - r) * np.sin(t) + (xx - c) * np.cos(t)
-        image = np.maximum(image, 400 * rng.uniform(0.7, 1.3) * ((u / a) ** 2 + (v / b) ** 2 <= 1))
-    from scipy import ndimage as ndi
-
-    image = (ndi.gaussian_filter(image, 0.7) + 80 + rng.normal(0, 10, image.shape)).astype(np.float32)
+    image = _small_ellipses(centres, rng, (400, 400), value=400, axes=axes, brightness_spread=0.3, blur=0.7)
     labels = segment_nuclei(image, pixel_size_um=1.0, nucleus_diameter_um=5.0, typical_area_um2=np.pi * 2.5**2)
     assert labels.max() == len(centres) == 400
 
