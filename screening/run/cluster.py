@@ -127,8 +127,8 @@ def _quiet_logs_when_stopped():
     it replaced (Python's ``KeyboardInterrupt``, ``screening.cli``'s SIGTERM handler).
     """
     replaced = {}
-    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-        previous = signal.getsignal(signum) if signum is not None else None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
         if not callable(previous):  # SIG_DFL / SIG_IGN / unknown: leave it alone
             continue
         try:
