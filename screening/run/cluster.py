@@ -143,10 +143,24 @@ def _quiet_logs_when_stopped():
             signal.signal(signum, previous)
 
 
+_DASK_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+def _silence_dask_logs() -> None:
+    """Every logger of Dask, tornado and asyncio above CRITICAL, children included: Dask's
+    logging config gives some children a level of their own (``tornado.application: error``),
+    which a parent's level does not override."""
+    names = [
+        name for name in logging.root.manager.loggerDict
+        if any(name == root or name.startswith(root + ".") for root in _DASK_LOGGERS)
+    ]
+    for name in {*_DASK_LOGGERS, *names}:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def _quieting(previous):
     def handler(signum, frame):
-        for name in ("distributed", "tornado", "asyncio"):
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        _silence_dask_logs()
         previous(signum, frame)
 
     return handler
