@@ -229,7 +229,8 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
             )
         try:
             neurite = field_neurites(
-                neurites, count.soma_labels, seg, pixel_size_um=pixel_size_um, background=background
+                neurites, count.soma_labels, seg, pixel_size_um=pixel_size_um, background=background,
+                nuclei=nuclei_labels,
             )
             length, assigned = float(neurite.total_length_um), neurite.assigned_length_um
         except Exception as exc:  # noqa: BLE001 -- keep the counts, fail the field with the reason
@@ -305,6 +306,7 @@ def field_neurites(
     *,
     pixel_size_um: float,
     background: np.ndarray | float | None = None,
+    nuclei: np.ndarray | None = None,
 ) -> NeuriteMeasurement:
     """The neurites of a field: its neurite channel segmented
     (:func:`screening.segment.neurites.segment_neurites`), then measured per soma
@@ -322,12 +324,14 @@ def field_neurites(
         Pixel size, µm.
     background : (M, N) array or float, optional
         Smooth background of ``image``.
+    nuclei : (M, N) int array, optional
+        The field's nuclei: a piece of mask that never leaves one nucleus's cell is its rim.
     """
     mask, bodies = segment_neurites(
         image, pixel_size_um=pixel_size_um, soma_diameter_um=segmentation.soma_diameter_um,
         neurite_width_um=segmentation.neurite_width_um, neurite_max_width_um=segmentation.neurite_max_width_um,
         neurite_ridge_snr=segmentation.neurite_ridge_snr, neurite_contrast_snr=segmentation.neurite_contrast_snr,
-        background=background, somata=soma_labels,
+        background=background, somata=soma_labels, nuclei=nuclei,
     )
     return measure_neurites(
         mask, soma_labels, pixel_size_um=pixel_size_um, bodies=bodies,
