@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from screening.segment.neurites import angular_span, without_cell_rims
+from screening.segment.neurite_cleanup import angular_span, without_cell_rims
 
 
 def _disc(shape, centre, radius):

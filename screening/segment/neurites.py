@@ -45,11 +45,6 @@ from screening.segment.faint_neurites import faint_neurites
 from screening.segment.neurite_cleanup import clean_neurite_mask
 from screening.segment.ridge_pieces import piece_medians, scale_ratio, seed_lengths
 
-# A cell's rim reaches this many soma diameters from its nucleus's edge: 0.2 for a nucleus of
-# 0.6 soma diameters, and a crescent round an off-centre nucleus reaches further.
-_RIM_SOMA_FRACTION = 0.3
-# ... and curves round it over at least this angle (rad): a quarter turn.
-_RIM_MIN_SPAN = np.pi / 2
 # Between seeds a neurite may fade to this fraction of ``neurite_ridge_snr`` (hysteresis).
 _LOW_RIDGE_FRACTION = 0.5
 # A seed stands above the wide structure under it by this factor (1.5x the body's own
@@ -386,13 +381,14 @@ def segment_neurites(
         outside the cell-body mask and up to a soma radius from a soma pixel (a square window of
         side 2 radii + 1 px; see ``_halo_ridges``). Default: none.
     nuclei : (M, N) int array, optional
-        The field's nuclei: pieces that never leave one nucleus's cell (within
-        ``_RIM_SOMA_FRACTION`` soma diameters of it) are its rim (:func:`without_cell_rims`).
+        The field's nuclei: pieces that never leave one nucleus's cell are its rim
+        (:func:`screening.segment.neurite_cleanup.without_cell_rims`).
 
     Returns
     -------
     mask, bodies : (M, N) bool arrays
-        See :func:`neurite_mask_and_bodies`; ``mask`` without cell-body rings and wide parts.
+        See :func:`neurite_mask_and_bodies`; ``mask`` without cell-body rings, wide parts and
+        cell rims.
     """
     mask, bodies = neurite_mask_and_bodies(
         image, pixel_size_um=pixel_size_um, neurite_width_um=neurite_width_um,
@@ -402,64 +398,9 @@ def segment_neurites(
     )
     mask = clean_neurite_mask(
         mask, image, background, soma_diameter_px=soma_diameter_um / pixel_size_um,
-        max_width_px=neurite_max_width_um / pixel_size_um,
+        max_width_px=neurite_max_width_um / pixel_size_um, nuclei=nuclei,
     )
-    if nuclei is not None and mask.any():
-        mask = without_cell_rims(mask, nuclei, reach_px=_RIM_SOMA_FRACTION * soma_diameter_um / pixel_size_um)
     return mask, bodies
-
-
-def without_cell_rims(mask: np.ndarray, nuclei: np.ndarray, *, reach_px: float) -> np.ndarray:
-    """``mask`` without the pieces that never leave one nucleus's cell.
-
-    A reporter kept out of the nucleus draws a cell as a ring, or a crescent round an off-centre
-    nucleus, thinner than a neurite may be wide: a curved ridge. A piece of mask whose pixels all
-    lie within ``reach_px`` of the same nucleus (its nearest) and that curves round it over at
-    least ``_RIM_MIN_SPAN`` is such a rim; a neurite leaves, and a stub of one points away.
-
-    Parameters
-    ----------
-    mask : (M, N) bool array
-    nuclei : (M, N) int array
-        Nuclei labels (0 = background).
-    reach_px : float
-        How far from its nucleus a cell's rim reaches, px.
-    """
-    nuclei = np.asarray(nuclei)
-    if not nuclei.any() or not mask.any():
-        return mask
-    distance, nearest = filters.nearest_marker(nuclei)  # chessboard px
-    pieces, n = filters.label(mask, connectivity=8)
-    index = np.arange(1, n + 1)
-    on = pieces > 0  # the per-piece reductions run over the mask's pixels only (~10x faster)
-    piece, dist, near = pieces[on], distance[on], nearest[on]
-    # A rim has no pixel beyond reach and one nearest nucleus throughout ...
-    far = ndi.maximum(dist, piece, index) > reach_px
-    low = np.asarray(ndi.minimum(near, piece, index), dtype=np.int64)
-    high = np.asarray(ndi.maximum(near, piece, index), dtype=np.int64)
-    candidates = np.flatnonzero(~far & (low == high) & (low > 0)) + 1
-    if candidates.size == 0:
-        return mask
-    # ... and curves round its nucleus: a stub of neurite near a soma points away from it.
-    piece_boxes, nucleus_boxes = ndi.find_objects(pieces), ndi.find_objects(nuclei)
-    rim = np.zeros(n + 1, dtype=bool)
-    for k in candidates:
-        box = nucleus_boxes[low[k - 1] - 1]
-        nr, nc = np.nonzero(nuclei[box] == low[k - 1])
-        r, c = np.nonzero(pieces[piece_boxes[k - 1]] == k)
-        dy = r + piece_boxes[k - 1][0].start - (nr.mean() + box[0].start)
-        dx = c + piece_boxes[k - 1][1].start - (nc.mean() + box[1].start)
-        rim[k] = angular_span(dy, dx) >= _RIM_MIN_SPAN
-    return mask & ~rim[pieces]
-
-
-def angular_span(dy: np.ndarray, dx: np.ndarray) -> float:
-    """Angle (rad) that points at offsets (dy, dx) cover round the origin: 2π less the widest gap."""
-    angles = np.sort(np.arctan2(dy, dx))
-    if angles.size < 2:
-        return 0.0
-    gaps = np.diff(np.concatenate([angles, angles[:1] + 2 * np.pi]))
-    return float(2 * np.pi - gaps.max())
 
 
 def neurite_mask_and_bodies(
