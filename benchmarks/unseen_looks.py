@@ -1,14 +1,14 @@
 """Looks the simulator does not draw: the middle look's plate with its images changed, through `screening run`.
 
 Every look of ``look_grid.py`` comes from one renderer, so a rule could fit how that renderer
-draws a cell rather than cells. This script takes the middle look's plate (simulated by
-``look_grid.py`` and cached there), rewrites its TIFFs the way other cultures, reporters and
-renderers look, and runs each changed plate through ``screening run`` with the defaults,
-scored against the same truth as ``look_grid.py`` (count error, bias and r, neurite error and r
-on the in-focus fields, and the field's total neurite length over the truth's: with the middle
-look's as reference, a change that adds length there adds false neurite; the classical
-baseline beside it). The changes, each applied to every
-field and timepoint:
+draws a cell rather than cells. This script takes the middle look's plate (and, for a thin
+cytoplasm, the nucleus/soma 0.8 look's; simulated by ``look_grid.py`` and cached there), rewrites
+its TIFFs the way other cultures, reporters and renderers look, and runs each changed plate
+through ``screening run`` with the defaults, scored against the same truth as ``look_grid.py``
+(count error, bias and r, neurite error and r on the in-focus fields, and the field's total
+neurite length over the truth's: with the unchanged look's as reference, a change that adds
+length there adds false neurite; the classical baseline beside it). The changes, each applied
+to every field and timepoint:
 
 - **reporter excluded from nuclei** (``exclude``): a cytoplasmic reporter leaves the nucleus
   darker; the reporter signal over a nucleus is scaled down by the fraction given, in
@@ -20,9 +20,9 @@ field and timepoint:
   3 noise sds above it (cells and neurites), times exp(a × smooth Gaussian noise) of 1.5 µm
   grain, unit sd (vesicles, uneven expression along somata and neurites).
 
-Run: ``python benchmarks/unseen_looks.py`` (~4 min on one core once the middle plate is cached;
-``python benchmarks/look_grid.py --looks middle`` simulates it). Changed plates go to
-``benchmarks/out/unseen/<change>/plate``.
+Run: ``python benchmarks/unseen_looks.py [CHANGE ...]`` (~8 min on one core once the source plates
+are cached; ``python benchmarks/look_grid.py --looks middle "nucleus/soma 0.8"`` simulates them).
+Changed plates go to ``benchmarks/out/unseen/<change>/plate``.
 """
 
 from __future__ import annotations
@@ -79,18 +79,23 @@ def change(kind: str, amount: float, reporter: np.ndarray, nuclei: np.ndarray, *
     return np.clip(base + signal, 0, np.iinfo(reporter.dtype).max).astype(reporter.dtype)
 
 
+# name -> (change, amount, look of look_grid.py whose plate is changed)
 CHANGES = {
-    "reporter excluded from nuclei 60 %": ("exclude", 0.6),
-    "reporter excluded from nuclei 90 %": ("exclude", 0.9),
-    "reporter enriched in nuclei 2x": ("enrich", 1.0),
-    "granular reporter 0.3": ("granular", 0.3),
-    "granular reporter 0.5": ("granular", 0.5),
+    "reporter excluded from nuclei 60 %": ("exclude", 0.6, "middle"),
+    "reporter excluded from nuclei 90 %": ("exclude", 0.9, "middle"),
+    "reporter excluded from nuclei 100 %": ("exclude", 1.0, "middle"),
+    "reporter enriched in nuclei 2x": ("enrich", 1.0, "middle"),
+    "granular reporter 0.3": ("granular", 0.3, "middle"),
+    "granular reporter 0.5": ("granular", 0.5, "middle"),
+    # Thin cytoplasm: the soma only 1.25x the nucleus's diameter, its ring a few px wide.
+    "nucleus/soma 0.8, reporter excluded from nuclei 90 %": ("exclude", 0.9, "nucleus/soma 0.8"),
+    "nucleus/soma 0.8, reporter excluded from nuclei 100 %": ("exclude", 1.0, "nucleus/soma 0.8"),
 }
 
 
 def changed_plate(source: Path, name: str, kind: str, amount: float, pixel_size_um: float) -> Path:
     """A copy of the plate folder with every reporter image changed (cached by change)."""
-    plate = OUT / name.replace(" ", "_").replace("%", "pct") / "plate"
+    plate = OUT / name.replace(" ", "_").replace("%", "pct").replace("/", "-").replace(",", "") / "plate"
     stamp = {"source": str(source), "kind": kind, "amount": amount,
              "change": hashlib.sha256(inspect.getsource(change).encode()).hexdigest()[:16],
              "source_stamp": (source / "stamp.json").read_text()}
@@ -140,12 +145,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("changes", nargs="*", default=list(CHANGES), help=f"changes ({', '.join(CHANGES)})")
     args = parser.parse_args()
-    preset, _ = look_preset("middle")
-    source = simulate("middle", preset, GRID_SEED, fresh=False)
-    px = float(json.loads((source / "truth" / "look.json").read_text())["pixel_size_um"])
-    rows = [row("none (the middle look)", source, OUT / "none" / "run", px)]
+    rows, sources = [], {}
     for name in args.changes:
-        kind, amount = CHANGES[name]
+        kind, amount, look = CHANGES[name]
+        if look not in sources:  # the unchanged look first: the reference for its changes
+            preset, _ = look_preset(look)
+            source = simulate(look, preset, GRID_SEED, fresh=False)
+            px = float(json.loads((source / "truth" / "look.json").read_text())["pixel_size_um"])
+            sources[look] = source, px
+            folder = "none" if look == "middle" else "none_" + look.replace(" ", "_").replace("/", "-")
+            rows.append(row(f"none (the {look} look)", source, OUT / folder / "run", px))
+        source, px = sources[look]
         plate = changed_plate(source, name, kind, amount, px)
         rows.append(row(name, plate, plate.parent / "run", px))
         print(f"{name}: {rows[-1]['screening']}", flush=True)

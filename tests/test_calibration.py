@@ -37,13 +37,15 @@ def _ellipse(shape, centre, a, b, angle):
     return (u / a) ** 2 + (v / b) ** 2 <= 1
 
 
-def culture(nucleus_um, soma_um, *, neuron_every=2, shape=None, seed=0, nucleus_brightness=None, dead=()):
+def culture(nucleus_um, soma_um, *, neuron_every=2, shape=None, seed=0, nucleus_brightness=None, dead=(),
+            cytoplasmic=False):
     """Reporter and nuclear images (uint16) of cells on a jittered grid, soma and nucleus of the
     given diameters (µm; nuclei are ellipses of semi-axes 0.95-1.2 and 0.75-0.95 of the radius,
     as the simulator draws them, so 0.7-1.15x the disc's area, brightness sd 0.2 lognormal):
     every ``neuron_every``-th cell a motor neuron (bright soma), the rest reporter-negative (dim soma). ``nucleus_brightness`` maps a cell index to a brightness factor;
     ``dead`` lists cell indices drawn as dead neurons (a condensed, 2.5x bright nucleus of half
-    the diameter and reporter fragments, no soma). Returns (reporter, nuclei, n_neurons)."""
+    the diameter and reporter fragments, no soma); ``cytoplasmic``: a neuron's reporter leaves its
+    nucleus dark (a ring). Returns (reporter, nuclei, n_neurons)."""
     rng = np.random.default_rng(seed)
     step = 1.6 * soma_um / PX
     shape = shape or (int(8 * step), int(8 * step))
@@ -66,6 +68,8 @@ def culture(nucleus_um, soma_um, *, neuron_every=2, shape=None, seed=0, nucleus_
                 shape_ = _ellipse(shape, (r, c), radius * rng.uniform(0.95, 1.2), radius * rng.uniform(0.75, 0.95),
                                   rng.uniform(0, np.pi))
                 nuclei = np.maximum(nuclei, nucleus * shape_)
+                if cytoplasmic and neuron:
+                    reporter[shape_] = 0.0
             k += 1
 
     def camera(image, background):
@@ -144,6 +148,24 @@ def test_two_population_cutoff_splits_two_populations_and_refuses_one():
     cutoff, negative = two_population_cutoff(np.concatenate([negatives, positives]))
     assert 120 < cutoff < 220 and negative == pytest.approx(50, rel=0.1)
     assert np.isnan(two_population_cutoff(negatives)[0])
+
+
+def test_a_cytoplasmic_reporter_is_told_from_the_plate_and_its_neurons_counted(config):
+    plates = {kind: [culture(8.0, 16.0, seed=seed, cytoplasmic=kind == "cytoplasmic") for seed in range(2)]
+              for kind in ("cytoplasmic", "filling")}
+    share = {kind: calibrate([{"reporter": r, "nuclei": nu} for r, nu, _ in fields], pixel_size_um=PX)
+             for kind, fields in plates.items()}
+    assert share["cytoplasmic"].reporter_hole_share > 0.5 and share["filling"].reporter_hole_share < 0.1
+    reporter, nuclei, n = plates["cytoplasmic"][0]
+    row = measure_field({"reporter": reporter, "nuclei": nuclei}, config, pixel_size_um=PX,
+                        calibration=share["cytoplasmic"]).row
+    assert n >= 20 and row["n_neurons"] == n
+
+
+def test_a_calibration_row_written_before_a_column_existed_reads_with_its_default():
+    row = Calibration(9.0, 15.0, 50.0, 55.5, n_fields=8, source="images").row()
+    del row["reporter_hole_share"]
+    assert np.isnan(Calibration.from_row(row).reporter_hole_share)
 
 
 def test_calibration_row_round_trips():

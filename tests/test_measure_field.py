@@ -87,3 +87,34 @@ def test_neurite_failure_keeps_counts_and_fails_qc(config, monkeypatch):
     row = measure({"reporter": reporter, "nuclei": nuclei}, config).row
     assert row["n_neurons"] == 2 and np.isnan(row["neurite_length_um"])
     assert row["qc_pass"] is False and "neurite measurement failed: ValueError" in row["qc_reason"]
+
+
+def test_a_ring_soma_of_a_cytoplasmic_reporter_is_not_measured_as_neurite(config):
+    # Three neurons whose reporter leaves the nucleus dark (a ring), each with one straight
+    # neurite of 70 px, among reporter-negative cells; the reporter is also the neurite channel.
+    from tests.test_segment_somata import _disc
+
+    shape = (220, 220)
+    rng = np.random.default_rng(3)
+    reporter, nuclei = np.zeros(shape), np.zeros(shape)
+    centres = [(50, 40), (110, 40), (170, 40)]
+    for r, c in centres:
+        reporter = np.maximum(reporter, 1000.0 * _disc(shape, (r, c), 11))
+        reporter[r - 1 : r + 2, c + 11 : c + 81] = 400.0
+        reporter[_disc(shape, (r, c), 7)] = 0.0
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, (r, c), 7))
+    for r, c in [(20, 150), (80, 190), (140, 150), (200, 190), (200, 100), (20, 100)]:  # reporter-negative cells
+        reporter = np.maximum(reporter, 60.0 * _disc(shape, (r, c), 9))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, (r, c), 7))
+
+    def camera(image, background):
+        from scipy import ndimage as ndi
+
+        image = ndi.gaussian_filter(image, 1.0) + background
+        return np.clip(0.25 * rng.poisson(image / 0.25) + rng.normal(100, 1.5, shape), 0, 65535).astype(np.uint16)
+
+    reporter, nuclei = camera(reporter, 60), camera(nuclei, 25)
+    row = measure({"reporter": reporter, "nuclei": nuclei, "neurites": reporter}, config).row
+    drawn_um = 3 * 70 * PX
+    assert row["n_neurons"] == 3
+    assert 0.8 * drawn_um < row["neurite_length_um"] < 1.15 * drawn_um

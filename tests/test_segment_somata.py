@@ -10,6 +10,8 @@ from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment.calibration import Calibration
 from screening.segment.somata import (
     centre_inside,
+    dark_nuclei,
+    fill_holes,
     flatness,
     count_motor_neurons,
     negative_level,
@@ -292,3 +294,62 @@ def test_a_negative_nucleus_wholly_under_a_neurons_flat_soma_is_not_a_second_neu
     assert result.soma_labels[255, 52] > 0 and result.soma_labels[255, 70] == 0  # the neuron keeps its soma
     touching_neurons = [((255, 170), [(255, 170)]), ((255, 212), [(255, 212)])]
     assert _large_flat_somata_field(touching_neurons).n == 8
+
+
+def test_a_cytoplasmic_reporter_that_leaves_the_nucleus_dark_still_counts_its_neuron():
+    # Four neurons whose reporter is a ring (none over the nucleus: a cytoplasmic GFP or a MAP2
+    # stain), a reporter-negative cell touching each one's soma, and four negatives alone.
+    shape = (200, 200)
+    neurons = [(50, 50), (50, 150), (150, 50), (150, 150)]
+    beside = [(50, 72), (72, 150), (150, 72), (128, 150)]  # 22 px apart: nuclei 8 px apart
+    reporter, nuclei = make_field(neurons=neurons, negatives=beside + [(100, 20), (100, 100), (20, 100), (180, 100)],
+                                  shape=shape)
+    holes = np.zeros(shape, bool)
+    for centre in neurons:
+        holes |= _disc(shape, centre, 7)
+    background = np.median(reporter[:8, :8])
+    hollow = np.where(holes, background + (reporter - background) * 0.0, reporter).astype(np.uint16)
+    result = count_motor_neurons(hollow, nuclei, pixel_size_um=PX)
+    assert result.n == 4
+    for centre in neurons:
+        assert result.soma_labels[centre] > 0
+    for centre in beside:
+        assert result.soma_labels[centre] == 0 or result.soma_labels[centre] in {
+            result.soma_labels[n] for n in neurons}  # the neighbour's soma may reach it; not its own
+
+
+def test_only_a_nucleus_darker_than_the_cell_all_round_it_is_a_hole_and_filled():
+    shape = (120, 240)
+    smooth = np.zeros(shape, np.float32)
+    labels = np.zeros(shape, np.int32)
+    # 1: a ring soma (level 100) round a dark nucleus (level 5); 2: a filled soma, brightest
+    # (150) over its nucleus; 3: a dark nucleus beside a soma (level 100) on one side only.
+    smooth[_disc(shape, (60, 40), 12)] = 100.0
+    smooth[_disc(shape, (60, 40), 7)] = 5.0
+    labels[_disc(shape, (60, 40), 7)] = 1
+    smooth[_disc(shape, (60, 120), 12)] = 100.0
+    smooth[_disc(shape, (60, 120), 7)] = 150.0
+    labels[_disc(shape, (60, 120), 7)] = 2
+    smooth[_disc(shape, (60, 200), 12)] = 100.0
+    labels[_disc(shape, (60, 180), 7)] = 3
+    smooth[labels == 3] = 5.0
+    crest, ringed, hole = dark_nuclei(smooth, labels, reach_px=24, band_px=5, floor=20.0)
+    assert crest[0] == 100.0 and ringed.tolist() == [True, True, False] and hole.tolist() == [True, False, False]
+    filled = fill_holes(smooth, labels, crest, hole)
+    assert np.allclose(filled[labels == 1], 100.0)  # the ring's level, all over the nucleus
+    assert np.array_equal(filled[labels != 1], smooth[labels != 1])  # the others as they were
+
+
+def test_a_negative_nucleus_enclosed_by_neurites_on_a_filling_reporter_is_not_filled():
+    # A reporter that fills its cells: six neurons, and one reporter-negative cell whose nucleus
+    # is ringed by bright neurites (the one hole of the field: under a quarter of the ringed).
+    shape = (200, 200)
+    neurons = [(40, 40), (40, 160), (160, 40), (160, 160), (100, 30), (100, 170)]
+    reporter, nuclei = make_field(neurons=neurons, negatives=NEGATIVES[:3], shape=shape)
+    lines = np.zeros(shape)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    lines[np.abs(np.hypot(yy - 100, xx - 100) - 9.5) < 1.5] = 700.0  # a neurite coiled round (100, 100)
+    reporter = np.maximum(reporter, (ndi.gaussian_filter(lines, 1.0) + 100).astype(np.uint16))
+    result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX)
+    assert result.n_holes == 1 and result.n_ringed >= 7
+    assert result.reporter_fill is None and result.n == 6 and result.soma_labels[100, 100] == 0

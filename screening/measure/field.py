@@ -223,6 +223,9 @@ def _measure(channels, config: RunConfig, pixel_size_um: float, calibration, ret
         )
         if _same_image(neurites, reporter):
             background = count.reporter_background
+            if count.reporter_fill is not None:
+                # A neuron's dark nucleus filled as for the count: its soma's ring is a body, not neurite.
+                neurites = neurites + count.reporter_fill
         else:
             background = estimate_background(
                 neurites, radius_um=seg.background_radius_um, pixel_size_um=pixel_size_um

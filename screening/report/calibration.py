@@ -20,6 +20,7 @@ COLUMNS = {
     "min_soma_area_um2": "Min. soma area (µm²)",
     "reporter_cutoff": "Reporter cut-off (ADU)",
     "reporter_negative_level": "Negative level (ADU)",
+    "reporter_hole_share": "Nuclei darker than their cell",
     "n_fields": "Fields",
     "n_nuclei": "Nuclei sized",
     "source": "Decided from",
@@ -49,6 +50,6 @@ def _cell(column: str, value) -> Cell:
         return Cell(text(value))
     if column in ("n_fields", "n_nuclei"):
         return Cell(integer(value))
-    if column == "reporter_cutoff" and not np.isfinite(float(value)):
+    if column in ("reporter_cutoff", "reporter_hole_share") and not np.isfinite(float(value)):
         return Cell("per field")
-    return Cell(num(value, 1))
+    return Cell(num(value, 2 if column == "reporter_hole_share" else 1))

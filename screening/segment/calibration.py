@@ -92,6 +92,11 @@ class Calibration:
         (each field then decides alone).
     reporter_negative_level : float
         Median level of the reporter-negative population, ADU (NaN as above).
+    reporter_hole_share : float
+        Of the sample's nuclei with a bright cell round them, the share darker than that cell
+        (:func:`screening.segment.somata.dark_nuclei`): at 0.25 or more the reporter is cytoplasmic
+        and such nuclei are filled before counting; NaN without a nuclear channel or with too
+        few such nuclei (each field then decides alone).
     n_fields, n_nuclei : int
         Fields sampled and nuclei sized.
     source : str
@@ -107,6 +112,7 @@ class Calibration:
     nucleus_brightness_spread: float = _DEFAULT_SPREAD
     reporter_cutoff: float = math.nan
     reporter_negative_level: float = math.nan
+    reporter_hole_share: float = math.nan
     n_fields: int = 0
     n_nuclei: int = 0
     source: str = "config"
@@ -134,6 +140,8 @@ class Calibration:
         kinds = {f.name: f.type for f in fields(cls)}
         out = {}
         for name, kind in kinds.items():
+            if name not in row:  # a column added since the row was written: its default
+                continue
             value = row[name]
             out[name] = int(value) if kind == "int" else str(value) if kind == "str" else float(value)
         return cls(**out)
@@ -213,13 +221,14 @@ def calibrate(
         n_nuclei=n_sized,
     )
     if with_nuclei:
-        levels, areas, brightness = [], [], []
+        levels, areas, brightness, ringed, holes = [], [], [], 0, 0
         for f, lab in zip(fields_, labels, strict=True):
             count = count_motor_neurons(
                 f["reporter"], f["nuclei"], pixel_size_um=pixel_size_um, nuclei_labels=lab,
                 reporter_positive_ratio=reporter_positive_ratio, **cal.sizes(),
             )
             levels.append(count.candidate_levels)
+            ringed, holes = ringed + count.n_ringed, holes + count.n_holes
             a, b = _area_brightness(f["nuclei"], lab)
             areas.append(a)
             brightness.append(b / np.median(b) if b.size else b)
@@ -232,6 +241,7 @@ def calibrate(
             nucleus_area_um2=float(np.median(areas)) * pixel_size_um**2 if areas.size >= _MIN_SIZED else math.nan,
             nucleus_area_spread=_log_spread(areas), nucleus_brightness_spread=_log_spread(np.concatenate(brightness)),
             reporter_cutoff=cutoff, reporter_negative_level=negative,
+            reporter_hole_share=holes / ringed if ringed >= _MIN_SIZED else math.nan,
         )
     return replace(cal, source="images" if not reasons else "images; " + "; ".join(reasons))
 
