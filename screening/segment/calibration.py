@@ -16,6 +16,10 @@ measured first, on a sample of its first-timepoint fields (:func:`calibrate`):
    reporter levels of the sample; the cut-off lies halfway between the two populations in log
    (:func:`two_population_cutoff`). Every field applies it after its own background and
    flat-field correction.
+5. **Cytoplasmic reporter**: the share of the sample's nuclei with a bright cell round them that
+   are darker than that cell (:func:`screening.segment.somata.dark_nuclei`); from a quarter up
+   the reporter is cytoplasmic, such nuclei are filled in every field of the plate, and the
+   levels of item 4 are read filled.
 
 Every size is bounded by the config's value (the prior): within a factor
 ``calibration_range`` of it; with too few nuclei or blobs the prior is
@@ -192,7 +196,7 @@ def calibrate(
     Calibration
         See the module docstring for how each value is decided.
     """
-    from screening.segment.somata import count_motor_neurons
+    from screening.segment.somata import CYTOPLASMIC_SHARE, count_motor_neurons
 
     reasons = []
     fields_ = [f for f in fields_ if f.get("reporter") is not None]
@@ -221,14 +225,23 @@ def calibrate(
         n_nuclei=n_sized,
     )
     if with_nuclei:
-        levels, areas, brightness, ringed, holes = [], [], [], 0, 0
-        for f, lab in zip(fields_, labels, strict=True):
-            count = count_motor_neurons(
+        def counts(hole_share: float):
+            # The plate decides whether its reporter is cytoplasmic, not each field: first nothing is
+            # filled, and the pooled hole share decides whether the levels are read again filled.
+            return [count_motor_neurons(
                 f["reporter"], f["nuclei"], pixel_size_um=pixel_size_um, nuclei_labels=lab,
-                reporter_positive_ratio=reporter_positive_ratio, **cal.sizes(),
-            )
-            levels.append(count.candidate_levels)
-            ringed, holes = ringed + count.n_ringed, holes + count.n_holes
+                reporter_positive_ratio=reporter_positive_ratio, calibration=replace(cal, reporter_hole_share=hole_share),
+                **cal.sizes(),
+            ) for f, lab in zip(fields_, labels, strict=True)]
+
+        sample = counts(0.0)
+        ringed = sum(c.n_ringed for c in sample)
+        share = sum(c.n_holes for c in sample) / ringed if ringed >= _MIN_SIZED else math.nan
+        if share >= CYTOPLASMIC_SHARE:
+            sample = counts(share)
+        levels = [c.candidate_levels for c in sample]
+        areas, brightness = [], []
+        for f, lab in zip(fields_, labels, strict=True):
             a, b = _area_brightness(f["nuclei"], lab)
             areas.append(a)
             brightness.append(b / np.median(b) if b.size else b)
@@ -241,7 +254,7 @@ def calibrate(
             nucleus_area_um2=float(np.median(areas)) * pixel_size_um**2 if areas.size >= _MIN_SIZED else math.nan,
             nucleus_area_spread=_log_spread(areas), nucleus_brightness_spread=_log_spread(np.concatenate(brightness)),
             reporter_cutoff=cutoff, reporter_negative_level=negative,
-            reporter_hole_share=holes / ringed if ringed >= _MIN_SIZED else math.nan,
+            reporter_hole_share=share,
         )
     return replace(cal, source="images" if not reasons else "images; " + "; ".join(reasons))
 

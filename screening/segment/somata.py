@@ -135,12 +135,12 @@ _RING_PERCENTILE = 20
 _MIN_BAND_PX = 2.0
 _HOLE_FRACTION = 0.7
 # Holes are filled (raised to their crest) only where the reporter is cytoplasmic: at least
-# _CYTOPLASMIC_SHARE of the ringed nuclei are holes (the plate's share from its calibration, else
+# CYTOPLASMIC_SHARE of the ringed nuclei are holes (the plate's share from its calibration, else
 # the field's, from at least _MIN_RINGED ringed nuclei). Where the reporter fills the cell the
 # few holes are reporter-negative cells squeezed between somata and neurites: 0-3 % of the ringed
 # nuclei on the simulated looks (fields up to 9 %); with the reporter 90-100 % darker over the
-# nuclei 62-85 % (fields from 46 %) (benchmarks/README.md, "Looks the simulator does not draw").
-_CYTOPLASMIC_SHARE = 0.25
+# nuclei 69-88 % (fields from 46 %) (benchmarks/README.md, "Looks the simulator does not draw").
+CYTOPLASMIC_SHARE = 0.25
 _MIN_RINGED = 5
 
 
@@ -300,13 +300,14 @@ def dark_nuclei(smooth: np.ndarray, nuclei_labels: np.ndarray, *, reach_px: floa
     ringed : (n,) bool array
         The crest stands over ``floor``.
     hole : (n,) bool array
-        Ringed, and the nucleus's own level (its :data:`_LEVEL_PERCENTILE` th percentile) is under
-        :data:`_HOLE_FRACTION` × its crest. A nucleus whose reporter fills its cell, brightest over
+        Ringed, and the nucleus's own level (the :data:`_LEVEL_PERCENTILE` th percentile of the
+        rays' samples inside it) is under :data:`_HOLE_FRACTION` × its crest. A nucleus whose reporter fills its cell, brightest over
         the nucleus, is no hole; nor is one on the slope of a neighbour's soma, bright on one side.
     """
     n = int(nuclei_labels.max())
-    crest = enclosing_crest(smooth, nuclei_labels, n, reach_px=reach_px, band_px=band_px)
-    own = label_percentile(smooth, nuclei_labels, n, _LEVEL_PERCENTILE)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
+    crest, own = enclosing_crest(smooth, nuclei_labels, n, reach_px=reach_px, band_px=band_px)
     ringed = crest > floor
     return crest, ringed, ringed & (own < _HOLE_FRACTION * crest)
 
@@ -324,13 +325,15 @@ def fill_holes(smooth: np.ndarray, nuclei_labels: np.ndarray, crest: np.ndarray,
 
 
 def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, n: int, *, reach_px: float,
-                    band_px: float) -> np.ndarray:
-    """Per label 1..n, the crest of the cell round it; -inf where there is none.
+                    band_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per label 1..n, (the crest of the cell round it, -inf where there is none; the label's own
+    level, the :data:`_LEVEL_PERCENTILE` th percentile of the rays' samples inside it).
 
     Along :data:`_RING_RAYS` rays from the label's centre (out to ``reach_px``, px), the
     brightest ``smooth`` in the first ``band_px`` px past the label's edge; the crest is the
     :data:`_RING_PERCENTILE` th percentile of those maxima, so a cell must enclose the label
-    nearly all the way round to give it a bright crest.
+    nearly all the way round to give it a bright crest. Sampling the label along the same rays
+    costs a fraction of a percentile over all its pixels.
     """
     rows, cols = filters.nonzero(labels > 0)
     owner = labels[rows, cols]
@@ -350,15 +353,22 @@ def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, n: int, *, reach_px:
     band = inside & ~own & (step >= edge) & (step < edge + band_px)
     values = np.where(band, smooth[y, x], -np.inf)
     ray_max = values.max(axis=2)  # (n, rays)
-    # A ray that leaves the image at once says nothing: the percentile is of the others (lower,
-    # as label_percentile), NaN sorting last.
+    # A ray that leaves the image at once says nothing.
     ray_max[~np.isfinite(ray_max)] = np.nan
-    ordered = np.sort(ray_max, axis=1)
-    seen = np.isfinite(ordered).sum(axis=1)
-    pick = np.floor(_RING_PERCENTILE / 100 * np.maximum(seen - 1, 0)).astype(np.intp)
-    crest = ordered[np.arange(n), pick]
+    crest, seen = _lower_percentile(ray_max, _RING_PERCENTILE)
     crest[(count == 0) | (seen == 0) | ~(crest > 0)] = -np.inf
-    return crest
+    inner = np.where(own & inside, smooth[y, x], np.nan).reshape(n, -1)
+    return crest, _lower_percentile(inner, _LEVEL_PERCENTILE)[0]
+
+
+def _lower_percentile(values: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise ``q`` th percentile (lower, as :func:`label_percentile`) of the finite values of a
+    2-D array, NaN where a row has none, and the number of finite values per row."""
+    ordered = np.sort(values, axis=1)  # NaN last
+    seen = np.isfinite(ordered).sum(axis=1)
+    pick = np.floor(q / 100 * np.maximum(seen - 1, 0)).astype(np.intp)
+    level = ordered[np.arange(values.shape[0]), pick]
+    return np.where(seen > 0, level, np.nan), seen
 
 
 def flatness(median: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -648,7 +658,7 @@ def _filled_if_cytoplasmic(smooth, nuclei_labels, background, sigma, calibration
     counts = int(ringed.sum()), int(hole.sum())
     share = calibration.reporter_hole_share if calibration is not None else math.nan
     share = share if np.isfinite(share) else hole_share(ringed, hole)
-    if not share >= _CYTOPLASMIC_SHARE:
+    if not share >= CYTOPLASMIC_SHARE:
         return smooth, None, counts
     filled = fill_holes(smooth, nuclei_labels, crest, hole)
     illumination = relative_illumination(background, sigma)
