@@ -8,10 +8,9 @@ from scipy import ndimage as ndi
 
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment.calibration import Calibration
+from screening.segment.dark_nuclei import dark_nuclei, fill_holes
 from screening.segment.somata import (
     centre_inside,
-    dark_nuclei,
-    fill_holes,
     flatness,
     count_motor_neurons,
     negative_level,
@@ -333,7 +332,7 @@ def test_only_a_nucleus_darker_than_the_cell_all_round_it_is_a_hole_and_filled()
     smooth[_disc(shape, (60, 200), 12)] = 100.0
     labels[_disc(shape, (60, 180), 7)] = 3
     smooth[labels == 3] = 5.0
-    crest, ringed, hole = dark_nuclei(smooth, labels, reach_px=24, band_px=5, floor=20.0)
+    crest, ringed, hole = dark_nuclei(smooth, labels, soma_diameter_px=24, nucleus_diameter_px=14, floor=20.0)
     assert crest[0] == 100.0 and ringed.tolist() == [True, True, False] and hole.tolist() == [True, False, False]
     filled = fill_holes(smooth, labels, crest, hole)
     assert np.allclose(filled[labels == 1], 100.0)  # the ring's level, all over the nucleus

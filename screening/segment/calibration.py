@@ -17,7 +17,7 @@ measured first, on a sample of its first-timepoint fields (:func:`calibrate`):
    (:func:`two_population_cutoff`). Every field applies it after its own background and
    flat-field correction.
 5. **Cytoplasmic reporter**: the share of the sample's nuclei with a bright cell round them that
-   are darker than that cell (:func:`screening.segment.somata.dark_nuclei`); from a quarter up
+   are darker than that cell (:func:`screening.segment.dark_nuclei.dark_nuclei`); from a quarter up
    the reporter is cytoplasmic, such nuclei are filled in every field of the plate, and the
    levels of item 4 are read filled.
 
@@ -39,6 +39,7 @@ from skimage.filters import threshold_otsu
 from screening.config.segmentation import SEGMENTATION_DEFAULTS, SegmentationConfig
 from screening.plate import MAD_TO_SD
 from screening.segment.background import subtract_background
+from screening.segment.dark_nuclei import CYTOPLASMIC_SHARE
 from screening.segment.nuclei import border_labels, noise_sigma, segment_nuclei
 from screening.segment.scale import blob_diameters
 
@@ -98,7 +99,7 @@ class Calibration:
         Median level of the reporter-negative population, ADU (NaN as above).
     reporter_hole_share : float
         Of the sample's nuclei with a bright cell round them, the share darker than that cell
-        (:func:`screening.segment.somata.dark_nuclei`): at 0.25 or more the reporter is cytoplasmic
+        (:func:`screening.segment.dark_nuclei.dark_nuclei`): at 0.25 or more the reporter is cytoplasmic
         and such nuclei are filled before counting; NaN without a nuclear channel or with too
         few such nuclei (each field then decides alone).
     n_fields, n_nuclei : int
@@ -196,7 +197,7 @@ def calibrate(
     Calibration
         See the module docstring for how each value is decided.
     """
-    from screening.segment.somata import CYTOPLASMIC_SHARE, count_motor_neurons
+    from screening.segment.somata import count_motor_neurons
 
     reasons = []
     fields_ = [f for f in fields_ if f.get("reporter") is not None]
@@ -230,8 +231,8 @@ def calibrate(
             # filled, and the pooled hole share decides whether the levels are read again filled.
             return [count_motor_neurons(
                 f["reporter"], f["nuclei"], pixel_size_um=pixel_size_um, nuclei_labels=lab,
-                reporter_positive_ratio=reporter_positive_ratio, calibration=replace(cal, reporter_hole_share=hole_share),
-                **cal.sizes(),
+                reporter_positive_ratio=reporter_positive_ratio,
+                calibration=replace(cal, reporter_hole_share=hole_share), **cal.sizes(),
             ) for f, lab in zip(fields_, labels, strict=True)]
 
         sample = counts(0.0)

@@ -15,6 +15,7 @@ from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment import filters
 from screening.segment.background import estimate_background
 from screening.segment.calibration import Calibration
+from screening.segment.dark_nuclei import CYTOPLASMIC_SHARE, dark_nuclei, fill_holes, hole_share
 from screening.segment.nuclei import (
     MERGED_AREA, border_labels, label_percentile, noise_sigma, segment_nuclei, solidity,
 )
@@ -123,25 +124,6 @@ _MIN_SINGLE_SOMATA = 5
 _FRAGMENTED_FRACTION = 0.5
 _FADED_SDS = 3.0
 _MIN_REFERENCE_SOMATA = 5
-# A cytoplasmic reporter (or a MAP2 / βIII-tubulin stain) leaves a neuron's nucleus darker than
-# the soma round it, a ring the opening would remove. The crest round a nucleus: the brightest
-# reporter along each of _RING_RAYS rays from its centre in the cytoplasm past its edge (a band
-# half the soma's diameter less the nucleus's wide, at least _MIN_BAND_PX), at the
-# _RING_PERCENTILE th percentile of the rays, so the cell must enclose it nearly all the way round.
-# A nucleus with a crest over _MIN_POSITIVE_SNR noise sds is "ringed"; one whose own level is
-# under _HOLE_FRACTION x its crest is a hole.
-_RING_RAYS = 16
-_RING_PERCENTILE = 20
-_MIN_BAND_PX = 2.0
-_HOLE_FRACTION = 0.7
-# Holes are filled (raised to their crest) only where the reporter is cytoplasmic: at least
-# CYTOPLASMIC_SHARE of the ringed nuclei are holes (the plate's share from its calibration, else
-# the field's, from at least _MIN_RINGED ringed nuclei). Where the reporter fills the cell the
-# few holes are reporter-negative cells squeezed between somata and neurites: 0-3 % of the ringed
-# nuclei on the simulated looks (fields up to 9 %); with the reporter 90-100 % darker over the
-# nuclei 69-88 % (fields from 46 %) (benchmarks/README.md, "Looks the simulator does not draw").
-CYTOPLASMIC_SHARE = 0.25
-_MIN_RINGED = 5
 
 
 @dataclass(frozen=True)
@@ -168,14 +150,14 @@ class MotorNeuronCount:
         Smooth background of the reporter (reused for the neurite mask).
     reporter_smooth : (M, N) float32 array or None
         Background-subtracted, flat-field-corrected, smoothed reporter, with dark nuclei filled
-        where the reporter is cytoplasmic (:func:`fill_holes`).
+        where the reporter is cytoplasmic (:func:`~screening.segment.dark_nuclei.fill_holes`).
     reporter_fill : (M, N) float32 array or None
         What filling dark nuclei added, in the reporter image's ADU (0 off nuclei; None where
         nothing was filled): the reporter image plus it is the image a cytoplasmic reporter
         would be with its neurons' nuclei as bright as the soma round them.
     n_ringed, n_holes : int
         Nuclei with a bright cell round them, and of those the ones darker than it
-        (:func:`dark_nuclei`): the plate's calibration pools them into its hole share.
+        (:func:`~screening.segment.dark_nuclei.dark_nuclei`): the plate's calibration pools them into its hole share.
     candidate_levels : (K,) float array
         Reporter level × flatness of every candidate examined, the value compared with the
         threshold (for a plate's pooled cut-off).
@@ -274,101 +256,6 @@ def negative_level(values: np.ndarray, ratio: float, floor: float) -> float:
             break
         level = new
     return level
-
-
-def dark_nuclei(smooth: np.ndarray, nuclei_labels: np.ndarray, *, reach_px: float, band_px: float,
-                floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nuclei darker than the cell round them: the holes a cytoplasmic reporter leaves.
-
-    Parameters
-    ----------
-    smooth : (M, N) float array
-        Smoothed reporter signal (background-subtracted, ADU).
-    nuclei_labels : (M, N) int array
-        Nuclei 1..n, 0 is background.
-    reach_px : float
-        How far from a nucleus's centre its cell is looked for, px (a soma diameter).
-    band_px : float
-        Width of the cytoplasm round a nucleus, px: where along each ray the crest is looked for.
-    floor : float
-        A crest over this level (ADU) is a bright cell round the nucleus.
-
-    Returns
-    -------
-    crest : (n,) float array
-        Per nucleus, the crest of the cell round it (:func:`enclosing_crest`), ADU; -inf where none.
-    ringed : (n,) bool array
-        The crest stands over ``floor``.
-    hole : (n,) bool array
-        Ringed, and the nucleus's own level (the :data:`_LEVEL_PERCENTILE` th percentile of the
-        rays' samples inside it) is under :data:`_HOLE_FRACTION` × its crest. A nucleus whose reporter fills its cell, brightest over
-        the nucleus, is no hole; nor is one on the slope of a neighbour's soma, bright on one side.
-    """
-    n = int(nuclei_labels.max())
-    if n == 0:
-        return np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
-    crest, own = enclosing_crest(smooth, nuclei_labels, n, reach_px=reach_px, band_px=band_px)
-    ringed = crest > floor
-    return crest, ringed, ringed & (own < _HOLE_FRACTION * crest)
-
-
-def hole_share(ringed: np.ndarray, hole: np.ndarray) -> float:
-    """Share of the ringed nuclei that are holes; NaN under :data:`_MIN_RINGED` ringed nuclei."""
-    n = int(np.count_nonzero(ringed))
-    return np.count_nonzero(hole) / n if n >= _MIN_RINGED else math.nan
-
-
-def fill_holes(smooth: np.ndarray, nuclei_labels: np.ndarray, crest: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``smooth`` with every hole nucleus raised to its crest (see :func:`dark_nuclei`); the rest unchanged."""
-    level = np.concatenate([[-np.inf], np.where(hole, crest, -np.inf)]).astype(smooth.dtype)
-    return np.maximum(smooth, level[nuclei_labels])
-
-
-def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, n: int, *, reach_px: float,
-                    band_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per label 1..n, (the crest of the cell round it, -inf where there is none; the label's own
-    level, the :data:`_LEVEL_PERCENTILE` th percentile of the rays' samples inside it).
-
-    Along :data:`_RING_RAYS` rays from the label's centre (out to ``reach_px``, px), the
-    brightest ``smooth`` in the first ``band_px`` px past the label's edge; the crest is the
-    :data:`_RING_PERCENTILE` th percentile of those maxima, so a cell must enclose the label
-    nearly all the way round to give it a bright crest. Sampling the label along the same rays
-    costs a fraction of a percentile over all its pixels.
-    """
-    rows, cols = filters.nonzero(labels > 0)
-    owner = labels[rows, cols]
-    count = np.bincount(owner, minlength=n + 1)[1:]
-    cy = np.bincount(owner, weights=rows, minlength=n + 1)[1:] / np.maximum(count, 1)
-    cx = np.bincount(owner, weights=cols, minlength=n + 1)[1:] / np.maximum(count, 1)
-    angle = np.linspace(0, 2 * np.pi, _RING_RAYS, endpoint=False)
-    radius = np.arange(1, max(int(reach_px), 2) + 1)
-    y = np.rint(cy[:, None, None] + radius * np.sin(angle)[:, None]).astype(np.intp)
-    x = np.rint(cx[:, None, None] + radius * np.cos(angle)[:, None]).astype(np.intp)
-    inside = (y >= 0) & (y < labels.shape[0]) & (x >= 0) & (x < labels.shape[1])
-    y, x = np.where(inside, y, 0), np.where(inside, x, 0)
-    own = labels[y, x] == np.arange(1, n + 1)[:, None, None]
-    # The band: the first band_px samples of each ray past the nucleus's edge, in the image.
-    edge = np.argmax(~own, axis=2)[..., None]
-    step = np.arange(radius.size)
-    band = inside & ~own & (step >= edge) & (step < edge + band_px)
-    values = np.where(band, smooth[y, x], -np.inf)
-    ray_max = values.max(axis=2)  # (n, rays)
-    # A ray that leaves the image at once says nothing.
-    ray_max[~np.isfinite(ray_max)] = np.nan
-    crest, seen = _lower_percentile(ray_max, _RING_PERCENTILE)
-    crest[(count == 0) | (seen == 0) | ~(crest > 0)] = -np.inf
-    inner = np.where(own & inside, smooth[y, x], np.nan).reshape(n, -1)
-    return crest, _lower_percentile(inner, _LEVEL_PERCENTILE)[0]
-
-
-def _lower_percentile(values: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise ``q`` th percentile (lower, as :func:`label_percentile`) of the finite values of a
-    2-D array, NaN where a row has none, and the number of finite values per row."""
-    ordered = np.sort(values, axis=1)  # NaN last
-    seen = np.isfinite(ordered).sum(axis=1)
-    pick = np.floor(q / 100 * np.maximum(seen - 1, 0)).astype(np.intp)
-    level = ordered[np.arange(values.shape[0]), pick]
-    return np.where(seen > 0, level, np.nan), seen
 
 
 def flatness(median: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -594,8 +481,10 @@ def count_motor_neurons(
 
     Where the reporter is cytoplasmic (a quarter or more of the nuclei with a bright cell
     round them are darker than it: the plate's ``reporter_hole_share``, else the field's), each
-    such nucleus is first raised to the crest of its cell (:func:`dark_nuclei`,
-    :func:`fill_holes`), so that a soma seen as a ring round its dark nucleus is a soma again.
+    such nucleus is first raised to the crest of its cell
+    (:func:`~screening.segment.dark_nuclei.dark_nuclei`,
+    :func:`~screening.segment.dark_nuclei.fill_holes`), so that a soma seen as a ring round its
+    dark nucleus is a soma again.
 
     Without nuclei, somata are maxima of the opened reporter, positive by
     the same rule on their core level, and at least ``min_soma_area_um2``.
@@ -651,10 +540,10 @@ def count_motor_neurons(
 def _filled_if_cytoplasmic(smooth, nuclei_labels, background, sigma, calibration, *, soma_diameter_px: float,
                            nucleus_diameter_px: float):
     """(smooth with its holes filled where the reporter is cytoplasmic, what the fill added in
-    the reporter image's ADU or None, (ringed, holes) counts); see :func:`dark_nuclei`."""
-    band_px = max(0.5 * (soma_diameter_px - nucleus_diameter_px), _MIN_BAND_PX)
-    crest, ringed, hole = dark_nuclei(smooth, nuclei_labels, reach_px=soma_diameter_px, band_px=band_px,
-                                      floor=_MIN_POSITIVE_SNR * sigma)
+    the reporter image's ADU or None, (ringed, holes) counts); see
+    :func:`~screening.segment.dark_nuclei.dark_nuclei`."""
+    crest, ringed, hole = dark_nuclei(smooth, nuclei_labels, soma_diameter_px=soma_diameter_px,
+                                      nucleus_diameter_px=nucleus_diameter_px, floor=_MIN_POSITIVE_SNR * sigma)
     counts = int(ringed.sum()), int(hole.sum())
     share = calibration.reporter_hole_share if calibration is not None else math.nan
     share = share if np.isfinite(share) else hole_share(ringed, hole)
