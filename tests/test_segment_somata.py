@@ -9,12 +9,14 @@ from scipy import ndimage as ndi
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
 from screening.segment.calibration import Calibration
 from screening.segment.dark_nuclei import dark_nuclei, fill_holes
+from screening.segment.nuclei import noise_sigma
 from screening.segment.somata import (
     centre_inside,
     flatness,
     count_motor_neurons,
     negative_level,
     positivity_threshold,
+    reporter_holes,
     saturated_mask,
 )
 
@@ -350,5 +352,8 @@ def test_a_negative_nucleus_enclosed_by_neurites_on_a_filling_reporter_is_not_fi
     lines[np.abs(np.hypot(yy - 100, xx - 100) - 9.5) < 1.5] = 700.0  # a neurite coiled round (100, 100)
     reporter = np.maximum(reporter, (ndi.gaussian_filter(lines, 1.0) + 100).astype(np.uint16))
     result = count_motor_neurons(reporter, nuclei, pixel_size_um=PX)
-    assert result.n_holes == 1 and result.n_ringed >= 7
+    _, ringed, hole = reporter_holes(result.reporter_smooth, result.nuclei_labels, noise_sigma(reporter),
+                                     soma_diameter_px=SEGMENTATION_DEFAULTS.soma_diameter_um / PX,
+                                     nucleus_diameter_px=SEGMENTATION_DEFAULTS.nucleus_diameter_um / PX)
+    assert hole.sum() == 1 and ringed.sum() >= 7
     assert result.reporter_fill is None and result.n == 6 and result.soma_labels[100, 100] == 0

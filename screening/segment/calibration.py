@@ -197,7 +197,7 @@ def calibrate(
     Calibration
         See the module docstring for how each value is decided.
     """
-    from screening.segment.somata import count_motor_neurons
+    from screening.segment.somata import count_motor_neurons, reporter_holes
 
     reasons = []
     fields_ = [f for f in fields_ if f.get("reporter") is not None]
@@ -236,8 +236,13 @@ def calibrate(
             ) for f, lab in zip(fields_, labels, strict=True)]
 
         sample = counts(0.0)
-        ringed = sum(c.n_ringed for c in sample)
-        share = sum(c.n_holes for c in sample) / ringed if ringed >= _MIN_SIZED else math.nan
+        ringed = holes = 0
+        for f, lab, count in zip(fields_, labels, sample, strict=True):
+            _, r, h = reporter_holes(count.reporter_smooth, lab, noise_sigma(f["reporter"]),
+                                     soma_diameter_px=soma_d / pixel_size_um,
+                                     nucleus_diameter_px=nuclei_d / pixel_size_um)
+            ringed, holes = ringed + int(r.sum()), holes + int(h.sum())
+        share = holes / ringed if ringed >= _MIN_SIZED else math.nan
         if share >= CYTOPLASMIC_SHARE:
             sample = counts(share)
         levels = [c.candidate_levels for c in sample]

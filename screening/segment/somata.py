@@ -155,9 +155,6 @@ class MotorNeuronCount:
         What filling dark nuclei added, in the reporter image's ADU (0 off nuclei; None where
         nothing was filled): the reporter image plus it is the image a cytoplasmic reporter
         would be with its neurons' nuclei as bright as the soma round them.
-    n_ringed, n_holes : int
-        Nuclei with a bright cell round them, and of those the ones darker than it
-        (:func:`~screening.segment.dark_nuclei.dark_nuclei`): the plate's calibration pools them into its hole share.
     candidate_levels : (K,) float array
         Reporter level × flatness of every candidate examined, the value compared with the
         threshold (for a plate's pooled cut-off).
@@ -178,8 +175,6 @@ class MotorNeuronCount:
     reporter_background: np.ndarray | None = field(default=None, repr=False)
     reporter_smooth: np.ndarray | None = field(default=None, repr=False)
     reporter_fill: np.ndarray | None = field(default=None, repr=False)
-    n_ringed: int = 0
-    n_holes: int = 0
     candidate_levels: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     dim_labels: np.ndarray | None = field(default=None, repr=False)
 
@@ -513,10 +508,10 @@ def count_motor_neurons(
             background_radius_um=background_radius_um,
             typical_area_um2=calibration.nucleus_area_um2 if calibration is not None else math.nan,
         )
-    fill, holes = None, (0, 0)
+    fill = None
     if with_nuclei:
         nuclei_labels = np.asarray(nuclei_labels)
-        smooth, fill, holes = _filled_if_cytoplasmic(
+        smooth, fill = _filled_if_cytoplasmic(
             smooth, nuclei_labels, background, sigma, calibration, soma_diameter_px=d_px,
             nucleus_diameter_px=nucleus_diameter_um / pixel_size_um,
         )
@@ -533,25 +528,32 @@ def count_motor_neurons(
             bodies, sigma, saturated, soma_diameter_px=d_px, positive_ratio=reporter_positive_ratio,
             min_soma_area_px=min_soma_area_um2 / pixel_size_um**2,
         )
-    return replace(result, reporter_background=background, reporter_smooth=smooth, reporter_fill=fill,
-                   n_ringed=holes[0], n_holes=holes[1])
+    return replace(result, reporter_background=background, reporter_smooth=smooth, reporter_fill=fill)
+
+
+def reporter_holes(smooth: np.ndarray, nuclei_labels: np.ndarray, sigma: float, *, soma_diameter_px: float,
+                   nucleus_diameter_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~screening.segment.dark_nuclei.dark_nuclei` of the count's smoothed reporter, a cell
+    round a nucleus standing :data:`_MIN_POSITIVE_SNR` pixel-noise sds (``sigma``, ADU) over the
+    background as a positive soma must: (crest, ringed, hole) per nucleus."""
+    return dark_nuclei(smooth, nuclei_labels, soma_diameter_px=soma_diameter_px,
+                       nucleus_diameter_px=nucleus_diameter_px, floor=_MIN_POSITIVE_SNR * sigma)
 
 
 def _filled_if_cytoplasmic(smooth, nuclei_labels, background, sigma, calibration, *, soma_diameter_px: float,
                            nucleus_diameter_px: float):
     """(smooth with its holes filled where the reporter is cytoplasmic, what the fill added in
-    the reporter image's ADU or None, (ringed, holes) counts); see
-    :func:`~screening.segment.dark_nuclei.dark_nuclei`."""
-    crest, ringed, hole = dark_nuclei(smooth, nuclei_labels, soma_diameter_px=soma_diameter_px,
-                                      nucleus_diameter_px=nucleus_diameter_px, floor=_MIN_POSITIVE_SNR * sigma)
-    counts = int(ringed.sum()), int(hole.sum())
+    the reporter image's ADU or None); see :func:`reporter_holes`."""
     share = calibration.reporter_hole_share if calibration is not None else math.nan
-    share = share if np.isfinite(share) else hole_share(ringed, hole)
-    if not share >= CYTOPLASMIC_SHARE:
-        return smooth, None, counts
+    if share < CYTOPLASMIC_SHARE:  # the plate's reporter fills its cells: no hole is filled
+        return smooth, None
+    crest, ringed, hole = reporter_holes(smooth, nuclei_labels, sigma, soma_diameter_px=soma_diameter_px,
+                                         nucleus_diameter_px=nucleus_diameter_px)
+    if not (share if np.isfinite(share) else hole_share(ringed, hole)) >= CYTOPLASMIC_SHARE:
+        return smooth, None
     filled = fill_holes(smooth, nuclei_labels, crest, hole)
     illumination = relative_illumination(background, sigma)
-    return filled, (filled - smooth) * (illumination if illumination is not None else 1.0), counts
+    return filled, (filled - smooth) * (illumination if illumination is not None else 1.0)
 
 
 def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, calibration, *,
