@@ -129,3 +129,19 @@ def test_distance_transform_is_exact_far_from_the_background_too():
         exact = ndi.distance_transform_edt(mask).astype(np.float32)
         assert np.array_equal(filters.distance_transform_edt(mask), exact)
     assert filters.distance_transform_edt(row).max() == 2599
+
+
+def test_label_centroids_match_ndimage_and_mark_absent_labels():
+    rng = np.random.default_rng(3)
+    labels, n = ndi.label(rng.random((80, 90)) > 0.7)
+    labels[labels == 5] = 0  # a label number with no pixel
+    area, row, col = filters.label_centroids(labels)
+    assert area.size == row.size == col.size == n
+    present = np.arange(1, n + 1) != 5
+    want = np.asarray(ndi.center_of_mass(labels > 0, labels, np.arange(1, n + 1))[:4]
+                      + ndi.center_of_mass(labels > 0, labels, np.arange(6, n + 1)))
+    np.testing.assert_array_equal(np.column_stack([row, col])[present], want)
+    np.testing.assert_array_equal(area, np.bincount(labels.ravel(), minlength=n + 1)[1:])
+    assert area[4] == 0 and np.isnan(row[4]) and np.isnan(col[4])
+    empty = filters.label_centroids(np.zeros((5, 5), np.int32))
+    assert all(a.size == 0 for a in empty)

@@ -362,7 +362,7 @@ def _debris_fraction(saturated, count, pixel_size_um: float, *, min_soma_area_px
     bright = (count.reporter_smooth > max(count.threshold, 1e-6)) & (count.soma_labels == 0)
     labels, n = filters.label(bright, connectivity=4)
     if n:
-        area = np.bincount(labels.ravel())
+        area = np.bincount(labels[bright], minlength=n + 1)  # label 0's area is not needed
         small = area < min_soma_area_px
         small[0] = False
         bright = small[labels]

@@ -33,11 +33,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
-from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from screening.config.segmentation import SEGMENTATION_DEFAULTS, SegmentationConfig
 from screening.plate import MAD_TO_SD
+from screening.segment import filters
 from screening.segment.background import subtract_background
 from screening.segment.dark_nuclei import CYTOPLASMIC_SHARE
 from screening.segment.nuclei import border_labels, noise_sigma, segment_nuclei
@@ -301,11 +301,8 @@ def _nucleus_diameter(images, px: float, *, prior: float, factor: float, backgro
 
 def _centroids(labels: np.ndarray) -> np.ndarray:
     """(K, 2) centroids (row, col) of labels 1..K (absent labels dropped)."""
-    n = int(labels.max())
-    if n == 0:
-        return np.zeros((0, 2))
-    cent = np.asarray(ndi.center_of_mass(labels > 0, labels, np.arange(1, n + 1))).reshape(-1, 2)
-    return cent[np.isfinite(cent).all(axis=1)]
+    area, row, col = filters.label_centroids(labels)
+    return np.column_stack([row, col])[area > 0]
 
 
 def _soma_diameter(fields_, labels, nucleus_d: float, px: float, *, prior: float, factor: float,

@@ -100,11 +100,9 @@ def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, n: int, *, reach_px:
     nearly all the way round to give it a bright crest. Sampling the label along the same rays
     costs a fraction of a percentile over all its pixels.
     """
-    rows, cols = filters.nonzero(labels > 0)
-    owner = labels[rows, cols]
-    count = np.bincount(owner, minlength=n + 1)[1:]
-    cy = np.bincount(owner, weights=rows, minlength=n + 1)[1:] / np.maximum(count, 1)
-    cx = np.bincount(owner, weights=cols, minlength=n + 1)[1:] / np.maximum(count, 1)
+    count, cy, cx = filters.label_centroids(labels)
+    # An absent label's rays start at the corner; its crest is -inf below.
+    cy, cx = np.nan_to_num(cy), np.nan_to_num(cx)
     angle = np.linspace(0, 2 * np.pi, _RING_RAYS, endpoint=False)
     radius = np.arange(1, max(int(reach_px), 2) + 1)
     y = np.rint(cy[:, None, None] + radius * np.sin(angle)[:, None]).astype(np.intp)

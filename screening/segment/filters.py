@@ -164,6 +164,27 @@ def nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return found[:, 1].astype(np.intp), found[:, 0].astype(np.intp)
 
 
+def label_centroids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area (px) and centroid (row, column; px) of each label 1..``labels.max()``.
+
+    Returns
+    -------
+    area : (K,) int array
+        0 for a label number with no pixel.
+    row, col : (K,) float arrays
+        NaN for a label number with no pixel.
+    """
+    labels = np.asarray(labels)
+    n = int(labels.max(initial=0))
+    rows, cols = nonzero(labels > 0)
+    owner = labels[rows, cols]
+    area = np.bincount(owner, minlength=n + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        row = np.bincount(owner, weights=rows, minlength=n + 1)[1:] / area
+        col = np.bincount(owner, weights=cols, minlength=n + 1)[1:] / area
+    return area, row, col
+
+
 def small_holes(mask: np.ndarray, max_area_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The holes of a mask under an area: background regions (4-connected) not touching the border.
 

@@ -175,29 +175,36 @@ def without_cell_rims(mask: np.ndarray, nuclei: np.ndarray, *, reach_px: float) 
     nuclei = np.asarray(nuclei)
     if not nuclei.any() or not mask.any():
         return mask
-    distance, nearest = filters.nearest_marker(nuclei)  # chessboard px
     pieces, n = filters.label(mask, connectivity=8)
-    index = np.arange(1, n + 1)
-    on = pieces > 0  # the per-piece reductions run over the mask's pixels only (~10x faster)
-    piece, dist, near = pieces[on], distance[on], nearest[on]
-    # A rim has no pixel beyond reach and one nearest nucleus throughout ...
-    far = ndi.maximum(dist, piece, index) > reach_px
-    low = np.asarray(ndi.minimum(near, piece, index), dtype=np.int64)
-    high = np.asarray(ndi.maximum(near, piece, index), dtype=np.int64)
-    candidates = np.flatnonzero(~far & (low == high) & (low > 0)) + 1
+    # A rim has no pixel beyond reach of every nucleus (chessboard px: a square's reach) ...
+    reach = int(reach_px)
+    near = filters.maximum_filter(nuclei > 0, 2 * reach + 1)
+    beyond = np.zeros(n + 1, dtype=bool)
+    beyond[pieces[mask & ~near]] = True
+    candidates = np.flatnonzero(~beyond[1:]) + 1
     if candidates.size == 0:
         return mask
-    # ... and curves round its nucleus: a stub of neurite near a soma points away from it.
-    piece_boxes, nucleus_boxes = ndi.find_objects(pieces), ndi.find_objects(nuclei)
+    _, centre_row, centre_col = filters.label_centroids(nuclei)
+    boxes = ndi.find_objects(pieces)
     rim = np.zeros(n + 1, dtype=bool)
     for k in candidates:
-        box = nucleus_boxes[low[k - 1] - 1]
-        nr, nc = np.nonzero(nuclei[box] == low[k - 1])
-        r, c = np.nonzero(pieces[piece_boxes[k - 1]] == k)
-        dy = r + piece_boxes[k - 1][0].start - (nr.mean() + box[0].start)
-        dx = c + piece_boxes[k - 1][1].start - (nc.mean() + box[1].start)
+        # Every nucleus within reach of the piece lies within reach of its box: the nearest
+        # nucleus of each of its pixels is found in that window alone (~10x less than the field).
+        rows, cols = boxes[k - 1]
+        window = (slice(max(rows.start - reach, 0), rows.stop + reach),
+                  slice(max(cols.start - reach, 0), cols.stop + reach))
+        own = pieces[window] == k
+        owner = filters.nearest_marker(nuclei[window])[1][own]
+        # ... and one nearest nucleus throughout, round which it curves: a stub of neurite near a
+        # soma points away from it.
+        if owner.min() != owner.max():
+            continue
+        r, c = np.nonzero(own)
+        j = owner[0] - 1
+        dy = r + window[0].start - centre_row[j]
+        dx = c + window[1].start - centre_col[j]
         rim[k] = angular_span(dy, dx) >= _RIM_MIN_SPAN
-    return mask & ~rim[pieces]
+    return mask & ~rim[pieces] if rim.any() else mask
 
 
 def angular_span(dy: np.ndarray, dx: np.ndarray) -> float:

@@ -264,7 +264,7 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     if n == 0:
         return markers
     shares = watershed(-dist, markers, mask=core)
-    holds = np.bincount(shares.ravel(), minlength=n + 1) >= _CORE_SHARE * np.pi * (d_px / 2) ** 2
+    holds = np.bincount(shares[shares != 0], minlength=n + 1) >= _CORE_SHARE * np.pi * (d_px / 2) ** 2
     holds[0] = False
     at = np.flatnonzero(core)  # shares are 0 off the cores
     share = shares.ravel()[at]
@@ -282,7 +282,7 @@ def _refine(regions: np.ndarray, smooth: np.ndarray, low: float) -> np.ndarray:
     peak = np.nan_to_num(label_percentile(smooth, regions, n, _PEAK_PERCENTILE))
     cut = np.concatenate([[np.inf], np.maximum(low, _EDGE_FRACTION * peak)])
     # Work on the regions' pixels only (flat indices): a few % of the field.
-    at = np.flatnonzero(regions)
+    at = np.flatnonzero(regions != 0)  # on a bool mask numpy's scan is ~8x faster than on labels
     region = regions.ravel()[at]
     above = smooth.ravel()[at] > cut[region]
     at, region = at[above], region[above]
@@ -377,7 +377,7 @@ def _split_concave(labels: np.ndarray, d_px: float, typical_area_px: float) -> t
     """
     # Per-object work only where needed: areas by bincount, boxes by find_objects (no
     # regionprops objects, whose per-object Python holds the GIL a 2-thread run shares).
-    area = np.bincount(labels.ravel())
+    area = np.bincount(labels[labels != 0], minlength=int(labels.max(initial=0)) + 1)
     min_area = _MIN_AREA * np.pi * (d_px / 2) ** 2
     lookup = np.zeros(area.size, labels.dtype)
     solidities: list[float] = []
@@ -496,7 +496,7 @@ def _filter(labels, solidities, corrected, d_px: float, sigma_noise: float) -> n
     if n == 0:
         return labels
     nominal = np.pi * (d_px / 2) ** 2
-    at = np.flatnonzero(labels)  # the objects' pixels only: a few % of the field
+    at = np.flatnonzero(labels != 0)  # the objects' pixels only: a few % of the field
     label_at = labels.ravel()[at]
     area = np.bincount(label_at, minlength=n + 1)[1:]
     total = np.bincount(label_at, weights=corrected.ravel()[at], minlength=n + 1)[1:]

@@ -562,7 +562,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     n_nuc = int(nuclei_labels.max())
     if n_nuc == 0:
         return MotorNeuronCount(0, np.zeros(nuclei_labels.shape, np.int32), nuclei_labels, 0, 0.0, 0.0, 0)
-    nuc_area = np.bincount(nuclei_labels.ravel(), minlength=n_nuc + 1)[1:]
+    nuc_area = np.bincount(nuclei_labels[nuclei_labels != 0], minlength=n_nuc + 1)[1:]
     # The typical nucleus: the plate's median (calibrated) or, uncalibrated, the field's.
     typical_area = calibration.nucleus_area_um2 / pixel_size_um**2 if calibration is not None else math.nan
     if not np.isfinite(typical_area):
@@ -573,7 +573,7 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
     merged[border_labels(nuclei_labels, n_nuc)[1:]] = False
     labels, parent = split_merged(nuclei_labels, n_nuc, merged)
     n_lab = parent.size
-    area = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
+    area = np.bincount(labels[labels != 0], minlength=n_lab + 1)[1:]
     present = area > 0
     level, median, high = label_percentile(bodies, labels, n_lab, (_LEVEL_PERCENTILE, *_FLAT_PERCENTILES))
     # Saturated pixels are few: index them rather than a weighted bincount
@@ -643,7 +643,7 @@ def _under_a_neighbours_soma(somata: np.ndarray, nucleus_area: np.ndarray) -> np
     once is not compared again.
     """
     k = nucleus_area.size
-    area = np.bincount(somata.ravel(), minlength=k + 1)[1:].astype(float)
+    area = np.bincount(somata[somata != 0], minlength=k + 1)[1:].astype(float)
     pairs = _touching_pairs(somata)
     alone = np.ones(k, dtype=bool)
     alone[pairs.ravel() - 1] = False
@@ -761,7 +761,7 @@ def _mean_per_label(image: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray
     # Sums over the labelled pixels only (a fraction of the field): the same sums as over the
     # whole field, several times faster.
     flat = labels.ravel()
-    on = np.flatnonzero(flat)
+    on = np.flatnonzero(flat != 0)  # on a bool mask numpy's scan is ~8x faster than on labels
     values = np.asarray(image).ravel()[on].astype(np.float64)
     total = np.bincount(flat[on], weights=values, minlength=n + 1)[1:]
     area = np.bincount(flat[on], minlength=n + 1)[1:]
