@@ -171,7 +171,7 @@ def oriented_line_response(
         curvature = cv2.addWeighted(half_diff, float(np.cos(2 * angle)), hrc, float(np.sin(2 * angle)), 0.0)
         curvature += mean
         along = cv2.filter2D(curvature, -1, line_kernel(length_px, angle), borderType=cv2.BORDER_REPLICATE)
-        np.putmask(which, along > best, k)  # ~5x faster than a boolean-index assignment
+        np.putmask(which, along > best, k)  # faster than a boolean-index assignment
         np.maximum(best, along, out=best)
         np.minimum(worst, along, out=worst)
     return best, worst, which
