@@ -8,7 +8,7 @@ from skan.csr import pixel_graph
 from skimage.draw import line
 from skimage.morphology import skeletonize
 
-from screening.measure.skeleton_graph import junction_mst, path_lengths, skeleton_graph
+from screening.measure.skeleton_graph import junction_mst, path_lengths, skeleton_graph, skeleton_pixel_graph
 
 
 def _cross_with_junction_blob() -> np.ndarray:
@@ -49,6 +49,19 @@ def test_skeleton_graph_equals_skan(skeleton):
     assert (ours.graph != theirs.graph).nnz == 0
     assert np.array_equal(ours.coordinates, theirs.coordinates)
     pd.testing.assert_frame_equal(skan.summarize(ours, separator="_"), skan.summarize(theirs, separator="_"))
+
+
+@pytest.mark.parametrize(
+    "skeleton",
+    [_cross_with_junction_blob(), _random_skeleton(2), np.eye(12, dtype=bool), np.ones((3, 4), bool)],
+    ids=["junction-blob", "random-2", "diagonal", "full"],
+)
+def test_skeleton_pixel_graph_is_skans_entry_for_entry(skeleton):
+    ours, nodes = skeleton_pixel_graph(skeleton, spacing=0.65)
+    theirs, their_nodes = pixel_graph(skeleton, mask=skeleton, connectivity=2, spacing=np.full(2, 0.65))
+    assert np.array_equal(nodes, their_nodes)
+    for attribute in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, attribute), getattr(theirs, attribute))
 
 
 def test_junction_blob_is_reduced():
