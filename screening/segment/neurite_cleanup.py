@@ -170,7 +170,7 @@ def without_cell_rims(mask: np.ndarray, nuclei: np.ndarray, *, reach_px: float) 
     nuclei : (M, N) int array
         Nuclei labels (0 = background).
     reach_px : float
-        How far from its nucleus a cell's rim reaches, px.
+        How far from its nucleus a cell's rim reaches, px (chessboard distance).
     """
     nuclei = np.asarray(nuclei)
     if not nuclei.any() or not mask.any():
@@ -189,7 +189,7 @@ def without_cell_rims(mask: np.ndarray, nuclei: np.ndarray, *, reach_px: float) 
     rim = np.zeros(n + 1, dtype=bool)
     for k in candidates:
         # Every nucleus within reach of the piece lies within reach of its box: the nearest
-        # nucleus of each of its pixels is found in that window alone (~10x less than the field).
+        # nucleus of each of its pixels is found in that window alone, not over the whole field.
         rows, cols = boxes[k - 1]
         window = (slice(max(rows.start - reach, 0), rows.stop + reach),
                   slice(max(cols.start - reach, 0), cols.stop + reach))
