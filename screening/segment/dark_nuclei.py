@@ -72,7 +72,7 @@ def dark_nuclei(smooth: np.ndarray, nuclei_labels: np.ndarray, *, soma_diameter_
     if n == 0:
         return np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
     band_px = max(0.5 * (soma_diameter_px - nucleus_diameter_px), _MIN_BAND_PX)
-    crest, own = enclosing_crest(smooth, nuclei_labels, n, reach_px=soma_diameter_px, band_px=band_px)
+    crest, own = enclosing_crest(smooth, nuclei_labels, reach_px=soma_diameter_px, band_px=band_px)
     ringed = crest > floor
     return crest, ringed, ringed & (own < _HOLE_FRACTION * crest)
 
@@ -89,10 +89,10 @@ def fill_holes(smooth: np.ndarray, nuclei_labels: np.ndarray, crest: np.ndarray,
     return np.maximum(smooth, level[nuclei_labels])
 
 
-def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, n: int, *, reach_px: float,
+def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, *, reach_px: float,
                     band_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per label 1..n, (the crest of the cell round it, -inf where there is none; the label's own
-    level, the :data:`_OWN_PERCENTILE` th percentile of the rays' samples inside it).
+    """Per label 1..``labels.max()``, (the crest of the cell round it, -inf where there is none;
+    the label's own level, the :data:`_OWN_PERCENTILE` th percentile of the rays' samples inside it).
 
     Along :data:`_RING_RAYS` rays from the label's centre (out to ``reach_px``, px), the
     brightest ``smooth`` in the first ``band_px`` px past the label's edge; the crest is the
@@ -101,6 +101,7 @@ def enclosing_crest(smooth: np.ndarray, labels: np.ndarray, n: int, *, reach_px:
     costs a fraction of a percentile over all its pixels.
     """
     count, cy, cx = filters.label_centroids(labels)
+    n = count.size
     # An absent label's rays start at the corner; its crest is -inf below.
     cy, cx = np.nan_to_num(cy), np.nan_to_num(cx)
     angle = np.linspace(0, 2 * np.pi, _RING_RAYS, endpoint=False)
