@@ -8,8 +8,9 @@ takes ~45 ms, a tenth of the whole field's measurement. :func:`junction_mst` doe
 same operation with array indexing (~2 ms), and :func:`skeleton_graph` assembles the
 ``Skeleton`` from skan's own public pieces (``PathGraph.from_graph``,
 ``Skeleton.from_path_graph``), on the pixel graph of :func:`skeleton_pixel_graph` (skan's
-``pixel_graph`` with its node numbers looked up in an array: ~5 ms less per 1024² field). The result is the same graph, paths and ``summarize``
-table as ``skan.Skeleton`` (tests/test_skeleton_graph.py compares them).
+``pixel_graph`` with its node numbers looked up in an array: ~5 ms less per 1024² field). The
+result is the same graph, paths and ``summarize`` table as ``skan.Skeleton``
+(tests/test_skeleton_graph.py compares them).
 """
 
 from __future__ import annotations
