@@ -67,6 +67,12 @@ def _as_cv(image: np.ndarray) -> tuple[np.ndarray, np.dtype]:
     return image.astype(np.float64), image.dtype
 
 
+def box_mean(image: np.ndarray, size: int, *, mode: str = "reflect") -> np.ndarray:
+    """``ndimage.uniform_filter(image, size=size, mode=mode)`` in float32: the mean over a square of ``size`` px."""
+    data = np.ascontiguousarray(image, dtype=np.float32)
+    return cv2.blur(data, (size, size), borderType=_border(mode))
+
+
 def maximum_filter(image: np.ndarray, size: int, *, mode: str = "reflect") -> np.ndarray:
     """``ndimage.maximum_filter(image, size=size, mode=mode)`` with a square window of ``size`` px."""
     data, dtype = _as_cv(image)
