@@ -142,10 +142,10 @@ def test_non_convex_clump_of_nucleus_size_kept_smaller_smear_dropped():
     labels[20:27, 20:27] = 2  # 49 px: a smear
     corrected = np.full(labels.shape, 100.0)
     # Both less convex than _MIN_SOLIDITY: only the nucleus-sized one stays.
-    kept = _filter(labels, [0.78, 0.78], corrected, d_px, sigma_noise=1.0)
+    kept = _filter(labels, [0.78, 0.78], corrected, d_px, object_noise=1.0)
     assert kept.max() == 1 and kept[5, 5] == 1 and kept[22, 22] == 0
     # Convex objects of either size stay as before.
-    assert _filter(labels, [0.95, 0.95], corrected, d_px, sigma_noise=1.0).max() == 2
+    assert _filter(labels, [0.95, 0.95], corrected, d_px, object_noise=1.0).max() == 2
 
 
 def test_faint_background_patches_are_not_nuclei():

@@ -211,7 +211,7 @@ def segment_nuclei(
     # neighbour differences read but keep its slow patches, which this reads; where too little
     # background is left, white noise of the pixel noise averaged over the core is all there is.
     box = filters.odd_window(_CORE_BOX * d_px)
-    spread = _background_spread(filters.box_mean(smooth, box), candidates, 2 * _BACKGROUND_MARGIN_SIGMAS * s_small + box)
+    spread = _background_spread(filters.box_mean(smooth, box), candidates, 2 * _BACKGROUND_MARGIN_SIGMAS * s_small + 1)
     object_noise = max(spread, sigma_noise / box)
 
     labels = _detect(smooth, candidates, d_px, low)
