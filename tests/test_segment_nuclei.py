@@ -142,10 +142,10 @@ def test_non_convex_clump_of_nucleus_size_kept_smaller_smear_dropped():
     labels[20:27, 20:27] = 2  # 49 px: a smear
     corrected = np.full(labels.shape, 100.0)
     # Both less convex than _MIN_SOLIDITY: only the nucleus-sized one stays.
-    kept = _filter(labels, [0.78, 0.78], corrected, d_px, object_noise=1.0)
+    kept = _filter(labels, [0.78, 0.78], corrected, d_px, min_mean=3.0)
     assert kept.max() == 1 and kept[5, 5] == 1 and kept[22, 22] == 0
     # Convex objects of either size stay as before.
-    assert _filter(labels, [0.95, 0.95], corrected, d_px, object_noise=1.0).max() == 2
+    assert _filter(labels, [0.95, 0.95], corrected, d_px, min_mean=3.0).max() == 2
 
 
 def test_faint_background_patches_are_not_nuclei():
@@ -214,7 +214,7 @@ def test_textured_nuclei_are_counted_once_each(texture):
         for f in fields
     )
     truth = sum(f.truth["n_nuclei"] for f in fields)
-    assert abs(counted / truth - 1) < 0.08, (counted, truth)  # fine-grained nuclei here: 1.04x
+    assert abs(counted / truth - 1) < 0.08, (counted, truth)  # 1.07x (153 of 143) and 1.06x (151)
 
 
 def _small_ellipses(centres, rng, shape, a=3.8, b=2.5, value=100.0, noise=10.0, *, axes=None, angle=None,
@@ -326,3 +326,32 @@ def test_real_dsb2018_pressed_nuclei_are_counted_apart_at_the_plates_calibration
                             background_radius_um=cal.background_radius_um, typical_area_um2=cal.nucleus_area_um2)
     assert 119 <= labels.max() <= 127  # of 125; 115 before the cut by size
     assert _f1(gt, labels) > 0.91
+
+
+def _low_light_field(discs, shape, *, noise=3.0, seed=0):
+    """Discs ((row, col), radius px, brightness) over a background of 10, blurred 1.5 px, with noise."""
+    return _field(discs, shape=shape, background=10.0, noise=noise, seed=seed)
+
+
+# Nuclei 40 px across (9.6 µm at 0.24 µm/px), as in live-cell images of a fusion protein.
+LOW_LIGHT = dict(pixel_size_um=0.24, nucleus_diameter_um=9.6)
+
+
+@pytest.mark.parametrize("ratio", [3, 8])
+@pytest.mark.parametrize("seed", [0, 2])
+def test_dim_nucleus_pressed_against_a_much_brighter_one_is_found(ratio, seed):
+    # The dim one's core loses the band its bright neighbour's peak reaches: too small to hold its
+    # share, its seed was flooded by the neighbour and it was lost (1 of 2 found on the code before).
+    image = _low_light_field([((100, 80), 20, 40 * ratio), ((100, 118), 20, 40)], (200, 200), seed=seed)
+    labels = segment_nuclei(image, **LOW_LIGHT)
+    assert labels.max() == 2
+    assert labels[100, 125] != 0 and labels[100, 125] != labels[100, 75]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nuclei_two_noise_sds_above_background_are_counted_and_noise_alone_is_not(seed):
+    # 1,250 px each at 2 pixel-noise sds: their means stand ~70 sds of a mean above the background;
+    # a fixed 3 pixel-noise sds on the mean dropped every one (0 of 6 on the code before).
+    discs = [((60 + 80 * (i // 3), 60 + 80 * (i % 3)), 20, 6.0) for i in range(6)]
+    assert segment_nuclei(_low_light_field(discs, (220, 260), seed=seed), **LOW_LIGHT).max() == 6
+    assert segment_nuclei(_low_light_field([], (220, 260), seed=seed), **LOW_LIGHT).max() == 0

@@ -44,6 +44,16 @@ _CLUMP_AREA = 1.0  # ... unless at least this × the nominal disc: then a clump 
 # means stand out from the background by far more than any patch of it does.
 _MIN_MEAN_SNR = 5.0
 _CORE_BOX = 0.5
+# Background that varies more than this times what white noise of the read pixel noise would is
+# patchy (JPEG): an object's mean must then also stand _PATCH_SNR times that spread (as the pixel
+# noise that would smooth to it) above it. JPEG exports read 3-4x (`benchmarks/exported_plates.py`);
+# white noise reads ~1.
+_PATCHY_FACTOR = 2.0
+_PATCH_SNR = 3.0
+# ... and, in an image of integer grey levels, this many levels: an 8-bit JPEG whose background
+# sits at 2-3 levels is flat blocks one level apart, which formed hundreds of "nuclei" 0.5-1 level
+# high in a field of 55 (benchmarks/README.md, "Nuclei in low light").
+_MIN_GREY_LEVELS = 1.5
 _SMOOTH_DIAMETERS = 0.08  # smoothing σ: takes out pixel noise, keeps the dim gap between touching nuclei
 _MIN_SMOOTH_SIGMA_PX = 1.0  # ... at least this: a narrower Gaussian barely smooths
 _MIN_PEAK_WINDOW_PX = 3  # the local-peak window of a tiny nucleus still has a centre and neighbours
@@ -181,7 +191,8 @@ def segment_nuclei(
        touching nuclei; maxima of the cores' distance transform at least
        d / 4 apart split cores that touch at a neck; a seed whose share of
        the cores is the size of a nucleus's core keeps that share, so a
-       nucleus touching a brighter one with no dim gap is not flooded by it.
+       nucleus touching a brighter one with no dim gap is not flooded by it;
+       so does a seed alone in its piece of the cores, whatever its size.
        A watershed of the smoothed image from the seeds gives one region
        per nucleus.
     3. Each region keeps its pixels above 40 % of its own peak, so a dim and
@@ -206,17 +217,36 @@ def segment_nuclei(
     candidates = filters.binary_opening(smooth > low)
     if not candidates.any():
         return np.zeros(image.shape, np.int32)
-    # What an object's mean must stand above: the spread of the background's own means over a
-    # nucleus's core, away from every candidate. Compressed (JPEG) images lose the pixel noise
-    # neighbour differences read but keep its slow patches, which this reads; where too little
-    # background is left, white noise of the pixel noise averaged over the core is all there is.
-    box = filters.odd_window(_CORE_BOX * d_px)
-    spread = _background_spread(filters.box_mean(smooth, box), candidates, 2 * _BACKGROUND_MARGIN_SIGMAS * s_small + 1)
-    object_noise = max(spread, sigma_noise / box)
-
     labels = _detect(smooth, candidates, d_px, low)
     labels, solidities = _split_concave(labels, d_px, typical_area_um2 / pixel_size_um**2)
-    return _filter(labels, solidities, corrected, d_px, object_noise)
+    min_mean = _min_object_mean(smooth, candidates, sigma_noise, s_small, d_px)
+    if np.array_equal(image[::_NOISE_ROW_STEP], np.round(image[::_NOISE_ROW_STEP])):
+        # Integer grey levels: a compressed image's flat background breaks into plateaus one level
+        # apart, as large as nuclei, which no spread of the background shows.
+        min_mean = max(min_mean, _MIN_GREY_LEVELS)
+    return _filter(labels, solidities, corrected, d_px, min_mean)
+
+
+def _min_object_mean(smooth: np.ndarray, candidates: np.ndarray, sigma_noise: float, s_small: float,
+                     d_px: float) -> float:
+    """The mean (above background) an object must reach to be more than a patch of background.
+
+    ``_MIN_MEAN_SNR`` sds of the background's own means over a nucleus's core (a square of
+    ``_CORE_BOX`` × d; where too little background is left, of white noise of the pixel noise
+    averaged over it). Where the smoothed background varies more than ``_PATCHY_FACTOR`` times
+    what white noise of the pixel noise would (a JPEG removes the pixel noise that neighbour
+    differences read but keeps its slow patches), the noise is not white and its patches can
+    look like dim nuclei: then also ``_PATCH_SNR`` times that spread, as the pixel noise that
+    would smooth to it.
+    """
+    margin = 2 * _BACKGROUND_MARGIN_SIGMAS * s_small + 1
+    box = filters.odd_window(_CORE_BOX * d_px)
+    core_means = _background_spread(filters.box_mean(smooth, box), candidates, margin)
+    minimum = _MIN_MEAN_SNR * max(core_means, sigma_noise / box)
+    spread = _background_spread(smooth, candidates, margin)
+    if spread > _PATCHY_FACTOR * smoothed_noise(sigma_noise, s_small):
+        minimum = max(minimum, _PATCH_SNR * spread / smoothed_noise(1.0, s_small))
+    return minimum
 
 
 def _background_spread(values: np.ndarray, candidates: np.ndarray, margin_px: float) -> float:
@@ -253,8 +283,9 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     of a nominal nucleus (_CORE_SHARE × the nominal disc; the core of a lone
     nucleus is ~0.8 of its area on dsb2018, HeLa and the simulated fields)
     is a nucleus and becomes the marker as a whole, so the intensity
-    watershed only settles the dim rims. Smaller shares (bumps of one
-    irregular or elongated nucleus) stay point seeds and merge as before.
+    watershed only settles the dim rims. So does a share that is the whole of
+    its piece of the cores (:func:`_alone_in_core`). Other, smaller shares
+    (bumps of one irregular or elongated nucleus) stay point seeds and merge.
     """
     nucleus_scale = filters.gaussian(smooth, _PEAK_SMOOTH_DIAMETERS * d_px)
     local_peak = filters.maximum_filter(nucleus_scale, max(int(_PEAK_WINDOW * d_px), _MIN_PEAK_WINDOW_PX))
@@ -512,7 +543,7 @@ def spaced_maxima(image: np.ndarray, min_distance: int) -> np.ndarray:
     return np.array(kept, dtype=np.intp).reshape(-1, 2)
 
 
-def _filter(labels, solidities, corrected, d_px: float, object_noise: float) -> np.ndarray:
+def _filter(labels, solidities, corrected, d_px: float, min_mean: float) -> np.ndarray:
     """Drop debris: small, not convex (unless nucleus-sized), or too faint objects; relabel 1..n.
 
     A non-convex object at least a nominal nucleus in area is a clump of
@@ -531,7 +562,7 @@ def _filter(labels, solidities, corrected, d_px: float, object_noise: float) -> 
     total = np.bincount(label_at, weights=corrected.ravel()[at], minlength=n + 1)[1:]
     mean = total / np.maximum(area, 1)
     shaped = (np.asarray(solidities) >= _MIN_SOLIDITY) | (area >= _CLUMP_AREA * nominal)
-    keep = (area >= _MIN_AREA * nominal) & shaped & (mean >= _MIN_MEAN_SNR * object_noise)
+    keep = (area >= _MIN_AREA * nominal) & shaped & (mean >= min_mean)
     keep &= ~faint_outliers(mean, keep)
     lookup = np.zeros(n + 1, np.int32)
     lookup[1:][keep] = np.arange(1, keep.sum() + 1)
