@@ -40,8 +40,8 @@ _CLUMP_AREA = 1.0  # ... unless at least this × the nominal disc: then a clump 
 # An object's mean must stand this many sds above the means of the background's own patches the
 # size of a nucleus's core (a square of _CORE_BOX × d, read away from every candidate). In pixel
 # noise that is ~0.3 σ for 40 px nuclei and ~1 σ for 7 px ones; a fixed 3 pixel-noise σ dropped
-# dim nuclei of low-light images (a GFP-fusion probe at 2-4 σ per pixel, 1,500 px each), whose
-# means stand out from the background by far more than any patch of it does.
+# dim nuclei of low-light images (1-3 σ per pixel, 1,300-1,500 px each: benchmarks/low_light_nuclei.py),
+# whose means stand out from the background by far more than any patch of it does.
 _MIN_MEAN_SNR = 5.0
 _CORE_BOX = 0.5
 # Background that varies more than this times what white noise of the read pixel noise would is
@@ -205,7 +205,9 @@ def segment_nuclei(
     5. Debris and out-of-focus smears are dropped: area < 0.3 × nominal
        disc, solidity < 0.83 (unless the object is at least a nominal disc:
        a clump of nuclei), or mean signal under 5 sds of the background's own
-       means over a nucleus's core.
+       means over a nucleus's core (on a patchy, compressed background also
+       under 3 sds of its spread read as pixel noise; in an image of integer
+       grey levels also under 1.5 levels).
     """
     image = np.asarray(image, dtype=np.float32)
     d_px = nucleus_diameter_um / pixel_size_um
@@ -320,8 +322,8 @@ def _alone_in_core(core: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
     Such a seed's share is its whole core, whatever its size: nothing in it can be split. A dim
     nucleus pressed against a much brighter one loses the core pixels near it (their local peak
     is the neighbour's), so its share falls under the core of a nominal nucleus; as a point seed
-    it was flooded by the neighbour's whole share and lost (a GFP-fusion probe with nuclei
-    spread 0.4-2.7x in brightness: benchmarks/README.md).
+    it was flooded by the neighbour's whole share and lost (benchmarks/low_light_nuclei.py:
+    nuclei 0.3-4x the median brightness in colonies).
     """
     pieces, _ = filters.label(core, connectivity=4)  # the shares' watershed joins 4-neighbours
     at = np.flatnonzero(markers)
