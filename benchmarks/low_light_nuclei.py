@@ -35,6 +35,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classical import clip_bright, otsu_watershed_nuclei, typical_diameter_px  # noqa: E402
+from segment_accuracy import to_markdown  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "low_light"
 SIDE_PX = 1024
@@ -181,13 +182,7 @@ def main() -> None:
     unknown = set(args.variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown look(s) {sorted(unknown)}; choose from {list(VARIANTS)}")
-    for i, name in enumerate(args.variants):
-        rows = measure_variant(name, VARIANTS[name], args.seed)
-        if i == 0:
-            print("| " + " | ".join(rows[0]) + " |")
-            print("|" + "---|" * len(rows[0]))
-        for row in rows:
-            print("| " + " | ".join(map(str, row.values())) + " |", flush=True)
+    print(to_markdown([row for name in args.variants for row in measure_variant(name, VARIANTS[name], args.seed)]))
 
 
 if __name__ == "__main__":

@@ -116,15 +116,20 @@ def noise_sigma(image: np.ndarray) -> float:
         return 0.0
     rows = image[::_NOISE_ROW_STEP]
     histogram = np.abs(rows).max(initial=0) < 2**17  # differences fit a histogram of ≤ 2^18 bins
-    if histogram and rows.dtype.kind == "f" and np.array_equal(rows, np.round(rows)):
-        rows = rows.astype(np.int64)
-    if histogram and np.issubdtype(rows.dtype, np.integer):
+    if histogram and _whole_numbers(rows):
         mad = _grouped_half_iqr(np.diff(rows.astype(np.int64), axis=1))
     else:
         rows = rows.astype(np.float32)
         d = rows[:, 1:] - rows[:, :-1]
         mad = np.median(np.abs(d - np.median(d)))
     return float(MAD_TO_SD * mad / np.sqrt(2))
+
+
+def _whole_numbers(values: np.ndarray) -> bool:
+    """Whether every value is a whole number: an integer dtype, or floats without a fraction."""
+    if np.issubdtype(values.dtype, np.integer):
+        return True
+    return values.dtype.kind == "f" and np.array_equal(values, np.round(values))
 
 
 def _grouped_half_iqr(values: np.ndarray) -> float:
@@ -222,7 +227,7 @@ def segment_nuclei(
     labels = _detect(smooth, candidates, d_px, low)
     labels, solidities = _split_concave(labels, d_px, typical_area_um2 / pixel_size_um**2)
     min_mean = _min_object_mean(smooth, candidates, sigma_noise, s_small, d_px)
-    if np.array_equal(image[::_NOISE_ROW_STEP], np.round(image[::_NOISE_ROW_STEP])):
+    if _whole_numbers(image[::_NOISE_ROW_STEP]):
         # Integer grey levels: a compressed image's flat background breaks into plateaus one level
         # apart, as large as nuclei, which no spread of the background shows.
         min_mean = max(min_mean, _MIN_GREY_LEVELS)
@@ -241,21 +246,27 @@ def _min_object_mean(smooth: np.ndarray, candidates: np.ndarray, sigma_noise: fl
     look like dim nuclei: then also ``_PATCH_SNR`` times that spread, as the pixel noise that
     would smooth to it.
     """
-    margin = 2 * _BACKGROUND_MARGIN_SIGMAS * s_small + 1
+    away = _away_from(candidates, 2 * _BACKGROUND_MARGIN_SIGMAS * s_small + 1)
     box = filters.odd_window(_CORE_BOX * d_px)
-    core_means = _background_spread(filters.box_mean(smooth, box), candidates, margin)
+    core_means = _background_spread(filters.box_mean(smooth, box), away)
     minimum = _MIN_MEAN_SNR * max(core_means, sigma_noise / box)
-    spread = _background_spread(smooth, candidates, margin)
+    spread = _background_spread(smooth, away)
     if spread > _PATCHY_FACTOR * smoothed_noise(sigma_noise, s_small):
         minimum = max(minimum, _PATCH_SNR * spread / smoothed_noise(1.0, s_small))
     return minimum
 
 
-def _background_spread(values: np.ndarray, candidates: np.ndarray, margin_px: float) -> float:
-    """Robust sd of ``values`` farther than ``margin_px / 2`` from the candidates (0 when too little is left)."""
-    margin = filters.odd_window(margin_px)
+def _away_from(candidates: np.ndarray, margin_px: float) -> np.ndarray:
+    """Pixels of the noise grid (every ``_NOISE_ROW_STEP`` th row and column) farther than
+    ``margin_px / 2`` from every candidate."""
     step = _NOISE_ROW_STEP
-    away = ~filters.maximum_filter(candidates[::step, ::step].astype(np.uint8), max(margin // step, 1)).astype(bool)
+    window = max(filters.odd_window(margin_px) // step, 1)
+    return ~filters.maximum_filter(candidates[::step, ::step].astype(np.uint8), window).astype(bool)
+
+
+def _background_spread(values: np.ndarray, away: np.ndarray) -> float:
+    """Robust sd of ``values`` on the noise grid where ``away`` (:func:`_away_from`); 0 when too little is left."""
+    step = _NOISE_ROW_STEP
     sample = values[::step, ::step][away]
     if sample.size < _MIN_BACKGROUND_SAMPLE:
         return 0.0
