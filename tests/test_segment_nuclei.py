@@ -355,3 +355,20 @@ def test_nuclei_two_noise_sds_above_background_are_counted_and_noise_alone_is_no
     discs = [((60 + 80 * (i // 3), 60 + 80 * (i % 3)), 20, 6.0) for i in range(6)]
     assert segment_nuclei(_low_light_field(discs, (220, 260), seed=seed), **LOW_LIGHT).max() == 6
     assert segment_nuclei(_low_light_field([], (220, 260), seed=seed), **LOW_LIGHT).max() == 0
+
+
+def test_a_share_much_dimmer_than_its_piece_is_another_nucleus_and_a_texture_bump_is_not():
+    # One piece of the cores holding three shares: the nucleus (level 100), a bump of it lifted or
+    # lowered by texture (70) and a neighbour under half as bright (40); a lone dim share (30) is
+    # judged against its own piece only.
+    from screening.segment.nuclei import _dimmer_than_piece
+
+    shares = np.zeros((10, 40), np.int32)
+    shares[2:8, 2:10], shares[2:8, 10:16], shares[2:8, 16:24], shares[2:8, 30:38] = 1, 2, 3, 4
+    pieces = np.where(shares > 0, np.where(shares == 4, 2, 1), 0)
+    smooth = np.choose(shares, [0.0, 100.0, 70.0, 40.0, 30.0])
+    markers = np.zeros_like(shares)
+    for label, column in ((1, 5), (2, 12), (3, 20), (4, 34)):
+        markers[5, column] = label
+    dim = _dimmer_than_piece(smooth, shares, pieces, markers, 4)
+    assert dim.tolist() == [False, False, False, True, False]

@@ -32,7 +32,8 @@ _PEAK_SMOOTH_DIAMETERS = 0.12
 _NUCLEOLUS_AREA = 0.25  # holes in a core up to this × the nominal disc are filled (see _seeds)
 _EDGE_FRACTION = 0.4  # object boundary: this fraction of the object's own peak
 _SEED_DIST = 0.25  # distance-transform maxima at least this × d apart
-_CORE_SHARE = 0.8  # a seed whose share of the cores is this × nominal disc holds it (see _seeds)
+_CORE_SHARE = 0.8  # a seed whose share of the cores is this × nominal disc holds it (see _seeds) ...
+_DIM_SHARE = 0.5  # ... and so does a share whose median is under this × the brightest share of its piece
 _CONCAVE_SOLIDITY = 0.92  # objects less convex than this are tried for a split
 _MIN_AREA = 0.3  # × area of the nominal disc
 _MIN_SOLIDITY = 0.83  # less convex objects are smears or clumps of debris ...
@@ -197,7 +198,9 @@ def segment_nuclei(
        d / 4 apart split cores that touch at a neck; a seed whose share of
        the cores is the size of a nucleus's core keeps that share, so a
        nucleus touching a brighter one with no dim gap is not flooded by it;
-       so does a seed alone in its piece of the cores, whatever its size.
+       so does a seed alone in its piece of the cores, whatever its size, and
+       one whose share is under half as bright as the brightest share of its
+       piece (a dim nucleus pressed against a bright one).
        A watershed of the smoothed image from the seeds gives one region
        per nucleus.
     3. Each region keeps its pixels above 40 % of its own peak, so a dim and
@@ -297,8 +300,9 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     nucleus is ~0.8 of its area on dsb2018, HeLa and the simulated fields)
     is a nucleus and becomes the marker as a whole, so the intensity
     watershed only settles the dim rims. So does a share that is the whole of
-    its piece of the cores (:func:`_alone_in_core`). Other, smaller shares
-    (bumps of one irregular or elongated nucleus) stay point seeds and merge.
+    its piece of the cores (:func:`_alone_in_core`) and one much dimmer than
+    its piece's brightest share (:func:`_dimmer_than_piece`). Other, smaller
+    shares (bumps of one irregular or elongated nucleus) stay point seeds and merge.
     """
     nucleus_scale = filters.gaussian(smooth, _PEAK_SMOOTH_DIAMETERS * d_px)
     local_peak = filters.maximum_filter(nucleus_scale, max(int(_PEAK_WINDOW * d_px), _MIN_PEAK_WINDOW_PX))
@@ -318,7 +322,9 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
         return markers
     shares = watershed(-dist, markers, mask=core)
     holds = np.bincount(shares[shares != 0], minlength=n + 1) >= _CORE_SHARE * np.pi * (d_px / 2) ** 2
-    holds |= _alone_in_core(core, markers, n)
+    pieces, _ = filters.label(core, connectivity=4)  # the shares' watershed joins 4-neighbours
+    holds |= _alone_in_core(pieces, markers, n)
+    holds |= _dimmer_than_piece(smooth, shares, pieces, markers, n)
     holds[0] = False
     at = np.flatnonzero(core)  # shares are 0 off the cores
     share = shares.ravel()[at]
@@ -327,7 +333,36 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     return markers
 
 
-def _alone_in_core(core: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
+def _piece_of(pieces: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
+    """The piece of the cores each marker 0..n lies in (0 for label 0)."""
+    at = np.flatnonzero(markers)
+    piece_of = np.zeros(n + 1, np.int64)
+    piece_of[markers.ravel()[at]] = pieces.ravel()[at]
+    return piece_of
+
+
+def _dimmer_than_piece(smooth: np.ndarray, shares: np.ndarray, pieces: np.ndarray, markers: np.ndarray,
+                       n: int) -> np.ndarray:
+    """Whether each share 0..n is much dimmer than the brightest share of its piece of the cores (bool).
+
+    Shares of one nucleus (bumps of an irregular or elongated one) differ in level by its texture;
+    a share under ``_DIM_SHARE`` × the median of the brightest share in its piece is another,
+    dimmer nucleus whose core touches a brighter one's. As a point seed it sits off its own
+    intensity maximum (its pixels facing the neighbour are lifted by the neighbour's blur), so the
+    neighbour floods it first (benchmarks/low_light_nuclei.py: 16 of the 22 nuclei the 16-bit look
+    lost went that way, beside 2-13x brighter ones). Cores of neighbours of similar level touch,
+    so in a colony a piece can chain several nuclei. At 0.6 textured nuclei (bright foci) start to
+    split: benchmarks/README.md, "Nuclei in low light".
+    """
+    level = np.zeros(n + 1)
+    level[1:] = np.nan_to_num(label_percentile(smooth, shares, n, 50))
+    piece_of = _piece_of(pieces, markers, n)
+    brightest = np.zeros(int(piece_of.max()) + 1)
+    np.maximum.at(brightest, piece_of, level)
+    return level < _DIM_SHARE * brightest[piece_of]
+
+
+def _alone_in_core(pieces: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
     """Whether each marker 0..n is the only one in its connected piece of the cores (bool per label).
 
     Such a seed's share is its whole core, whatever its size: nothing in it can be split. A dim
@@ -336,10 +371,7 @@ def _alone_in_core(core: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
     it was flooded by the neighbour's whole share and lost (benchmarks/low_light_nuclei.py:
     nuclei 0.3-4x the median brightness in colonies).
     """
-    pieces, _ = filters.label(core, connectivity=4)  # the shares' watershed joins 4-neighbours
-    at = np.flatnonzero(markers)
-    piece_of = np.zeros(n + 1, np.int64)
-    piece_of[markers.ravel()[at]] = pieces.ravel()[at]
+    piece_of = _piece_of(pieces, markers, n)
     seeds_in_piece = np.bincount(piece_of[1:], minlength=int(piece_of.max()) + 1)
     alone = seeds_in_piece[piece_of] == 1
     alone[0] = False
