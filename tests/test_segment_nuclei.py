@@ -365,10 +365,7 @@ def test_a_share_much_dimmer_than_its_piece_is_another_nucleus_and_a_texture_bum
 
     shares = np.zeros((10, 40), np.int32)
     shares[2:8, 2:10], shares[2:8, 10:16], shares[2:8, 16:24], shares[2:8, 30:38] = 1, 2, 3, 4
-    pieces = np.where(shares > 0, np.where(shares == 4, 2, 1), 0)
     smooth = np.choose(shares, [0.0, 100.0, 70.0, 40.0, 30.0])
-    markers = np.zeros_like(shares)
-    for label, column in ((1, 5), (2, 12), (3, 20), (4, 34)):
-        markers[5, column] = label
-    dim = _dimmer_than_piece(smooth, shares, pieces, markers, 4)
+    piece_of = np.array([0, 1, 1, 1, 2])  # shares 1-3 in piece 1, share 4 alone in piece 2
+    dim = _dimmer_than_piece(smooth, shares, piece_of)
     assert dim.tolist() == [False, False, False, True, False]

@@ -323,8 +323,9 @@ def _seeds(smooth: np.ndarray, candidates: np.ndarray, d_px: float) -> np.ndarra
     shares = watershed(-dist, markers, mask=core)
     holds = np.bincount(shares[shares != 0], minlength=n + 1) >= _CORE_SHARE * np.pi * (d_px / 2) ** 2
     pieces, _ = filters.label(core, connectivity=4)  # the shares' watershed joins 4-neighbours
-    holds |= _alone_in_core(pieces, markers, n)
-    holds |= _dimmer_than_piece(smooth, shares, pieces, markers, n)
+    piece_of = _piece_of(pieces, markers, n)
+    holds |= _alone_in_core(piece_of)
+    holds |= _dimmer_than_piece(smooth, shares, piece_of)
     holds[0] = False
     at = np.flatnonzero(core)  # shares are 0 off the cores
     share = shares.ravel()[at]
@@ -341,9 +342,9 @@ def _piece_of(pieces: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
     return piece_of
 
 
-def _dimmer_than_piece(smooth: np.ndarray, shares: np.ndarray, pieces: np.ndarray, markers: np.ndarray,
-                       n: int) -> np.ndarray:
-    """Whether each share 0..n is much dimmer than the brightest share of its piece of the cores (bool).
+def _dimmer_than_piece(smooth: np.ndarray, shares: np.ndarray, piece_of: np.ndarray) -> np.ndarray:
+    """Whether each share 0..n is much dimmer than the brightest share of its piece of the cores (bool;
+    ``piece_of`` from :func:`_piece_of`).
 
     Shares of one nucleus (bumps of an irregular or elongated one) differ in level by its texture;
     a share under ``_DIM_SHARE`` × the median of the brightest share in its piece is another,
@@ -354,16 +355,16 @@ def _dimmer_than_piece(smooth: np.ndarray, shares: np.ndarray, pieces: np.ndarra
     so in a colony a piece can chain several nuclei. At 0.6 textured nuclei (bright foci) start to
     split: benchmarks/README.md, "Nuclei in low light".
     """
-    level = np.zeros(n + 1)
-    level[1:] = np.nan_to_num(label_percentile(smooth, shares, n, 50))
-    piece_of = _piece_of(pieces, markers, n)
+    level = np.zeros(piece_of.size)
+    level[1:] = np.nan_to_num(label_percentile(smooth, shares, piece_of.size - 1, 50))
     brightest = np.zeros(int(piece_of.max()) + 1)
     np.maximum.at(brightest, piece_of, level)
     return level < _DIM_SHARE * brightest[piece_of]
 
 
-def _alone_in_core(pieces: np.ndarray, markers: np.ndarray, n: int) -> np.ndarray:
-    """Whether each marker 0..n is the only one in its connected piece of the cores (bool per label).
+def _alone_in_core(piece_of: np.ndarray) -> np.ndarray:
+    """Whether each marker 0..n is the only one in its connected piece of the cores (bool per label;
+    ``piece_of`` from :func:`_piece_of`).
 
     Such a seed's share is its whole core, whatever its size: nothing in it can be split. A dim
     nucleus pressed against a much brighter one loses the core pixels near it (their local peak
@@ -371,7 +372,6 @@ def _alone_in_core(pieces: np.ndarray, markers: np.ndarray, n: int) -> np.ndarra
     it was flooded by the neighbour's whole share and lost (benchmarks/low_light_nuclei.py:
     nuclei 0.3-4x the median brightness in colonies).
     """
-    piece_of = _piece_of(pieces, markers, n)
     seeds_in_piece = np.bincount(piece_of[1:], minlength=int(piece_of.max()) + 1)
     alone = seeds_in_piece[piece_of] == 1
     alone[0] = False
