@@ -90,6 +90,10 @@ CHANGES = {
     # Thin cytoplasm: the soma only 1.25x the nucleus's diameter, its ring a few px wide.
     "nucleus/soma 0.8, reporter excluded from nuclei 90 %": ("exclude", 0.9, "nucleus/soma 0.8"),
     "nucleus/soma 0.8, reporter excluded from nuclei 100 %": ("exclude", 1.0, "nucleus/soma 0.8"),
+    # Thick cytoplasm: the soma 2.5x the nucleus's diameter, reporter-negative cells under and
+    # beside large somata.
+    "nucleus/soma 0.4, reporter excluded from nuclei 90 %": ("exclude", 0.9, "nucleus/soma 0.4"),
+    "nucleus/soma 0.4, reporter excluded from nuclei 100 %": ("exclude", 1.0, "nucleus/soma 0.4"),
 }
 
 

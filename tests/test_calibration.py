@@ -38,14 +38,16 @@ def _ellipse(shape, centre, a, b, angle):
 
 
 def culture(nucleus_um, soma_um, *, neuron_every=2, shape=None, seed=0, nucleus_brightness=None, dead=(),
-            cytoplasmic=False):
+            cytoplasmic=False, negative_reporter=60.0):
     """Reporter and nuclear images (uint16) of cells on a jittered grid, soma and nucleus of the
     given diameters (µm; nuclei are ellipses of semi-axes 0.95-1.2 and 0.75-0.95 of the radius,
     as the simulator draws them, so 0.7-1.15x the disc's area, brightness sd 0.2 lognormal):
     every ``neuron_every``-th cell a motor neuron (bright soma), the rest reporter-negative (dim soma). ``nucleus_brightness`` maps a cell index to a brightness factor;
     ``dead`` lists cell indices drawn as dead neurons (a condensed, 2.5x bright nucleus of half
-    the diameter and reporter fragments, no soma); ``cytoplasmic``: a neuron's reporter leaves its
-    nucleus dark (a ring). Returns (reporter, nuclei, n_neurons)."""
+    the diameter and reporter fragments, no soma); ``cytoplasmic``: the reporter leaves every
+    nucleus dark (a neuron's soma is a bright ring, a negative cell's a dim one);
+    ``negative_reporter``: a negative cell's reporter, ADU (a neuron's is 1000). Returns
+    (reporter, nuclei, n_neurons)."""
     rng = np.random.default_rng(seed)
     step = 1.6 * soma_um / PX
     shape = shape or (int(8 * step), int(8 * step))
@@ -63,12 +65,13 @@ def culture(nucleus_um, soma_um, *, neuron_every=2, shape=None, seed=0, nucleus_
             else:
                 neuron = k % neuron_every == 0
                 n_neurons += neuron
-                reporter = np.maximum(reporter, (1000.0 if neuron else 60.0) * _disc(shape, (r, c), soma_um / 2 / PX))
+                level = 1000.0 if neuron else negative_reporter
+                reporter = np.maximum(reporter, level * _disc(shape, (r, c), soma_um / 2 / PX))
                 radius = nucleus_um / 2 / PX
                 shape_ = _ellipse(shape, (r, c), radius * rng.uniform(0.95, 1.2), radius * rng.uniform(0.75, 0.95),
                                   rng.uniform(0, np.pi))
                 nuclei = np.maximum(nuclei, nucleus * shape_)
-                if cytoplasmic and neuron:
+                if cytoplasmic:
                     reporter[shape_] = 0.0
             k += 1
 
@@ -160,6 +163,20 @@ def test_a_cytoplasmic_reporter_is_told_from_the_plate_and_its_neurons_counted(c
     row = measure_field({"reporter": reporter, "nuclei": nuclei}, config, pixel_size_um=PX,
                         calibration=share["cytoplasmic"]).row
     assert n >= 20 and row["n_neurons"] == n
+
+
+def test_a_cytoplasmic_plate_reads_its_negative_cells_from_their_own_cytoplasm(config):
+    # Every nucleus dark; the negative cells' cytoplasm dim (25 ADU, ~4 pixel-noise sds: no
+    # bright cell round their nuclei). Their level is their cytoplasm's, not the dark nucleus's
+    # (~1 ADU when only nuclei with a bright cell round them were filled), so the cut-off lies
+    # between the two cell populations, not between a neuron and an empty nucleus.
+    fields = [culture(8.0, 16.0, seed=seed, cytoplasmic=True, negative_reporter=25.0) for seed in range(2)]
+    cal = calibrate([{"reporter": r, "nuclei": nu} for r, nu, _ in fields], pixel_size_um=PX)
+    assert cal.reporter_hole_share > 0.5
+    assert 10.0 < cal.reporter_negative_level < 25.0  # the smoothed ring's crest reads a little under it
+    for reporter, nuclei, n in fields:
+        row = measure_field({"reporter": reporter, "nuclei": nuclei}, config, pixel_size_um=PX, calibration=cal).row
+        assert row["n_neurons"] == n
 
 
 def test_a_calibration_row_written_before_a_column_existed_reads_with_its_default():

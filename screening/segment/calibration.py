@@ -100,7 +100,7 @@ class Calibration:
     reporter_hole_share : float
         Of the sample's nuclei with a bright cell round them, the share darker than that cell
         (:func:`screening.segment.dark_nuclei.dark_nuclei`): at 0.25 or more the reporter is cytoplasmic
-        and such nuclei are filled before counting; NaN without a nuclear channel or with too
+        and every nucleus darker than the cell round it is filled before counting; NaN without a nuclear channel or with too
         few such nuclei (each field then decides alone).
     n_fields, n_nuclei : int
         Fields sampled and nuclei sized.
@@ -238,10 +238,10 @@ def calibrate(
         sample = counts(0.0)
         ringed = holes = 0
         for f, lab, count in zip(fields_, labels, sample, strict=True):
-            _, r, h = reporter_holes(count.reporter_smooth, lab, noise_sigma(f["reporter"]),
-                                     soma_diameter_px=soma_d / pixel_size_um,
-                                     nucleus_diameter_px=nuclei_d / pixel_size_um)
-            ringed, holes = ringed + int(r.sum()), holes + int(h.sum())
+            _, r, darker = reporter_holes(count.reporter_smooth, lab, noise_sigma(f["reporter"]),
+                                          soma_diameter_px=soma_d / pixel_size_um,
+                                          nucleus_diameter_px=nuclei_d / pixel_size_um)
+            ringed, holes = ringed + int(r.sum()), holes + int((r & darker).sum())
         share = holes / ringed if ringed >= _MIN_SIZED else math.nan
         if share >= CYTOPLASMIC_SHARE:
             sample = counts(share)

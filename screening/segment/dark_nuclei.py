@@ -4,8 +4,13 @@ A reporter that fills the cell (HB9::GFP) is brightest over the nucleus; a cytop
 cytoplasmic fluorescent protein, a MAP2 or βIII-tubulin stain) leaves the nucleus dark and the
 soma a ring round it, thinner than the grey opening the count reads somata on
 (:func:`screening.segment.somata.count_motor_neurons`). Here each nucleus gets the crest of the
-cell round it and is called a hole when it is much darker than that crest; a plate whose
-ringed nuclei are mostly holes has a cytoplasmic reporter, and its holes are filled.
+cell round it and is called *darker* when it is much darker than that crest, a *hole* when that
+crest is also bright (ringed); a plate whose ringed nuclei are mostly holes has a cytoplasmic
+reporter. There every darker nucleus is filled to its crest: a neuron's to its soma's level, a
+reporter-negative cell's to its own dim cytoplasm, so both populations are read where the
+reporter is. Filled only where ringed, the negative cells kept the near-zero level over their
+nuclei, the plate's negative population fell to it, and the cut-off between the two populations
+with it: with the soma 2.5x the nucleus's diameter the count read +41 % (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from screening.segment import filters
 # half the soma's diameter less the nucleus's wide, at least _MIN_BAND_PX), at the
 # _RING_PERCENTILE th percentile of the rays, so the cell must enclose it nearly all the way round.
 # A nucleus with a crest over the caller's floor (6 noise sds in the count) is "ringed"; one
-# whose own level is under _HOLE_FRACTION x its crest is a hole.
+# whose own level is under _HOLE_FRACTION x its crest is darker than its cell, a hole if ringed.
 _RING_RAYS = 16
 _RING_PERCENTILE = 20
 _MIN_BAND_PX = 2.0
 _HOLE_FRACTION = 0.7
-# Holes are filled (raised to their crest) only where the reporter is cytoplasmic: at least
+# Darker nuclei are filled (raised to their crest) only where the reporter is cytoplasmic: at least
 # CYTOPLASMIC_SHARE of the ringed nuclei are holes (the plate's share from its calibration, else
 # the field's, from at least _MIN_RINGED ringed nuclei). Where the reporter fills the cell the
 # few holes are reporter-negative cells squeezed between somata and neurites: 0-2 % of the ringed
@@ -62,30 +67,31 @@ def dark_nuclei(smooth: np.ndarray, nuclei_labels: np.ndarray, *, soma_diameter_
         Per nucleus, the crest of the cell round it (:func:`enclosing_crest`), ADU; -inf where none.
     ringed : (n,) bool array
         The crest stands over ``floor``.
-    hole : (n,) bool array
-        Ringed, and the nucleus's own level (the :data:`_OWN_PERCENTILE` th percentile of the
-        rays' samples inside it) is under :data:`_HOLE_FRACTION` × its crest. A nucleus whose
-        reporter fills its cell, brightest over the nucleus, is no hole; nor is one on the slope
-        of a neighbour's soma, bright on one side.
+    darker : (n,) bool array
+        The nucleus's own level (the :data:`_OWN_PERCENTILE` th percentile of the rays' samples
+        inside it) is under :data:`_HOLE_FRACTION` × its crest; ``ringed & darker`` are the
+        holes. A nucleus whose reporter fills its cell, brightest over the nucleus, is not
+        darker; nor is one on the slope of a neighbour's soma, bright on one side (its crest
+        is the dark side's).
     """
     n = int(nuclei_labels.max())
     if n == 0:
         return np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
     band_px = max(0.5 * (soma_diameter_px - nucleus_diameter_px), _MIN_BAND_PX)
     crest, own = enclosing_crest(smooth, nuclei_labels, reach_px=soma_diameter_px, band_px=band_px)
-    ringed = crest > floor
-    return crest, ringed, ringed & (own < _HOLE_FRACTION * crest)
+    return crest, crest > floor, own < _HOLE_FRACTION * crest
 
 
-def hole_share(ringed: np.ndarray, hole: np.ndarray) -> float:
-    """Share of the ringed nuclei that are holes; NaN under :data:`_MIN_RINGED` ringed nuclei."""
+def hole_share(ringed: np.ndarray, darker: np.ndarray) -> float:
+    """Share of the ringed nuclei that are darker than their cell (holes); NaN under
+    :data:`_MIN_RINGED` ringed nuclei."""
     n = int(np.count_nonzero(ringed))
-    return np.count_nonzero(hole) / n if n >= _MIN_RINGED else math.nan
+    return np.count_nonzero(ringed & darker) / n if n >= _MIN_RINGED else math.nan
 
 
-def fill_holes(smooth: np.ndarray, nuclei_labels: np.ndarray, crest: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``smooth`` with every hole nucleus raised to its crest (see :func:`dark_nuclei`); the rest unchanged."""
-    level = np.concatenate([[-np.inf], np.where(hole, crest, -np.inf)]).astype(smooth.dtype)
+def fill_holes(smooth: np.ndarray, nuclei_labels: np.ndarray, crest: np.ndarray, darker: np.ndarray) -> np.ndarray:
+    """``smooth`` with every nucleus in ``darker`` raised to its crest (see :func:`dark_nuclei`); the rest unchanged."""
+    level = np.concatenate([[-np.inf], np.where(darker, crest, -np.inf)]).astype(smooth.dtype)
     return np.maximum(smooth, level[nuclei_labels])
 
 
