@@ -454,7 +454,9 @@ def count_motor_neurons(
       over the nucleus) still exceeds the threshold: a reporter-negative
       nucleus under the rim of a neighbour's soma sees the reporter rise
       towards the neighbour (flatness ~0.5-0.7), a neuron's own nucleus sits
-      under the middle of its soma (~0.9-1);
+      under the middle of its soma (~0.9-1). Not where the reporter is
+      cytoplasmic (below): it is left out of every nucleus, so a nucleus sees
+      no neighbour's soma over it, and the slope it sees is its own ring;
     - it does not share its soma with a counted neighbour: where somata are
       large (see ``_ONE_SOMA_AREAS``), of two touching somata that together
       cover about one soma, the smaller share is a reporter-negative cell
@@ -522,6 +524,7 @@ def count_motor_neurons(
         result = _count_with_nuclei(
             smooth, bodies, sigma, nuclei, nuclei_labels, saturated, calibration,
             pixel_size_um=pixel_size_um, soma_diameter_px=d_px, positive_ratio=reporter_positive_ratio,
+            cytoplasmic=fill is not None,
         )
     else:
         result = _count_from_reporter(
@@ -557,7 +560,8 @@ def _filled_if_cytoplasmic(smooth, nuclei_labels, background, sigma, calibration
 
 
 def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, calibration, *,
-                       pixel_size_um: float, soma_diameter_px: float, positive_ratio: float) -> MotorNeuronCount:
+                       pixel_size_um: float, soma_diameter_px: float, positive_ratio: float,
+                       cytoplasmic: bool) -> MotorNeuronCount:
     nuclei_labels = np.asarray(nuclei_labels, dtype=np.int32)
     n_nuc = int(nuclei_labels.max())
     if n_nuc == 0:
@@ -602,8 +606,11 @@ def _count_with_nuclei(smooth, bodies, sigma, nuclei, nuclei_labels, saturated, 
         threshold = positivity_threshold(level[candidate], neg, ratio, floor)
     # The threshold comes from the plain levels (the two populations); the
     # flatness only discounts a candidate's own level, so a negative nucleus
-    # half under a neighbour's soma (bright on one side) falls below it.
-    score = level * flatness(median, high)  # flatness <= 1
+    # half under a neighbour's soma (bright on one side) falls below it. A
+    # cytoplasmic reporter is left out of every nucleus, a neighbour's soma's
+    # too: the slope a nucleus sees there is its own ring blurred in from the
+    # side (steepest for an off-centre nucleus), which would count against a neuron.
+    score = level if cytoplasmic else level * flatness(median, high)  # flatness <= 1
     positive = candidate & (score > threshold)
     dim = candidate & ~positive & (score > dim_level(threshold, neg))
     # One border pass for both kinds: whether an object's centre is inside does not depend on its kind.
