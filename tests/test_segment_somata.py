@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from screening.config.segmentation import SEGMENTATION_DEFAULTS
-from screening.segment.calibration import Calibration
+from screening.segment.calibration import Calibration, calibrate
 from screening.segment.dark_nuclei import dark_nuclei, fill_holes
 from screening.segment.nuclei import noise_sigma
 from screening.segment.somata import (
@@ -357,3 +357,45 @@ def test_a_negative_nucleus_enclosed_by_neurites_on_a_filling_reporter_is_not_fi
                                      nucleus_diameter_px=SEGMENTATION_DEFAULTS.nucleus_diameter_um / PX)
     assert hole.sum() == 1 and ringed.sum() >= 7
     assert result.reporter_fill is None and result.n == 6 and result.soma_labels[100, 100] == 0
+
+
+def _cytoplasmic_field(seed):
+    """Eight neurons whose cytoplasmic reporter leaves the nucleus dark (10 %), one neuron whose
+    nucleus sits 8 px off its soma's centre (reaching 4 px past its edge) and keeps 70 % of the
+    reporter, and six reporter-negative cells with dim cytoplasm and dark nuclei."""
+    shape = (240, 240)
+    rng = np.random.default_rng(seed)
+    reporter, nuclei = np.zeros(shape), np.zeros(shape)
+    keep = np.ones(shape)
+    somata = [(40 + 80 * i, 40 + 80 * j) for i in range(3) for j in range(3)]
+    for k, soma in enumerate(somata):
+        reporter = np.maximum(reporter, 1000.0 * _disc(shape, soma, 11))
+        centre = (soma[0], soma[1] + 8) if k == 4 else soma
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+        keep[_disc(shape, centre, 7)] = 0.7 if k == 4 else 0.1
+    for centre in ((80, 80), (80, 160), (160, 80), (160, 160), (120, 200), (200, 120)):
+        reporter = np.maximum(reporter, 25.0 * _disc(shape, centre, 9))
+        nuclei = np.maximum(nuclei, 800.0 * _disc(shape, centre, 7))
+        keep[_disc(shape, centre, 7)] = 0.1
+    reporter = rng.poisson(ndi.gaussian_filter(reporter * keep, 1.0) + 60).astype(np.uint16) + 100
+    nuclei = rng.poisson(ndi.gaussian_filter(nuclei, 1.0) + 25).astype(np.uint16) + 100
+    return reporter, nuclei
+
+
+def test_on_a_cytoplasmic_plate_a_nucleus_is_judged_without_its_flatness():
+    # The reporter is left out of every nucleus there, a neighbour's soma's too: the slope an
+    # off-centre nucleus sees is its own ring, and it must not count against the neuron.
+    fields = [_cytoplasmic_field(seed) for seed in range(3)]
+    cal = calibrate([{"reporter": r, "nuclei": n} for r, n in fields], pixel_size_um=PX)
+    assert cal.reporter_hole_share >= 0.25
+    reporter, nuclei = fields[0]
+    cytoplasmic = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=cal, **cal.sizes())
+    filling = count_motor_neurons(reporter, nuclei, pixel_size_um=PX, calibration=replace(cal, reporter_hole_share=0.0),
+                                  **cal.sizes())
+    assert cytoplasmic.n == 9 and cytoplasmic.soma_labels[120, 128] > 0
+    off_centre = cytoplasmic.nuclei_labels[120, 128] - 1
+    assert cytoplasmic.n_candidates == filling.n_candidates == cytoplasmic.nuclei_labels.max()  # one score per nucleus
+    # Not filled either way (it keeps 70 % of its ring): the same level, discounted by its flatness
+    # only where the reporter fills its cells (there, a nucleus half off a soma is a negative cell
+    # under a neighbour's rim).
+    assert filling.candidate_levels[off_centre] < 0.8 * cytoplasmic.candidate_levels[off_centre]
