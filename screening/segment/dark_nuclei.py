@@ -10,7 +10,7 @@ reporter. There every darker nucleus is filled to its crest: a neuron's to its s
 reporter-negative cell's to its own dim cytoplasm, so both populations are read where the
 reporter is. Filled only where ringed, the negative cells kept the near-zero level over their
 nuclei, the plate's negative population fell to it, and the cut-off between the two populations
-with it: with the soma 2.5x the nucleus's diameter the count read +41 % (benchmarks/README.md).
+with it: with the soma 2.5x the nucleus's diameter the count read +46 % (benchmarks/README.md).
 """
 
 from __future__ import annotations
