@@ -1,8 +1,9 @@
 """Looks the simulator does not draw: the middle look's plate with its images changed, through `screening run`.
 
 Every look of ``look_grid.py`` comes from one renderer, so a rule could fit how that renderer
-draws a cell rather than cells. This script takes the middle look's plate (and, for a thin
-cytoplasm, the nucleus/soma 0.8 look's; simulated by ``look_grid.py`` and cached there), rewrites
+draws a cell rather than cells. This script takes the middle look's plate (and, for a thin and
+a thick cytoplasm, the nucleus/soma 0.8 and 0.4 looks'; simulated by ``look_grid.py`` and cached
+there), rewrites
 its TIFFs the way other cultures, reporters and renderers look, and runs each changed plate
 through ``screening run`` with the defaults, scored against the same truth as ``look_grid.py``
 (count error, bias and r, neurite error and r on the in-focus fields, and the field's total
@@ -20,8 +21,9 @@ to every field and timepoint:
   3 noise sds above it (cells and neurites), times exp(a × smooth Gaussian noise) of 1.5 µm
   grain, unit sd (vesicles, uneven expression along somata and neurites).
 
-Run: ``python benchmarks/unseen_looks.py [CHANGE ...]`` (~8 min on one core once the source plates
-are cached; ``python benchmarks/look_grid.py --looks middle "nucleus/soma 0.8"`` simulates them).
+Run: ``python benchmarks/unseen_looks.py [CHANGE ...]`` (~12 min on one core once the source plates
+are cached; ``python benchmarks/look_grid.py --looks middle "nucleus/soma 0.8" "nucleus/soma 0.4"``
+simulates them).
 Changed plates go to ``benchmarks/out/unseen/<change>/plate``.
 """
 
