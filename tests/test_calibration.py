@@ -168,7 +168,7 @@ def test_a_cytoplasmic_reporter_is_told_from_the_plate_and_its_neurons_counted(c
 def test_a_cytoplasmic_plate_reads_its_negative_cells_from_their_own_cytoplasm(config):
     # Every nucleus dark; the negative cells' cytoplasm dim (25 ADU, ~4 pixel-noise sds: no
     # bright cell round their nuclei). Their level is their cytoplasm's, not the dark nucleus's
-    # (~1 ADU when only nuclei with a bright cell round them were filled), so the cut-off lies
+    # (2.3 ADU when only nuclei with a bright cell round them were filled), so the cut-off lies
     # between the two cell populations, not between a neuron and an empty nucleus.
     fields = [culture(8.0, 16.0, seed=seed, cytoplasmic=True, negative_reporter=25.0) for seed in range(2)]
     cal = calibrate([{"reporter": r, "nuclei": nu} for r, nu, _ in fields], pixel_size_um=PX)
