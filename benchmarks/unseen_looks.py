@@ -2,9 +2,9 @@
 
 Every look of ``look_grid.py`` comes from one renderer, so a rule could fit how that renderer
 draws a cell rather than cells. This script takes the middle look's plate (and, for a thin and
-a thick cytoplasm, the nucleus/soma 0.8 and 0.4 looks'; simulated by ``look_grid.py`` and cached
-there), rewrites
-its TIFFs the way other cultures, reporters and renderers look, and runs each changed plate
+a thick cytoplasm, the nucleus/soma 0.8 and 0.4 looks', and the ``varied`` look of seed 7;
+simulated by ``look_grid.py`` and cached there), rewrites its TIFFs the way other cultures,
+reporters and renderers look, and runs each changed plate
 through ``screening run`` with the defaults, scored against the same truth as ``look_grid.py``
 (count error, bias and r, neurite error and r on the in-focus fields, and the field's total
 neurite length over the truth's: with the unchanged look's as reference, a change that adds
@@ -21,9 +21,9 @@ to every field and timepoint:
   3 noise sds above it (cells and neurites), times exp(a × smooth Gaussian noise) of 1.5 µm
   grain, unit sd (vesicles, uneven expression along somata and neurites).
 
-Run: ``python benchmarks/unseen_looks.py [CHANGE ...]`` (~12 min on one core once the source plates
-are cached; ``python benchmarks/look_grid.py --looks middle "nucleus/soma 0.8" "nucleus/soma 0.4"``
-simulates them).
+Run: ``python benchmarks/unseen_looks.py [CHANGE ...]`` (~15 min on one core once the source plates
+are cached; ``python benchmarks/look_grid.py --looks middle "nucleus/soma 0.8" "nucleus/soma 0.4"
+--seeds 7`` simulates them).
 Changed plates go to ``benchmarks/out/unseen/<change>/plate``.
 """
 
@@ -43,7 +43,7 @@ import tifffile
 from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from look_grid import GRID_SEED, classical_fields, look_preset, run_screening, scores, simulate  # noqa: E402
+from look_grid import classical_fields, look_preset, run_screening, scores, simulate  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "unseen"
 BACKGROUND_PERCENTILE = 20
@@ -96,6 +96,8 @@ CHANGES = {
     # beside large somata.
     "nucleus/soma 0.4, reporter excluded from nuclei 90 %": ("exclude", 0.9, "nucleus/soma 0.4"),
     "nucleus/soma 0.4, reporter excluded from nuclei 100 %": ("exclude", 1.0, "nucleus/soma 0.4"),
+    # A varied look (nucleus/soma 0.72, reporter contrast 4x, 0.93 µm/px).
+    "seed 7, reporter excluded from nuclei 100 %": ("exclude", 1.0, "seed 7"),
 }
 
 
@@ -155,8 +157,8 @@ def main() -> None:
     for name in args.changes:
         kind, amount, look = CHANGES[name]
         if look not in sources:  # the unchanged look first: the reference for its changes
-            preset, _ = look_preset(look)
-            source = simulate(look, preset, GRID_SEED, fresh=False)
+            preset, seed = look_preset(look)
+            source = simulate(look, preset, seed, fresh=False)
             px = float(json.loads((source / "truth" / "look.json").read_text())["pixel_size_um"])
             sources[look] = source, px
             folder = "none" if look == "middle" else "none_" + look.replace(" ", "_").replace("/", "-")
