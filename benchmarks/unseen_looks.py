@@ -23,7 +23,7 @@ to every field and timepoint:
 
 Run: ``python benchmarks/unseen_looks.py [CHANGE ...]`` (~15 min on one core once the source plates
 are cached; ``python benchmarks/look_grid.py --looks middle "nucleus/soma 0.8" "nucleus/soma 0.4"
---seeds 7`` simulates them).
+--first-seed 7 --seeds 1`` simulates them).
 Changed plates go to ``benchmarks/out/unseen/<change>/plate``.
 """
 
